@@ -1,0 +1,5 @@
+export * from './usage-event.ts'
+export * from './deployment.ts'
+export * from './window.ts'
+export * from './alert.ts'
+export * from './issues.ts'

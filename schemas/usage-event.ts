@@ -1,0 +1,71 @@
+/**
+ * Usage event v1 (topic `usage.events`): one JSON object per model call.
+ * The contract is ../shared/DESIGN.md "Usage event v1"; the JSON Schema in
+ * `usage-event.v1.schema.json` is generated from this file (`npm run schemas`).
+ */
+import { z } from 'zod'
+
+/** Events may be at most this far in the future (clock skew allowance). */
+export const MAX_FUTURE_MS = 5 * 60_000
+
+const str = (field: string, max: number) =>
+  z
+    .string({ error: `${field} must be a string of 1–${max} characters` })
+    .min(1, { error: `${field} must not be empty (1–${max} characters)` })
+    .max(max, { error: `${field} is longer than ${max} characters` })
+
+const count = (field: string) =>
+  z
+    .number({ error: `${field} must be a number (an integer ≥ 0)` })
+    .int({ error: `${field} must be an integer ≥ 0` })
+    .min(0, { error: `${field} must be ≥ 0` })
+    .max(Number.MAX_SAFE_INTEGER, { error: `${field} is too large` })
+
+const amount = (field: string) =>
+  z
+    .number({ error: `${field} must be a finite number ≥ 0` })
+    .min(0, { error: `${field} must be ≥ 0` })
+    .max(1e12, { error: `${field} is implausibly large (> 1e12)` })
+
+export const isoTimestamp = (field: string) =>
+  z.iso.datetime({ offset: true, error: `${field} must be an ISO-8601 date-time with a zone, e.g. 2026-11-22T10:00:00.123Z` })
+
+export const usageEventFields = {
+  event_id: str('event_id', 128),
+  timestamp: isoTimestamp('timestamp'),
+  team: str('team', 128),
+  endpoint: str('endpoint', 256),
+  model: str('model', 128),
+  provider: str('provider', 64).optional(),
+  service: str('service', 128).optional(),
+  deployment_id: str('deployment_id', 128).optional(),
+  input_tokens: count('input_tokens'),
+  output_tokens: count('output_tokens'),
+  cache_read_tokens: count('cache_read_tokens').optional(),
+  cache_write_tokens: count('cache_write_tokens').optional(),
+  batch: z.boolean({ error: 'batch must be true or false' }).optional(),
+  cost_usd: amount('cost_usd').optional(),
+  gpu_seconds: amount('gpu_seconds').optional(),
+  latency_ms: amount('latency_ms').optional(),
+  status: z.enum(['ok', 'error'], { error: "status must be 'ok' or 'error'" }).optional(),
+  attributes: z
+    .record(z.string().max(128, { error: 'attribute names are at most 128 characters' }), z.string({ error: 'attribute values must be strings' }).max(1024, { error: 'attribute values are at most 1024 characters' }))
+    .refine((a) => Object.keys(a).length <= 32, { error: 'attributes may have at most 32 keys' })
+    .optional(),
+}
+
+function crossChecks(e: { input_tokens: number; cache_read_tokens?: number | undefined; cache_write_tokens?: number | undefined; timestamp: string }, ctx: z.RefinementCtx) {
+  const cached = (e.cache_read_tokens ?? 0) + (e.cache_write_tokens ?? 0)
+  if (cached > e.input_tokens) {
+    ctx.addIssue({ code: 'custom', path: ['cache_read_tokens'], message: 'cache_read_tokens + cache_write_tokens must not exceed input_tokens (cached tokens are part of input_tokens)' })
+  }
+  if (Date.parse(e.timestamp) > Date.now() + MAX_FUTURE_MS) {
+    ctx.addIssue({ code: 'custom', path: ['timestamp'], message: 'timestamp is more than 5 minutes in the future; check the clock of the emitting host' })
+  }
+}
+
+/** Strict: unknown fields are rejected (default at the HTTP edge). */
+export const UsageEventStrict = z.strictObject(usageEventFields).superRefine(crossChecks)
+/** Lenient: unknown fields are dropped. */
+export const UsageEventLenient = z.object(usageEventFields).superRefine(crossChecks)
+export type UsageEvent = z.infer<typeof UsageEventStrict>

@@ -1,0 +1,33 @@
+/**
+ * Window record (topic `cost.windows`, table `cost_windows`): one record per series per
+ * closed event-time window. `cost_sq_sum` is the sum of squared per-request cost so the
+ * detector can compute variance without raw events.
+ */
+import { z } from 'zod'
+import { isoTimestamp } from './usage-event.ts'
+
+const nonneg = z.number().min(0)
+const count = z.number().int().min(0)
+
+export const WindowRecord = z.strictObject({
+  team: z.string().min(1),
+  endpoint: z.string().min(1),
+  model: z.string().min(1),
+  window_start: isoTimestamp('window_start'),
+  window_end: isoTimestamp('window_end'),
+  requests: count,
+  errors: count,
+  input_tokens: count,
+  output_tokens: count,
+  cache_read_tokens: count,
+  cache_write_tokens: count,
+  cost_usd: nonneg,
+  cost_sq_sum: nonneg,
+  /** requests of a model the price catalog does not know: counted with cost 0 */
+  unpriced_requests: count,
+  /** events that arrived after this window had closed (stored in ClickHouse, not in this record) */
+  late_events: count,
+  /** deployment IDs seen in the window with their request counts */
+  deployments: z.record(z.string(), count),
+})
+export type WindowRecord = z.infer<typeof WindowRecord>
