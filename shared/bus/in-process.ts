@@ -1,0 +1,148 @@
+/**
+ * In-process bus for the embedded mode: the same port as Kafka, in memory, in one process.
+ * Topics keep their messages (like a log) until every group consumed them; offsets are
+ * per group and partition. Nothing survives a restart: durability in the embedded mode comes
+ * from the ingest API answering only after the aggregator stored the events (see services/ingest).
+ */
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Bus, BusBatch, BusConsumer, BusMessage, BusProducer, ConsumerOptions, BatchHandler, OutgoingMessage } from './port.ts'
+import { partitionFor } from './partitioner.ts'
+
+interface Partition {
+  base: number
+  messages: BusMessage[]
+  waiters: Set<() => void>
+}
+
+export function createInProcessBus(opts: { partitions?: number } = {}): Bus {
+  const defaultPartitions = opts.partitions ?? 3
+  const topics = new Map<string, Partition[]>()
+  const groups = new Map<string, Map<string, number>>() // group → "topic/partition" → next offset
+  let rr = 0
+  const consumers = new Set<BusConsumer>()
+
+  const topic = (name: string, partitions = defaultPartitions): Partition[] => {
+    let t = topics.get(name)
+    if (!t) {
+      t = Array.from({ length: partitions }, () => ({ base: 0, messages: [], waiters: new Set<() => void>() }))
+      topics.set(name, t)
+    }
+    return t
+  }
+
+  const groupOffsets = (g: string) => {
+    let m = groups.get(g)
+    if (!m) groups.set(g, (m = new Map()))
+    return m
+  }
+
+  const bus: Bus = {
+    kind: 'in-process',
+    async ensureTopics(list) {
+      for (const t of list) topic(t.topic, t.partitions)
+    },
+    async producer(): Promise<BusProducer> {
+      return {
+        async send(name: string, messages: OutgoingMessage[]) {
+          const parts = topic(name)
+          const now = Date.now()
+          for (const m of messages) {
+            const p = partitionFor(m.key, parts.length, rr++)
+            const part = parts[p]!
+            part.messages.push({ topic: name, partition: p, offset: String(part.base + part.messages.length), key: m.key, value: m.value, headers: m.headers ?? {}, timestamp: now })
+            for (const w of part.waiters) w()
+            part.waiters.clear()
+          }
+        },
+        async stop() {},
+      }
+    },
+    consumer(o: ConsumerOptions): BusConsumer {
+      let running = false
+      let loops: Promise<void>[] = []
+      const listeners: ((a: { topic: string; partitions: number[] }[]) => void)[] = []
+      const wakeAll: (() => void)[] = []
+      const max = o.maxBatchMessages ?? 5000
+      const c: BusConsumer = {
+        onAssign(l) {
+          listeners.push(l)
+        },
+        async start(handler: BatchHandler) {
+          if (running) return
+          running = true
+          const offsets = groupOffsets(o.groupId)
+          const assigned = o.topics.map((t) => ({ topic: t, partitions: topic(t).map((_, i) => i) }))
+          for (const l of listeners) l(assigned)
+          for (const a of assigned) {
+            for (const p of a.partitions) {
+              loops.push(
+                (async () => {
+                  const part = topic(a.topic)[p]!
+                  const k = `${a.topic}/${p}`
+                  let backoff = 50
+                  while (running) {
+                    const next = offsets.get(k) ?? (o.fromBeginning === false ? part.base + part.messages.length : part.base)
+                    const idx = next - part.base
+                    if (idx >= part.messages.length) {
+                      await new Promise<void>((res) => {
+                        part.waiters.add(res)
+                        wakeAll.push(res)
+                      })
+                      continue
+                    }
+                    const messages = part.messages.slice(idx, idx + max)
+                    const batch: BusBatch = { topic: a.topic, partition: p, messages, lag: part.messages.length - idx - messages.length }
+                    try {
+                      await handler(batch, { heartbeat: async () => {}, isRunning: () => running })
+                      offsets.set(k, next + messages.length)
+                      backoff = 50
+                      compact(a.topic, p)
+                    } catch {
+                      // at least once: the same batch again after a backoff (the handler logged the error)
+                      await sleep(backoff)
+                      backoff = Math.min(backoff * 2, 5000)
+                    }
+                  }
+                })(),
+              )
+            }
+          }
+        },
+        async stop() {
+          if (!running) return
+          running = false
+          for (const w of wakeAll.splice(0)) w()
+          await Promise.all(loops)
+          loops = []
+          consumers.delete(c)
+        },
+      }
+      consumers.add(c)
+      return c
+    },
+    async lag(groupId, name) {
+      const offsets = groupOffsets(groupId)
+      return topic(name).reduce((sum, part, p) => sum + (part.base + part.messages.length - (offsets.get(`${name}/${p}`) ?? part.base)), 0)
+    },
+    async stop() {
+      await Promise.all([...consumers].map((c) => c.stop()))
+    },
+  }
+
+  /** drops messages every group has consumed, so memory stays bounded */
+  function compact(name: string, p: number) {
+    const part = topic(name)[p]!
+    let min = part.base + part.messages.length
+    for (const g of groups.values()) {
+      const off = g.get(`${name}/${p}`)
+      min = Math.min(min, off ?? part.base)
+    }
+    const drop = min - part.base
+    if (drop > 1024) {
+      part.messages.splice(0, drop)
+      part.base = min
+    }
+  }
+
+  return bus
+}

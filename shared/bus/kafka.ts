@@ -1,0 +1,213 @@
+/**
+ * Kafka adapter of the bus port (kafkajs 2.2.4).
+ *
+ * Producer: idempotent, acks=all, so `send` resolving means every in-sync replica has the
+ * records and a retried send does not duplicate them.
+ * Consumer: eachBatch with auto-commit off. Guarantee, in order:
+ *   1. the handler writes the batch wherever it goes (and makes that write durable);
+ *   2. only then are the batch's offsets resolved and committed to the group;
+ *   a crash between 1 and 2 redelivers the batch (at least once); handlers dedupe.
+ * A handler error never skips records: the batch is retried with backoff, heartbeating, until it
+ * succeeds or the consumer stops.
+ */
+import { Kafka, logLevel, type Consumer, type Producer, type Admin, type LogEntry } from 'kafkajs'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Logger } from '../logger.ts'
+import type { Bus, BusBatch, BusConsumer, BusProducer, ConsumerOptions, BatchHandler, OutgoingMessage } from './port.ts'
+
+export interface KafkaBusOptions {
+  brokers: string[]
+  clientId: string
+  logger: Logger
+  /** partitions of topics this bus creates */
+  partitions?: number
+}
+
+function kafkaLogCreator(logger: Logger) {
+  const log = logger.child({ component: 'kafkajs' })
+  return () =>
+    ({ level, log: entry }: LogEntry) => {
+      const { message, ...rest } = entry
+      if (level === logLevel.ERROR) log.error(rest, message)
+      else if (level === logLevel.WARN) log.warn(rest, message)
+      else if (level === logLevel.INFO) log.debug(rest, message)
+    }
+}
+
+export function createKafkaBus(o: KafkaBusOptions): Bus {
+  const kafka = new Kafka({
+    clientId: o.clientId,
+    brokers: o.brokers,
+    logLevel: logLevel.WARN,
+    logCreator: kafkaLogCreator(o.logger),
+    retry: { initialRetryTime: 200, retries: 10, maxRetryTime: 5000 },
+    connectionTimeout: 5000,
+  })
+  const log = o.logger.child({ component: 'kafka-bus' })
+  let admin: Admin | null = null
+  const producers = new Set<Producer>()
+  const consumers = new Set<BusConsumer>()
+
+  const getAdmin = async () => {
+    if (!admin) {
+      admin = kafka.admin()
+      await admin.connect()
+    }
+    return admin
+  }
+
+  return {
+    kind: 'kafka',
+    async ensureTopics(list) {
+      const a = await getAdmin()
+      const existing = new Set(await a.listTopics())
+      const missing = list.filter((t) => !existing.has(t.topic))
+      if (missing.length) {
+        await a.createTopics({
+          waitForLeaders: true,
+          topics: missing.map((t) => ({ topic: t.topic, numPartitions: t.partitions ?? o.partitions ?? 3, replicationFactor: -1 })),
+        })
+      }
+    },
+    async producer(): Promise<BusProducer> {
+      const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+      await p.connect()
+      producers.add(p)
+      return {
+        async send(topic: string, messages: OutgoingMessage[]) {
+          if (!messages.length) return
+          await p.send({ topic, acks: -1, messages: messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers })) })
+        },
+        async stop() {
+          if (producers.delete(p)) await p.disconnect()
+        },
+      }
+    },
+    consumer(opts: ConsumerOptions): BusConsumer {
+      return kafkaConsumer(kafka, opts, log, consumers)
+    },
+    async lag(groupId, topic) {
+      const a = await getAdmin()
+      const [committed, ends] = await Promise.all([a.fetchOffsets({ groupId, topics: [topic] }), a.fetchTopicOffsets(topic)])
+      const c = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]))
+      return ends.reduce((sum, e) => {
+        const done = c.get(e.partition) ?? -1
+        return sum + (done < 0 ? Number(e.high) - Number(e.low) : Number(e.high) - done)
+      }, 0)
+    },
+    async stop() {
+      await Promise.all([...consumers].map((c) => c.stop()))
+      await Promise.all([...producers].map((p) => p.disconnect()))
+      producers.clear()
+      if (admin) {
+        const a = admin
+        admin = null
+        await a.disconnect()
+      }
+    },
+  }
+}
+
+function kafkaConsumer(kafka: Kafka, opts: ConsumerOptions, log: Logger, registry: Set<BusConsumer>): BusConsumer {
+  let consumer: Consumer | null = null
+  let running = false
+  let stopping: Promise<void> | null = null
+  const listeners: ((a: { topic: string; partitions: number[] }[]) => void)[] = []
+
+  const self: BusConsumer = {
+    onAssign(l) {
+      listeners.push(l)
+    },
+    async start(handler: BatchHandler) {
+      if (consumer) return
+      const c = kafka.consumer({
+        groupId: opts.groupId,
+        // kafkajs waits up to 5 s per fetch by default; a stream processor wants small waits
+        maxWaitTimeInMs: 100,
+        minBytes: 1,
+        maxBytesPerPartition: 4 * 1024 * 1024,
+        maxBytes: 16 * 1024 * 1024,
+        sessionTimeout: 30_000,
+        heartbeatInterval: 3000,
+        rebalanceTimeout: 30_000,
+        allowAutoTopicCreation: false,
+        retry: { initialRetryTime: 200, retries: 10, maxRetryTime: 5000 },
+      })
+      consumer = c
+      c.on(c.events.GROUP_JOIN, (e) => {
+        const assignment = e.payload.memberAssignment
+        const assigned = Object.entries(assignment).map(([topic, partitions]) => ({ topic, partitions: partitions as number[] }))
+        for (const l of listeners) l(assigned)
+      })
+      await c.connect()
+      for (const topic of opts.topics) await c.subscribe({ topic, fromBeginning: opts.fromBeginning ?? true })
+      running = true
+      registry.add(self)
+      const joined = new Promise<void>((res) => {
+        const off = c.on(c.events.GROUP_JOIN, () => {
+          off()
+          res()
+        })
+      })
+      await c.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: 4,
+        eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }) => {
+          if (!batch.messages.length) return
+          const max = opts.maxBatchMessages ?? 10_000
+          for (let i = 0; i < batch.messages.length; i += max) {
+            const slice = batch.messages.slice(i, i + max)
+            const busBatch: BusBatch = {
+              topic: batch.topic,
+              partition: batch.partition,
+              lag: Number(batch.highWatermark) - 1 - Number(slice[slice.length - 1]!.offset),
+              messages: slice.map((m) => ({
+                topic: batch.topic,
+                partition: batch.partition,
+                offset: m.offset,
+                key: m.key ? m.key.toString() : null,
+                value: m.value ? m.value.toString() : '',
+                headers: Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, v === undefined ? '' : Buffer.isBuffer(v) ? v.toString() : String(v)])),
+                timestamp: Number(m.timestamp),
+              })),
+            }
+            let backoff = 200
+            for (;;) {
+              if (!isRunning() || isStale()) return
+              try {
+                // 1. the handler writes (durably)
+                await handler(busBatch, { heartbeat, isRunning: () => isRunning() && !isStale() })
+                break
+              } catch (err) {
+                log.warn({ err, topic: batch.topic, partition: batch.partition, offset: slice[0]!.offset }, 'batch handler failed; retrying the same batch')
+                await sleep(backoff)
+                backoff = Math.min(backoff * 2, 10_000)
+                await heartbeat().catch(() => {})
+              }
+            }
+            // 2. then the offsets are committed
+            resolveOffset(slice[slice.length - 1]!.offset)
+            await commitOffsetsIfNecessary()
+          }
+        },
+      })
+      await joined
+    },
+    async stop() {
+      if (!consumer) return
+      if (!stopping) {
+        running = false
+        const c = consumer
+        stopping = (async () => {
+          await c.stop()
+          await c.disconnect()
+          registry.delete(self)
+        })()
+      }
+      await stopping
+    },
+  }
+  void running
+  return self
+}

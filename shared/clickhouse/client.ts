@@ -1,0 +1,101 @@
+/**
+ * ClickHouse factory: a server over HTTP when CLICKHOUSE_URL is set, chDB (the in-process
+ * ClickHouse engine) otherwise, both behind the same `@clickhouse/client` API, so every query
+ * and migration is identical in both modes.
+ */
+import { mkdirSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { createClient, type ClickHouseClient } from '@clickhouse/client'
+import { DependencyError } from '../errors.ts'
+
+export type { ClickHouseClient }
+
+export interface ClickHouseSettings {
+  url: string | null
+  user: string
+  password: string
+  database: string
+  /** chDB data directory (used when url is null); `:memory:` for an ephemeral engine */
+  dataDir: string
+}
+
+export interface ClickHouseHandle {
+  client: ClickHouseClient
+  kind: 'server' | 'chdb'
+  database: string
+  close(): Promise<void>
+}
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+export function assertIdentifier(name: string, what = 'database name'): string {
+  if (!IDENT.test(name)) throw new DependencyError('clickhouse', `${what} '${name}' must be an identifier (letters, digits, _)`, { code: 'CH_BAD_IDENTIFIER', retriable: false })
+  return name
+}
+
+/** Opens ClickHouse and makes sure the database exists. */
+export async function openClickHouse(s: ClickHouseSettings): Promise<ClickHouseHandle> {
+  const database = assertIdentifier(s.database)
+  if (s.url) {
+    const admin = createClient({ url: s.url, username: s.user, password: s.password, request_timeout: 30_000 })
+    try {
+      await admin.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` })
+    } catch (err) {
+      throw wrapClickHouseError(err, `cannot reach ClickHouse at ${redactUrl(s.url)} as user '${s.user}'`)
+    } finally {
+      await admin.close()
+    }
+    const client = createClient({
+      url: s.url,
+      username: s.user,
+      password: s.password,
+      database,
+      request_timeout: 60_000,
+      clickhouse_settings: { date_time_input_format: 'best_effort', output_format_json_quote_64bit_integers: 0 },
+    })
+    return { client, kind: 'server', database, close: () => client.close() }
+  }
+  const { createChdbConnection } = await import('chdb/connection')
+  const path = s.dataDir === ':memory:' ? ':memory:' : resolve(s.dataDir, 'chdb')
+  if (path !== ':memory:') mkdirSync(path, { recursive: true })
+  // chdb bundles its own copy of @clickhouse/client-common's types; the runtime contract is the same
+  let connection: NonNullable<Parameters<typeof createClient>[0]>['connection']
+  try {
+    connection = createChdbConnection({ path }) as unknown as typeof connection
+  } catch (err) {
+    throw new DependencyError('clickhouse', `cannot open chDB in ${path}: ${(err as Error).message}. Another Burnwatch process may hold it; stop it or set BURNWATCH_DATA_DIR to another folder`, { code: 'CHDB_OPEN', retriable: false, cause: err })
+  }
+  const boot = createClient({ connection })
+  await boot.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` })
+  const client = createClient({
+    connection,
+    database,
+    clickhouse_settings: { date_time_input_format: 'best_effort', output_format_json_quote_64bit_integers: 0 },
+  })
+  return {
+    client,
+    kind: 'chdb',
+    database,
+    close: async () => {
+      await client.close()
+    },
+  }
+}
+
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password) u.password = '***'
+    return u.toString()
+  } catch {
+    return '(invalid URL)'
+  }
+}
+
+/** ClickHouse server errors keep their code; network errors are retriable. */
+export function wrapClickHouseError(err: unknown, context: string): DependencyError {
+  const e = err as { code?: string; type?: string; message?: string }
+  const networkCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_SOCKET'])
+  const retriable = e.code !== undefined && (networkCodes.has(e.code) || ['202', '159', '209', '210', '241', '242', '252', '319', '425', '999', '1000'].includes(e.code))
+  return new DependencyError('clickhouse', `${context}: ${e.message ?? String(err)}`, { code: e.code ?? 'CH_ERROR', retriable, cause: err })
+}

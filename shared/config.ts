@@ -1,0 +1,208 @@
+/**
+ * Configuration, parsed once at the edge: the environment (DESIGN.md "Environment") and the
+ * YAML file named by BURNWATCH_CONFIG (DESIGN.md "Config file"). Every problem is listed at
+ * once in one ConfigError. Nothing else in the code reads process.env.
+ */
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import { z } from 'zod'
+import { ConfigError } from './errors.ts'
+
+/** `30s`, `1m`, `2h`, `1d` or a number of milliseconds. */
+export function parseDuration(value: string | number): number | null {
+  if (typeof value === 'number') return Number.isFinite(value) && value > 0 ? value : null
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/.exec(value.trim())
+  if (!m) return null
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd']
+  return Number(m[1]) * unit
+}
+
+const duration = (what: string) =>
+  z.union([z.string(), z.number()]).transform((v, ctx) => {
+    const ms = parseDuration(v)
+    if (ms === null) {
+      ctx.addIssue({ code: 'custom', message: `${what} must be a duration like 30s, 1m, 1h (got ${JSON.stringify(v)})` })
+      return z.NEVER
+    }
+    return ms
+  })
+
+const pct = z.number({ error: 'must be a percentage number, e.g. 20' }).positive().max(1000)
+
+const TeamFile = z.strictObject({
+  name: z.string().min(1),
+  slack_channel: z.string().min(1).optional(),
+  mention: z.string().min(1).optional(),
+  threshold_pct: pct.optional(),
+  signals: z
+    .strictObject({
+      cost_per_request: z.strictObject({ threshold_pct: pct.optional() }).optional(),
+      burn_rate: z.strictObject({ threshold_pct: pct.optional() }).optional(),
+    })
+    .optional(),
+  monthly_budget_usd: z.number().positive().optional(),
+})
+
+const PriceFile = z.strictObject({
+  model: z.string().min(1),
+  provider: z.string().min(1).optional(),
+  input: z.number().min(0, 'input price (USD per 1M tokens) must be ≥ 0'),
+  output: z.number().min(0, 'output price (USD per 1M tokens) must be ≥ 0'),
+  cache_read: z.number().min(0).optional(),
+  cache_write: z.number().min(0).optional(),
+})
+
+export const ConfigFileSchema = z.strictObject({
+  defaults: z
+    .strictObject({
+      slack_channel: z.string().min(1).default('#ai-spend'),
+      threshold_pct: pct.default(20),
+      window: duration('defaults.window').default(60_000),
+      allowed_lateness: duration('defaults.allowed_lateness').default(30_000),
+      min_requests_per_window: z.number().int().min(1).default(20),
+      resolve_windows: z.number().int().min(1).default(10),
+      dedup_horizon: duration('defaults.dedup_horizon').default(3_600_000),
+      strict_events: z.boolean().default(true),
+    })
+    .prefault({}),
+  teams: z.array(TeamFile).default([]),
+  deployment_url_template: z.string().optional(),
+  clickhouse_console_url: z.string().optional(),
+  ingest_keys: z.array(z.strictObject({ key_env: z.string().min(1), teams: z.array(z.string().min(1)).min(1) })).default([]),
+  prices: z.array(PriceFile).default([]),
+  gpu_hour_usd: z.number().min(0).default(0),
+  silences_file: z.string().optional(),
+})
+export type ConfigFile = z.infer<typeof ConfigFileSchema>
+
+const EnvSchema = z.object({
+  KAFKA_BROKERS: z.string().optional(),
+  KAFKA_CLIENT_ID: z.string().default('burnwatch'),
+  KAFKA_TOPIC_PREFIX: z.string().default(''),
+  CLICKHOUSE_URL: z.url({ error: 'CLICKHOUSE_URL must be a URL such as http://localhost:8123' }).optional(),
+  CLICKHOUSE_USER: z.string().default('default'),
+  CLICKHOUSE_PASSWORD: z.string().default(''),
+  CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'CLICKHOUSE_DATABASE must be an identifier (letters, digits, _)').default('burnwatch'),
+  SLACK_BOT_TOKEN: z.string().optional(),
+  SLACK_API_URL: z.url({ error: 'SLACK_API_URL must be a URL such as https://slack.com/api/' }).optional(),
+  BURNWATCH_CONFIG: z.string().optional(),
+  BURNWATCH_DATA_DIR: z.string().default('./data'),
+  PORT: z.coerce.number({ error: 'PORT must be a port number' }).int().min(0).max(65535).default(8787),
+  HOST: z.string().default('127.0.0.1'),
+  BURNWATCH_BODY_LIMIT: z.coerce.number().int().positive().default(5 * 1024 * 1024),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+})
+
+export interface IngestKey {
+  /** the secret itself, read from the environment variable named in the config */
+  key: string
+  keyEnv: string
+  teams: string[]
+}
+
+export interface AppConfig {
+  kafka: { brokers: string[] | null; clientId: string; topics: Topics }
+  clickhouse: { url: string | null; user: string; password: string; database: string; dataDir: string }
+  slack: { botToken: string | null; apiUrl: string | null }
+  http: { port: number; host: string; bodyLimitBytes: number }
+  dataDir: string
+  logLevel: string
+  file: ConfigFile
+  ingestKeys: IngestKey[]
+  /** values that must never be logged */
+  secrets: string[]
+}
+
+export interface Topics {
+  events: string
+  deployments: string
+  windows: string
+  alerts: string
+  deadLetter: string
+}
+
+export function topicNames(prefix = ''): Topics {
+  return {
+    events: `${prefix}usage.events`,
+    deployments: `${prefix}deployments`,
+    windows: `${prefix}cost.windows`,
+    alerts: `${prefix}cost.alerts`,
+    deadLetter: `${prefix}usage.events.dlq`,
+  }
+}
+
+function issuesOf(prefix: string, err: z.ZodError): string[] {
+  return err.issues.map((i) => `${prefix}${i.path.length ? i.path.join('.') + ': ' : ''}${i.message}`)
+}
+
+/** Parses a config file's text (YAML or JSON). */
+export function parseConfigFile(text: string, source = 'config'): ConfigFile {
+  let raw: unknown
+  try {
+    raw = parseYaml(text) ?? {}
+  } catch (err) {
+    throw new ConfigError([`${source}: not valid YAML: ${(err as Error).message}`])
+  }
+  const r = ConfigFileSchema.safeParse(raw)
+  if (!r.success) throw new ConfigError(issuesOf(`${source}: `, r.error))
+  return r.data
+}
+
+/** Parses the environment and the config file together; lists every problem at once. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: { configPath?: string } = {}): AppConfig {
+  const problems: string[] = []
+  const e = EnvSchema.safeParse(env)
+  if (!e.success) problems.push(...issuesOf('environment ', e.error))
+
+  let file: ConfigFile = ConfigFileSchema.parse({})
+  const path = overrides.configPath ?? env.BURNWATCH_CONFIG
+  if (path) {
+    try {
+      file = parseConfigFile(readFileSync(resolve(path), 'utf8'), path)
+    } catch (err) {
+      if (err instanceof ConfigError) problems.push(...err.problems)
+      else problems.push(`BURNWATCH_CONFIG=${path}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? String(err)}); set it to an existing YAML file or unset it`)
+    }
+  }
+
+  const ingestKeys: IngestKey[] = []
+  for (const k of file.ingest_keys) {
+    const key = env[k.key_env]
+    if (!key) problems.push(`ingest_keys: environment variable ${k.key_env} is not set; export it with the key, or remove the entry`)
+    else if (key.length < 16) problems.push(`ingest_keys: the key in ${k.key_env} is shorter than 16 characters; use a long random key`)
+    else ingestKeys.push({ key, keyEnv: k.key_env, teams: k.teams })
+  }
+  const teamNames = new Set<string>()
+  for (const t of file.teams) {
+    if (teamNames.has(t.name)) problems.push(`teams: team '${t.name}' is listed twice`)
+    teamNames.add(t.name)
+  }
+
+  if (problems.length || !e.success) throw new ConfigError(problems)
+  const v = e.data
+  const brokers = v.KAFKA_BROKERS?.split(',').map((b) => b.trim()).filter(Boolean) ?? []
+  const secrets = [v.SLACK_BOT_TOKEN, v.CLICKHOUSE_PASSWORD, ...ingestKeys.map((k) => k.key)].filter((s): s is string => !!s && s.length >= 4)
+  return {
+    kafka: { brokers: brokers.length ? brokers : null, clientId: v.KAFKA_CLIENT_ID, topics: topicNames(v.KAFKA_TOPIC_PREFIX) },
+    clickhouse: { url: v.CLICKHOUSE_URL ?? null, user: v.CLICKHOUSE_USER, password: v.CLICKHOUSE_PASSWORD, database: v.CLICKHOUSE_DATABASE, dataDir: v.BURNWATCH_DATA_DIR },
+    slack: { botToken: v.SLACK_BOT_TOKEN || null, apiUrl: v.SLACK_API_URL ?? null },
+    http: { port: v.PORT, host: v.HOST, bodyLimitBytes: v.BURNWATCH_BODY_LIMIT },
+    dataDir: v.BURNWATCH_DATA_DIR,
+    logLevel: v.LOG_LEVEL,
+    file,
+    ingestKeys,
+    secrets,
+  }
+}
+
+/** Team settings with the defaults applied. */
+export function teamSettings(file: ConfigFile, team: string) {
+  const t = file.teams.find((x) => x.name === team)
+  return {
+    slackChannel: t?.slack_channel ?? file.defaults.slack_channel,
+    mention: t?.mention ?? null,
+    thresholdPct: t?.threshold_pct ?? file.defaults.threshold_pct,
+    monthlyBudgetUsd: t?.monthly_budget_usd ?? null,
+  }
+}
