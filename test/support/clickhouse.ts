@@ -1,0 +1,49 @@
+/**
+ * ClickHouse for tests: CLICKHOUSE_URL if set; else Testcontainers when a Docker engine answers;
+ * else chDB, the real ClickHouse engine in-process (each test process opens its own).
+ */
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { dockerAvailable } from './docker.ts'
+import { openClickHouse, type ClickHouseHandle } from '../../shared/clickhouse/client.ts'
+import { migrate } from '../../shared/clickhouse/migrate.ts'
+
+export interface ClickHouseTarget {
+  source: 'env' | 'testcontainers' | 'chdb'
+  url: string | null
+  user: string
+  password: string
+}
+
+export async function provisionClickHouse(): Promise<{ target: ClickHouseTarget; stop(): Promise<void> }> {
+  if (process.env.CLICKHOUSE_URL) {
+    return {
+      target: { source: 'env', url: process.env.CLICKHOUSE_URL, user: process.env.CLICKHOUSE_USER ?? 'default', password: process.env.CLICKHOUSE_PASSWORD ?? '' },
+      stop: async () => {},
+    }
+  }
+  if (await dockerAvailable()) {
+    const { ClickHouseContainer } = await import('@testcontainers/clickhouse')
+    const c = await new ClickHouseContainer('clickhouse/clickhouse-server:25.8').start()
+    return {
+      target: { source: 'testcontainers', url: c.getConnectionUrl(), user: c.getUsername(), password: c.getPassword() },
+      stop: async () => {
+        await c.stop()
+      },
+    }
+  }
+  return { target: { source: 'chdb', url: null, user: 'default', password: '' }, stop: async () => {} }
+}
+
+let chdbDir: string | null = null
+
+/** A fresh database with the migrations applied, on the provisioned engine. */
+export async function openTestClickHouse(target: ClickHouseTarget, opts: { migrate?: boolean; database?: string } = {}): Promise<ClickHouseHandle> {
+  const database = opts.database ?? `t_${randomBytes(5).toString('hex')}`
+  if (target.url === null && chdbDir === null) chdbDir = mkdtempSync(join(tmpdir(), 'bw-chdb-'))
+  const h = await openClickHouse({ url: target.url, user: target.user, password: target.password, database, dataDir: chdbDir ?? '' })
+  if (opts.migrate !== false) await migrate(h.client)
+  return h
+}
