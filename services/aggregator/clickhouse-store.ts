@@ -1,0 +1,125 @@
+/**
+ * The aggregator's ClickHouse adapter: writes usage_events (cost_windows and the rollups follow
+ * by materialized views) and reads back the exactly-once checkpoint after a restart. Every value
+ * from outside reaches ClickHouse as a query parameter or as inserted data, never as SQL text.
+ */
+import type { ClickHouseClient } from '@clickhouse/client'
+import { wrapClickHouseError } from '../../shared/clickhouse/client.ts'
+import type { DeploymentMarker } from '../../schemas/deployment.ts'
+
+export interface UsageRow {
+  event_id: string
+  timestamp: string
+  team: string
+  endpoint: string
+  model: string
+  provider: string
+  service: string
+  deployment_id: string
+  input_tokens: number
+  output_tokens: number
+  cache_read_tokens: number
+  cache_write_tokens: number
+  batch: boolean
+  cost_usd: string
+  cost_source: string
+  unpriced: boolean
+  gpu_seconds: number
+  latency_ms: number
+  status: string
+  attributes: Record<string, string>
+  late: boolean
+  kafka_topic: string
+  kafka_partition: number
+  kafka_offset: number
+}
+
+export interface Checkpoint {
+  /** highest offset stored for the partition, -1 when none */
+  maxOffset: number
+  /** highest event time stored for the partition, ms; null when none */
+  maxTimestamp: number | null
+}
+
+export interface RebuildRow {
+  event_id: string
+  ts: number
+  team: string
+  endpoint: string
+  model: string
+  cost: number
+  input: number
+  output: number
+  cacheRead: number
+  cacheWrite: number
+  error: boolean
+  unpriced: boolean
+  deployment: string
+}
+
+const chTime = (s: string) => Date.parse(s.includes('T') ? s : s.replace(' ', 'T') + 'Z')
+
+/** Formats a cost for a Decimal(38, 12) column without exponent notation. */
+export function decimalText(n: number): string {
+  return n.toFixed(12)
+}
+
+export function createClickHouseUsageStore(client: ClickHouseClient) {
+  return {
+    async insertEvents(rows: UsageRow[], dedupToken: string): Promise<void> {
+      if (!rows.length) return
+      try {
+        await client.insert({
+          table: 'usage_events',
+          values: rows,
+          format: 'JSONEachRow',
+          // a retried insert of the same batch is dropped by ClickHouse (non_replicated_deduplication_window)
+          clickhouse_settings: { insert_deduplication_token: dedupToken, async_insert: 0 },
+        })
+      } catch (err) {
+        throw wrapClickHouseError(err, 'insert into usage_events failed')
+      }
+    },
+
+    async checkpoint(topic: string, partition: number): Promise<Checkpoint> {
+      const rs = await client.query({
+        query: `SELECT max(max_offset) AS o, max(max_timestamp) AS t, count() AS n FROM usage_offsets WHERE kafka_topic = {topic:String} AND kafka_partition = {partition:UInt32}`,
+        query_params: { topic, partition },
+        format: 'JSONEachRow',
+      })
+      const [r] = await rs.json<{ o: number | string; t: string; n: number | string }>()
+      if (!r || Number(r.n) === 0) return { maxOffset: -1, maxTimestamp: null }
+      return { maxOffset: Number(r.o), maxTimestamp: chTime(r.t) }
+    },
+
+    /** Events of a partition since a time, to rebuild open windows and the dedup set. */
+    async eventsSince(topic: string, partition: number, sinceMs: number, columns: 'ids' | 'full'): Promise<RebuildRow[]> {
+      const cols =
+        columns === 'ids'
+          ? `event_id, toUnixTimestamp64Milli(timestamp) AS ts`
+          : `event_id, toUnixTimestamp64Milli(timestamp) AS ts, team, endpoint, model, toFloat64(cost_usd) AS cost, input_tokens AS input, output_tokens AS output, cache_read_tokens AS cacheRead, cache_write_tokens AS cacheWrite, status = 'error' AS error, unpriced, deployment_id AS deployment`
+      const rs = await client.query({
+        query: `SELECT ${cols} FROM usage_events WHERE kafka_topic = {topic:String} AND kafka_partition = {partition:UInt32} AND timestamp >= fromUnixTimestamp64Milli({since:Int64}) AND NOT late ORDER BY kafka_offset`,
+        query_params: { topic, partition, since: Math.max(0, Math.floor(sinceMs)) },
+        format: 'JSONEachRow',
+      })
+      const rows = await rs.json<RebuildRow & { ts: number | string; error: number | boolean; unpriced: number | boolean }>()
+      return rows.map((r) => ({ ...r, ts: Number(r.ts), error: Boolean(r.error), unpriced: Boolean(r.unpriced) }))
+    },
+
+    async insertDeployments(markers: DeploymentMarker[]): Promise<void> {
+      if (!markers.length) return
+      try {
+        await client.insert({
+          table: 'deployments',
+          format: 'JSONEachRow',
+          values: markers.map((m) => ({ ...m, endpoint: m.endpoint ?? null, version: m.version ?? null, commit: m.commit ?? null, url: m.url ?? null })),
+        })
+      } catch (err) {
+        throw wrapClickHouseError(err, 'insert into deployments failed')
+      }
+    },
+  }
+}
+
+export type ClickHouseUsageStore = ReturnType<typeof createClickHouseUsageStore>

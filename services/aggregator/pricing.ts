@@ -1,0 +1,92 @@
+/**
+ * Prices a usage event in USD. Order: the event's own `cost_usd`; a config override for the
+ * model; the maintained catalog of @pydantic/genai-prices (bundled offline); GPU seconds at the
+ * configured $/GPU-hour; otherwise cost 0 flagged `unpriced` (kept and counted, never dropped).
+ *
+ * calcPrice costs ~20 µs a call, too slow per event, so per-token rates are derived once per
+ * (provider, model) by probing the catalog with a request of typical size and cached. Tiered
+ * catalog prices are therefore priced at the tier of a ~10k-token request, and a catalog price
+ * change takes effect on restart.
+ */
+import { calcPrice } from '@pydantic/genai-prices'
+import type { UsageEvent } from '../../schemas/usage-event.ts'
+import type { ConfigFile } from '../../shared/config.ts'
+
+export type CostSource = 'reported' | 'override' | 'catalog' | 'gpu' | 'unpriced'
+
+export interface Rates {
+  /** USD per token */
+  input: number
+  output: number
+  cacheRead: number
+  cacheWrite: number
+}
+
+export interface Priced {
+  cost: number
+  source: CostSource
+}
+
+/** Batch APIs are billed at half price by the major providers. */
+export const BATCH_DISCOUNT = 0.5
+const PROBE = 10_000
+
+export function catalogRates(model: string, provider?: string): Rates | null {
+  const opts = provider ? { providerId: provider } : undefined
+  const price = (u: Record<string, number>) => {
+    try {
+      return calcPrice(u, model, opts)?.total_price ?? null
+    } catch {
+      return null
+    }
+  }
+  const input = price({ input_tokens: PROBE })
+  if (input === null) return provider ? catalogRates(model) : null
+  const output = price({ output_tokens: PROBE }) ?? 0
+  const cacheRead = price({ input_tokens: PROBE, cache_read_tokens: PROBE }) ?? input
+  const cacheWrite = price({ input_tokens: PROBE, cache_write_tokens: PROBE }) ?? input
+  return { input: input / PROBE, output: output / PROBE, cacheRead: cacheRead / PROBE, cacheWrite: cacheWrite / PROBE }
+}
+
+export interface Pricer {
+  price(e: UsageEvent): Priced
+  rates(model: string, provider?: string): Rates | null
+}
+
+export function createPricer(file: Pick<ConfigFile, 'prices' | 'gpu_hour_usd'>, catalog: (model: string, provider?: string) => Rates | null = catalogRates): Pricer {
+  const cache = new Map<string, Rates | null>()
+  const overrides = new Map<string, Rates>()
+  for (const p of file.prices) {
+    const r: Rates = { input: p.input / 1e6, output: p.output / 1e6, cacheRead: (p.cache_read ?? p.input) / 1e6, cacheWrite: (p.cache_write ?? p.input) / 1e6 }
+    overrides.set(p.provider ? `${p.provider}\u0000${p.model}` : p.model, r)
+  }
+  const rates = (model: string, provider?: string): Rates | null => {
+    const k = `${provider ?? ''}\u0000${model}`
+    let r = cache.get(k)
+    if (r === undefined) {
+      r = catalog(model, provider)
+      cache.set(k, r)
+    }
+    return r
+  }
+  const override = (e: UsageEvent) => (e.provider ? overrides.get(`${e.provider}\u0000${e.model}`) : undefined) ?? overrides.get(e.model)
+
+  return {
+    rates,
+    price(e: UsageEvent): Priced {
+      if (e.cost_usd !== undefined) return { cost: e.cost_usd, source: 'reported' }
+      const o = override(e)
+      const r = o ?? rates(e.model, e.provider)
+      if (r) {
+        const cr = e.cache_read_tokens ?? 0
+        const cw = e.cache_write_tokens ?? 0
+        const plain = Math.max(0, e.input_tokens - cr - cw)
+        let cost = plain * r.input + cr * r.cacheRead + cw * r.cacheWrite + e.output_tokens * r.output
+        if (e.batch) cost *= BATCH_DISCOUNT
+        return { cost, source: o ? 'override' : 'catalog' }
+      }
+      if (e.gpu_seconds !== undefined && file.gpu_hour_usd > 0) return { cost: (e.gpu_seconds / 3600) * file.gpu_hour_usd, source: 'gpu' }
+      return { cost: 0, source: 'unpriced' }
+    },
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * Event-time tumbling windows per series, with a watermark per source partition (pure: no I/O,
+ * time comes in as arguments, so the live service and the backtest share it).
+ *
+ * - A window [start, start + windowMs) of a series closes when its partition's watermark
+ *   (max event time seen − allowed lateness) reaches the window's end.
+ * - Live mode (`idleAdvance`): an idle partition's watermark also advances by the wall time
+ *   elapsed since its last event, so quiet series still close; replayed history keeps its
+ *   event time because the wall time between its events is small. Backtest: event time only.
+ * - An event for an already closed window is late: the caller still stores it (totals stay
+ *   exact); here it is counted in `late_events` of the series' next emitted window.
+ * - Windows without events are not emitted.
+ */
+import type { WindowRecord } from '../../schemas/window.ts'
+
+export interface WindowerOptions {
+  windowMs: number
+  allowedLatenessMs: number
+  idleAdvance: boolean
+}
+
+export interface WindowInput {
+  team: string
+  endpoint: string
+  model: string
+  /** event time, ms since epoch */
+  ts: number
+  cost: number
+  input: number
+  output: number
+  cacheRead: number
+  cacheWrite: number
+  error: boolean
+  unpriced: boolean
+  deployment: string | undefined
+}
+
+interface Acc {
+  series: string
+  team: string
+  endpoint: string
+  model: string
+  start: number
+  requests: number
+  errors: number
+  input: number
+  output: number
+  cacheRead: number
+  cacheWrite: number
+  cost: number
+  costSq: number
+  unpriced: number
+  deployments: Map<string, number>
+}
+
+interface PartitionState {
+  maxEventTime: number
+  lastEventWall: number
+  watermark: number
+  /** window start → open windows of that start, by series */
+  buckets: Map<number, Map<string, Acc>>
+  /** pending late counts per series, reported with the series' next window */
+  late: Map<string, number>
+}
+
+export interface Windower {
+  /** Adds one event; returns false when it is late (its window already closed). */
+  add(partition: string, series: string, e: WindowInput, wallNow: number): boolean
+  /** Closes the windows the partition's watermark has passed, oldest first. */
+  advance(partition: string, wallNow: number): WindowRecord[]
+  /** Advances every partition (live mode timer). */
+  advanceAll(wallNow: number): WindowRecord[]
+  /** Closes every open window (end of a backtest, or a graceful stop). */
+  flush(): WindowRecord[]
+  /** Forgets a partition (revoked from this consumer). */
+  drop(partition: string): void
+  watermark(partition: string): number
+  openWindows(): number
+}
+
+export function createWindower(o: WindowerOptions): Windower {
+  const parts = new Map<string, PartitionState>()
+  const state = (p: string): PartitionState => {
+    let s = parts.get(p)
+    if (!s) parts.set(p, (s = { maxEventTime: -Infinity, lastEventWall: 0, watermark: -Infinity, buckets: new Map(), late: new Map() }))
+    return s
+  }
+
+  const emit = (s: PartitionState, a: Acc): WindowRecord => {
+    const late = s.late.get(a.series) ?? 0
+    if (late) s.late.delete(a.series)
+    return {
+      team: a.team,
+      endpoint: a.endpoint,
+      model: a.model,
+      window_start: new Date(a.start).toISOString(),
+      window_end: new Date(a.start + o.windowMs).toISOString(),
+      requests: a.requests,
+      errors: a.errors,
+      input_tokens: a.input,
+      output_tokens: a.output,
+      cache_read_tokens: a.cacheRead,
+      cache_write_tokens: a.cacheWrite,
+      cost_usd: a.cost,
+      cost_sq_sum: a.costSq,
+      unpriced_requests: a.unpriced,
+      late_events: late,
+      deployments: Object.fromEntries(a.deployments),
+    }
+  }
+
+  const close = (s: PartitionState, upTo: number): WindowRecord[] => {
+    const starts = [...s.buckets.keys()].filter((st) => st + o.windowMs <= upTo).sort((x, y) => x - y)
+    const out: WindowRecord[] = []
+    for (const st of starts) {
+      const b = s.buckets.get(st)!
+      s.buckets.delete(st)
+      const accs = [...b.values()].sort((x, y) => (x.series < y.series ? -1 : x.series > y.series ? 1 : 0))
+      for (const a of accs) out.push(emit(s, a))
+    }
+    return out
+  }
+
+  const advanceState = (s: PartitionState, wallNow: number): WindowRecord[] => {
+    let wm = s.maxEventTime - o.allowedLatenessMs
+    if (o.idleAdvance && s.lastEventWall > 0) wm += Math.max(0, wallNow - s.lastEventWall)
+    if (wm > s.watermark) s.watermark = wm
+    return close(s, s.watermark)
+  }
+
+  return {
+    add(partition, series, e, wallNow) {
+      const s = state(partition)
+      const start = e.ts - (((e.ts % o.windowMs) + o.windowMs) % o.windowMs)
+      if (e.ts > s.maxEventTime) s.maxEventTime = e.ts
+      s.lastEventWall = wallNow
+      if (start + o.windowMs <= s.watermark) {
+        s.late.set(series, (s.late.get(series) ?? 0) + 1)
+        return false
+      }
+      let b = s.buckets.get(start)
+      if (!b) s.buckets.set(start, (b = new Map()))
+      let a = b.get(series)
+      if (!a) {
+        a = { series, team: e.team, endpoint: e.endpoint, model: e.model, start, requests: 0, errors: 0, input: 0, output: 0, cacheRead: 0, cacheWrite: 0, cost: 0, costSq: 0, unpriced: 0, deployments: new Map() }
+        b.set(series, a)
+      }
+      a.requests++
+      if (e.error) a.errors++
+      a.input += e.input
+      a.output += e.output
+      a.cacheRead += e.cacheRead
+      a.cacheWrite += e.cacheWrite
+      a.cost += e.cost
+      a.costSq += e.cost * e.cost
+      if (e.unpriced) a.unpriced++
+      if (e.deployment) a.deployments.set(e.deployment, (a.deployments.get(e.deployment) ?? 0) + 1)
+      return true
+    },
+    advance(partition, wallNow) {
+      return advanceState(state(partition), wallNow)
+    },
+    advanceAll(wallNow) {
+      const out: WindowRecord[] = []
+      for (const s of parts.values()) out.push(...advanceState(s, wallNow))
+      return out
+    },
+    flush() {
+      const out: WindowRecord[] = []
+      for (const s of parts.values()) out.push(...close(s, Infinity))
+      return out.sort((x, y) => (x.window_start < y.window_start ? -1 : x.window_start > y.window_start ? 1 : 0))
+    },
+    drop(partition) {
+      parts.delete(partition)
+    },
+    watermark(partition) {
+      return state(partition).watermark
+    },
+    openWindows() {
+      let n = 0
+      for (const s of parts.values()) for (const b of s.buckets.values()) n += b.size
+      return n
+    },
+  }
+}
