@@ -1,0 +1,241 @@
+/**
+ * Trend-break tracking for one key: a series (team, endpoint, model) or a team rollup
+ * (endpoint = model = null). Per window: O(1) work plus a few bounded ring reads; the
+ * change-point search and attribution scan the bounded ring only when an alert fires.
+ */
+import type { AlertRecord } from '../../../schemas/alert.ts'
+import { DeploymentSightings, type MarkerRef } from './attribution.ts'
+import { CostBaseline } from './baseline.ts'
+import { newCusum, resetCusum, stepCusum, llr, type Cusum } from './cusum.ts'
+import {
+  ABSORB_DELAY_WINDOWS,
+  BASELINE_MIN_REQUESTS,
+  BASELINE_MIN_WINDOWS,
+  BURN_PERSIST_MS,
+  BURN_PRE_PROFILE_TOLERANCE,
+  MIN_PERSIST_WINDOWS,
+  RING_SIZE,
+} from './params.ts'
+import { BurnProfile } from './profile.ts'
+import { COLS, WindowRing } from './ring.ts'
+import { buildTrendAlert, updateOrResolve, type OpenAlert } from './trend-alert.ts'
+
+export interface KeyWindow {
+  t: number
+  n: number
+  c: number
+  q: number
+  i: number
+  o: number
+  k: number
+  e: number
+  deps: Record<string, number> | null
+  /** team rollups: expected cost and its variance from the member series' baselines (mix-adjusted) */
+  xc?: number
+  xv?: number
+}
+
+export interface KeyContext {
+  windowMs: number
+  minRequests: number
+  resolveWindows: number
+  thrCpr: number
+  thrBurn: number
+  markers: readonly MarkerRef[]
+  /** team rollups: true while a member series has an open cost-per-request alert (the series page is the specific one) */
+  suppressCpr: boolean
+}
+
+export class KeyTracker {
+  readonly team: string
+  readonly endpoint: string | null
+  readonly model: string | null
+  readonly ring = new WindowRing(RING_SIZE)
+  readonly base = new CostBaseline()
+  readonly burn = new BurnProfile()
+  readonly sightings = new DeploymentSightings()
+  lastT = -Infinity
+  private pending = 0
+  private readonly cprUp: Cusum = newCusum()
+  private readonly cprDown: Cusum = newCusum()
+  private readonly burnUp: Cusum = newCusum()
+  private readonly burnDown: Cusum = newCusum()
+  cprAlert: OpenAlert | null = null
+  burnAlert: OpenAlert | null = null
+  private readonly row = new Float64Array(12)
+
+  constructor(team: string, endpoint: string | null, model: string | null) {
+    this.team = team
+    this.endpoint = endpoint
+    this.model = model
+  }
+
+  get isTeam(): boolean {
+    return this.endpoint === null
+  }
+
+  /** Cost-per-request baseline ready (series mode). */
+  get cprReady(): boolean {
+    return this.base.windows >= BASELINE_MIN_WINDOWS && this.base.requests >= BASELINE_MIN_REQUESTS
+  }
+
+  /** Expected cost and variance of a window of n requests under this series' baseline (for its team rollup). */
+  expectation(n: number, c: number, q: number): { xc: number; xv: number } {
+    if (this.cprReady) return { xc: n * this.base.unitCost, xv: n * this.base.unitVariance * this.base.dispersion }
+    const m = n > 0 ? c / n : 0
+    return { xc: c, xv: n > 0 ? Math.max(q - n * m * m, 0) : 0 }
+  }
+
+  /** Forgets pending evidence (after a long gap). */
+  restartEvidence(): void {
+    resetCusum(this.cprUp)
+    resetCusum(this.cprDown)
+    resetCusum(this.burnUp)
+    resetCusum(this.burnDown)
+  }
+
+  process(w: KeyWindow, ctx: KeyContext, out: AlertRecord[]): void {
+    this.lastT = w.t
+    const base = this.base
+    // cost-per-request expectation
+    let xc = 0
+    let xv = 0
+    let cprOk = false
+    if (this.isTeam) {
+      xc = w.xc ?? 0
+      xv = w.xv ?? 0
+      cprOk = xc > 0 && base.windows >= BASELINE_MIN_WINDOWS
+    } else if (this.cprReady) {
+      xc = w.n * base.unitCost
+      xv = w.n * base.unitVariance
+      cprOk = xc > 0
+    }
+    // burn-rate expectation
+    const mu = base.unitCost
+    let be = this.burn.expectedFromProfile(w.t)
+    let burnTolerance = 1
+    if (Number.isNaN(be)) {
+      be = this.burn.levelWindows >= BASELINE_MIN_WINDOWS ? this.burn.level : NaN
+      burnTolerance = BURN_PRE_PROFILE_TOLERANCE
+    }
+    let bv = 0
+    const burnOk = !Number.isNaN(be) && mu > 0 && this.cprReadyForBurn()
+    if (burnOk) {
+      be = Math.max(be, mu)
+      bv = (be / mu) * (base.unitVariance + mu * mu)
+    }
+    const row = this.row
+    row[COLS.t] = w.t
+    row[COLS.n] = w.n
+    row[COLS.c] = w.c
+    row[COLS.q] = w.q
+    row[COLS.i] = w.i
+    row[COLS.o] = w.o
+    row[COLS.k] = w.k
+    row[COLS.e] = w.e
+    row[COLS.xc] = xc
+    row[COLS.xv] = xv
+    row[COLS.bc] = burnOk ? be : 0
+    row[COLS.bv] = bv
+    this.ring.push(row, w.deps)
+    this.pending = Math.min(this.pending + 1, this.ring.size)
+    this.sightings.record(w.deps, w.t)
+
+    // cost per request
+    if (this.cprAlert) {
+      const r = updateOrResolve(this, this.cprAlert, ctx, w.t, w.n > 0)
+      if (r) out.push(r)
+      if (r?.status === 'resolved') this.closeAlert('cpr')
+    } else if (cprOk && w.n > 0 && !ctx.suppressCpr) {
+      const disp = this.isTeam ? base.dispersion : base.dispersion
+      const se = Math.sqrt(xv * disp) / xc
+      const rel = w.c / xc - 1
+      const up = stepCusum(this.cprUp, w.t, llr(rel, se, ctx.thrCpr, 1))
+      const down = stepCusum(this.cprDown, w.t, llr(rel, se, ctx.thrCpr, -1))
+      if (up || down) {
+        const dir = up ? 1 : -1
+        const cus = up ? this.cprUp : this.cprDown
+        if (cus.windows >= MIN_PERSIST_WINDOWS) {
+          const a = buildTrendAlert(this, ctx, 'cost_per_request', dir, cus.start, w.t)
+          if (a) {
+            this.cprAlert = a.open
+            out.push(a.record)
+            this.restartEvidence()
+          }
+        }
+      }
+    } else if (ctx.suppressCpr) {
+      resetCusum(this.cprUp)
+      resetCusum(this.cprDown)
+    }
+
+    // burn rate
+    if (this.burnAlert) {
+      const r = updateOrResolve(this, this.burnAlert, ctx, w.t, true)
+      if (r) out.push(r)
+      if (r?.status === 'resolved') this.closeAlert('burn')
+    } else if (burnOk && !this.cprAlert) {
+      const se = Math.sqrt(bv * this.burn.dispersion) / be
+      const rel = w.c / be - 1
+      const thr = ctx.thrBurn * burnTolerance
+      const up = stepCusum(this.burnUp, w.t, llr(rel, se, thr, 1))
+      const down = stepCusum(this.burnDown, w.t, llr(rel, se, thr, -1))
+      if (up || down) {
+        const cus = up ? this.burnUp : this.burnDown
+        if (w.t - cus.start >= BURN_PERSIST_MS - ctx.windowMs) {
+          const a = buildTrendAlert(this, ctx, 'burn_rate', up ? 1 : -1, cus.start, w.t)
+          if (a) {
+            this.burnAlert = a.open
+            out.push(a.record)
+            this.restartEvidence()
+          } else {
+            // explained by a unit-cost change (the cost-per-request test owns it) or too small
+            resetCusum(cus)
+          }
+        }
+      }
+    }
+
+    this.absorbReady()
+  }
+
+  private cprReadyForBurn(): boolean {
+    return this.base.windows >= BASELINE_MIN_WINDOWS
+  }
+
+  /** Standardized residuals feed the overdispersion estimates; recorded at absorption time. */
+  private absorbReady(): void {
+    if (this.cprAlert || this.burnAlert) return
+    const ring = this.ring
+    const block = Math.min(
+      this.cprUp.s > 0 ? this.cprUp.start : Infinity,
+      this.cprDown.s > 0 ? this.cprDown.start : Infinity,
+      this.burnUp.s > 0 ? this.burnUp.start : Infinity,
+      this.burnDown.s > 0 ? this.burnDown.start : Infinity,
+    )
+    while (this.pending > ABSORB_DELAY_WINDOWS) {
+      const idx = ring.size - this.pending
+      const t = ring.get(idx, COLS.t)
+      if (t >= block) break
+      const n = ring.get(idx, COLS.n)
+      const c = ring.get(idx, COLS.c)
+      const xc = ring.get(idx, COLS.xc)
+      const xv = ring.get(idx, COLS.xv)
+      if (n > 0 && xc > 0 && xv > 0) this.base.recordResidual((c - xc) / Math.sqrt(xv))
+      const bc = ring.get(idx, COLS.bc)
+      const bv = ring.get(idx, COLS.bv)
+      if (bc > 0 && bv > 0) this.burn.recordResidual((c - bc) / Math.sqrt(bv))
+      this.base.absorb({ n, c, q: ring.get(idx, COLS.q), i: ring.get(idx, COLS.i), o: ring.get(idx, COLS.o), k: ring.get(idx, COLS.k), e: ring.get(idx, COLS.e) })
+      this.burn.absorb(t, c)
+      this.pending--
+    }
+  }
+
+  private closeAlert(which: 'cpr' | 'burn'): void {
+    if (which === 'cpr') this.cprAlert = null
+    else this.burnAlert = null
+    this.restartEvidence()
+    // windows of the alert period never join the baseline
+    if (!this.cprAlert && !this.burnAlert) this.pending = 0
+  }
+}

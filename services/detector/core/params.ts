@@ -1,0 +1,56 @@
+/**
+ * Internal detector constants. They are statistical design choices, not tuned per scenario:
+ *
+ * - The sequential test is a CUSUM of the log-likelihood ratio between two hypotheses about the
+ *   relative shift of a signal: H0 "shift = INDIFFERENCE_LOW × threshold" against H1 "shift =
+ *   threshold" (an SPRT indifference zone). Shifts below 75% of the threshold drift the
+ *   statistic down, shifts at or above the threshold drift it up, with a speed proportional to
+ *   the evidence (requests) per window: busy series decide in a few windows, quiet ones need more.
+ * - LLR_THRESHOLD is the log of the tolerated odds (e^8 ≈ 3000:1 in favour of a break).
+ * - Every window adds at most LLR_CAP_FRACTION of the threshold, so no single window (a spike)
+ *   can page and a break needs at least MIN_PERSIST_WINDOWS windows of evidence.
+ */
+export const INDIFFERENCE_LOW = 0.75
+export const LLR_THRESHOLD = 8
+export const LLR_CAP_FRACTION = 1 / 3
+export const MIN_PERSIST_WINDOWS = 3
+
+/** Recent windows kept per key (bounded memory; change-point search and attribution look back this far). */
+export const RING_SIZE = 128
+/** A window joins the baseline only once it is this many windows old and no evidence is pending on it. */
+export const ABSORB_DELAY_WINDOWS = 20
+
+/** Cost-per-request baseline: exponentially weighted sums, half-life in windows. */
+export const CPR_HALF_LIFE_WINDOWS = 240
+/** Windows with requests, and requests, the baseline needs before the key may page. */
+export const BASELINE_MIN_WINDOWS = 60
+export const BASELINE_MIN_REQUESTS = 600
+/** Overdispersion factor (variance of standardized residuals beyond iid requests), half-life in windows. */
+export const DISPERSION_HALF_LIFE_WINDOWS = 240
+
+/** Burn rate: level baseline before a day of history (wider tolerance) and a same-hour-of-day profile after. */
+export const BURN_LEVEL_HALF_LIFE_WINDOWS = 60
+export const BURN_PRE_PROFILE_TOLERANCE = 2
+/** Weight of the newest day when folding a day into the hour-of-day profile. */
+export const PROFILE_DAY_WEIGHT = 0.5
+export const PROFILE_BUCKETS = 24
+/** A burn-rate break (volume-driven) must persist this long before it pages (short surges do not page). */
+export const BURN_PERSIST_MS = 60 * 60_000
+
+/** Gaps longer than this are not filled with zero windows one by one (the key restarts its evidence). */
+export const MAX_GAP_FILL_WINDOWS = 1440
+/** A team minute is finalized once event time is this many windows past it. */
+export const TEAM_FINALIZE_LAG_WINDOWS = 3
+
+/** Deployment attribution: candidates first seen from this long before the change point. */
+export const ATTRIBUTION_LOOKBACK_MS = 30 * 60_000
+export const ATTRIBUTION_TAU_MS = 5 * 60_000
+export const MAX_TRACKED_DEPLOYMENTS = 64
+export const MAX_MARKERS_PER_TEAM = 256
+export const MAX_DEPLOYMENT_IDS_IN_ALERT = 5
+
+/** How far before the CUSUM start the maximum-likelihood change-point search looks. */
+export const CHANGE_POINT_SEARCH_BACK = 15
+
+/** Hours in a month, for monthly impact and budget even-spend rate. */
+export const HOURS_PER_MONTH = 730

@@ -1,0 +1,200 @@
+/**
+ * Cost-per-request and burn-rate alerts of one key: building the `firing` record (change point,
+ * post-change level, attribution, drivers, impact) and the open alert's `updated` / `resolved`
+ * transitions.
+ */
+import type { AlertRecord } from '../../../schemas/alert.ts'
+import { rankDeployments } from './attribution.ts'
+import { computeDrivers, estimatePrices } from './drivers.ts'
+import { alertId } from './hash.ts'
+import type { KeyContext, KeyTracker } from './key.ts'
+import { CHANGE_POINT_SEARCH_BACK, HOURS_PER_MONTH } from './params.ts'
+import { COLS, type WindowRing } from './ring.ts'
+import { toIso } from './time.ts'
+
+type Signal = 'cost_per_request' | 'burn_rate'
+
+export interface OpenAlert {
+  id: string
+  signal: Signal
+  dir: 1 | -1
+  thr: number
+  startedAt: number
+  reportedRel: number
+  baseline: number
+  windowsSince: number
+  okStreak: number
+  deploymentIds: string[]
+  drivers: AlertRecord['drivers']
+  /** requests per window since the change point (cost-per-request monthly impact) */
+  volume: number
+}
+
+const HOUR_MS = 3_600_000
+
+function cols(signal: Signal): { exp: 8 | 10; vr: 9 | 11 } {
+  return signal === 'cost_per_request' ? { exp: COLS.xc, vr: COLS.xv } : { exp: COLS.bc, vr: COLS.bv }
+}
+
+/** Maximum-likelihood change point (known pre-change level, unknown post-change level) over [from, size). */
+function changePointIndex(ring: WindowRing, from: number, signal: Signal, dir: 1 | -1): number {
+  const { exp, vr } = cols(signal)
+  let d = 0
+  let v = 0
+  let best = ring.size - 1
+  let bestScore = -1
+  for (let i = ring.size - 1; i >= from; i--) {
+    const e = ring.get(i, exp)
+    if (e <= 0) continue
+    d += ring.get(i, COLS.c) - e
+    v += ring.get(i, vr)
+    if (v <= 0) continue
+    const score = dir * d > 0 ? (d * d) / v : 0
+    if (score >= bestScore) {
+      bestScore = score
+      best = i
+    }
+  }
+  return best
+}
+
+function severityOf(signal: Signal, dir: 1 | -1, rel: number, thr: number): AlertRecord['severity'] {
+  if (dir < 0) return 'info'
+  if (signal === 'cost_per_request' && rel >= 2 * thr) return 'critical'
+  return 'warning'
+}
+
+function perHour(windowMs: number): number {
+  return HOUR_MS / windowMs
+}
+
+function impact(signal: Signal, baseline: number, current: number, volume: number, windowMs: number): number {
+  if (signal === 'burn_rate') return round2((current - baseline) * HOURS_PER_MONTH)
+  return round2((current - baseline) * volume * perHour(windowMs) * HOURS_PER_MONTH)
+}
+
+const round2 = (x: number): number => Math.round(x * 100) / 100
+const sig = (x: number): number => Number(x.toPrecision(6))
+
+export function buildTrendAlert(
+  key: KeyTracker,
+  ctx: KeyContext,
+  signal: Signal,
+  dir: 1 | -1,
+  cusumStart: number,
+  tNow: number,
+): { open: OpenAlert; record: AlertRecord } | null {
+  const ring = key.ring
+  const from = Math.max(0, ring.indexAtOrAfter(cusumStart) - CHANGE_POINT_SEARCH_BACK)
+  const k = changePointIndex(ring, from, signal, dir)
+  const cp = ring.get(k, COLS.t)
+  const { exp } = cols(signal)
+  const windows = ring.size - k
+  const cur = { n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0 }
+  let e = 0
+  let xc = 0
+  let cxc = 0
+  for (let i = k; i < ring.size; i++) {
+    cur.n += ring.get(i, COLS.n)
+    cur.c += ring.get(i, COLS.c)
+    cur.i += ring.get(i, COLS.i)
+    cur.o += ring.get(i, COLS.o)
+    cur.k += ring.get(i, COLS.k)
+    cur.e += ring.get(i, COLS.e)
+    e += ring.get(i, exp)
+    const x = ring.get(i, COLS.xc)
+    if (x > 0) {
+      xc += x
+      cxc += ring.get(i, COLS.c)
+    }
+  }
+  if (e <= 0 || cur.n <= 0) return null
+  const thr = signal === 'cost_per_request' ? ctx.thrCpr : ctx.thrBurn
+  const rel = cur.c / e - 1
+  if (dir * rel < thr / 2) return null
+  const volume = cur.n / windows
+  const base = key.base
+  if (volume < ctx.minRequests || base.volume < ctx.minRequests) return null
+  const cprRel = xc > 0 ? cxc / xc - 1 : 0
+  let baseline: number
+  let current: number
+  let volumeChangePct = 0
+  if (signal === 'burn_rate') {
+    // a burn-rate break explained by a unit-cost change belongs to the cost-per-request test
+    if (Math.abs(cprRel) >= ctx.thrCpr / 2) return null
+    baseline = (e / windows) * perHour(ctx.windowMs)
+    current = (cur.c / windows) * perHour(ctx.windowMs)
+    volumeChangePct = ((1 + rel) / (1 + cprRel) - 1) * 100
+  } else {
+    baseline = e / cur.n
+    current = cur.c / cur.n
+  }
+  const baseTotals = base.totals()
+  const drivers = computeDrivers(baseTotals, cur, estimatePrices(baseTotals, base.xx, base.xy), volumeChangePct)
+  const deploymentIds = rankDeployments(ring, key.sightings, ctx.markers, key.endpoint, cp, tNow)
+  const id = alertId(key.team, key.endpoint, key.model, signal, cp)
+  const open: OpenAlert = { id, signal, dir, thr, startedAt: cp, reportedRel: rel, baseline, windowsSince: 0, okStreak: 0, deploymentIds, drivers, volume }
+  return { open, record: record(key, open, 'firing', current, rel, tNow + ctx.windowMs, ctx.windowMs) }
+}
+
+function record(key: KeyTracker, a: OpenAlert, status: AlertRecord['status'], current: number, rel: number, detectedAt: number, windowMs: number): AlertRecord {
+  return {
+    alert_id: a.id,
+    status,
+    team: key.team,
+    endpoint: key.endpoint,
+    model: key.model,
+    signal: a.signal,
+    direction: a.dir > 0 ? 'up' : 'down',
+    baseline: sig(a.baseline),
+    current: sig(current),
+    change_pct: round2(rel * 100),
+    started_at: toIso(a.startedAt),
+    detected_at: toIso(detectedAt),
+    deployment_ids: a.deploymentIds,
+    drivers: a.drivers,
+    severity: severityOf(a.signal, a.dir, a.dir * rel, a.thr),
+    monthly_impact_usd: impact(a.signal, a.baseline, current, a.volume, windowMs),
+  }
+}
+
+/**
+ * Per window while an alert is open: the level over the last `resolveWindows` windows, against
+ * the (frozen) baseline. `updated` when it is materially worse than last reported (by half the
+ * threshold, beyond two standard errors); `resolved` after `resolveWindows` consecutive windows
+ * whose rolling level is back within half the threshold.
+ */
+export function updateOrResolve(key: KeyTracker, a: OpenAlert, ctx: KeyContext, t: number, informative: boolean): AlertRecord | null {
+  a.windowsSince++
+  if (!informative) return null
+  const ring = key.ring
+  const { exp, vr } = cols(a.signal)
+  const from = Math.max(0, ring.size - ctx.resolveWindows)
+  let o = 0
+  let e = 0
+  let v = 0
+  let n = 0
+  for (let i = from; i < ring.size; i++) {
+    const x = ring.get(i, exp)
+    if (x <= 0) continue
+    o += ring.get(i, COLS.c)
+    e += x
+    v += ring.get(i, vr)
+    n += ring.get(i, COLS.n)
+  }
+  if (e <= 0) return null
+  const rel = o / e - 1
+  const se = Math.sqrt(v * (a.signal === 'cost_per_request' ? key.base.dispersion : key.burn.dispersion)) / e
+  const windows = ring.size - from
+  const current = a.signal === 'cost_per_request' ? (n > 0 ? o / n : 0) : (o / windows) * perHour(ctx.windowMs)
+  const detectedAt = t + ctx.windowMs
+  if (Math.abs(rel) <= a.thr / 2) a.okStreak++
+  else a.okStreak = 0
+  if (a.okStreak >= ctx.resolveWindows && a.windowsSince >= ctx.resolveWindows) return record(key, a, 'resolved', current, rel, detectedAt, ctx.windowMs)
+  if (a.dir * rel - 2 * se >= a.dir * a.reportedRel + a.thr / 2) {
+    a.reportedRel = rel
+    if (a.signal === 'cost_per_request' && n > 0) a.volume = n / windows
+    return record(key, a, 'updated', current, rel, detectedAt, ctx.windowMs)
+  }
+  return null
+}
