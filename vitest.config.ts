@@ -1,14 +1,26 @@
 import { defineConfig } from 'vitest/config'
 
+// Two projects: fast pure-logic unit tests, and integration tests that share one real Kafka
+// broker and ClickHouse engine started by test/global-setup.ts (provide/inject).
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    globalSetup: ['test/global-setup.ts'],
     // chDB is one engine per process: forks keep each test file's engine to itself
     pool: 'forks',
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
-    testTimeout: 60_000,
-    hookTimeout: 120_000,
     reporters: ['default'],
+    projects: [
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 20_000 } },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          globalSetup: ['test/global-setup.ts'],
+          testTimeout: 90_000,
+          hookTimeout: 180_000,
+          // the integration files share two cores with Kafka and chDB
+          fileParallelism: false,
+        },
+      },
+    ],
   },
 })

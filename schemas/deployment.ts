@@ -1,9 +1,9 @@
 /** Deployment marker v1 (topic `deployments`, HTTP `POST /v1/deployments`). */
 import { z } from 'zod'
-import { isoTimestamp } from './usage-event.ts'
+import { isoTimestamp, typeError } from './usage-event.ts'
 
 const str = (field: string, max: number) =>
-  z.string({ error: `${field} must be a string of 1–${max} characters` }).min(1, { error: `${field} must not be empty` }).max(max, { error: `${field} is longer than ${max} characters` })
+  z.string({ error: typeError(field, `a string of 1–${max} characters`) }).min(1, { error: `${field} must not be empty` }).max(max, { error: `${field} is longer than ${max} characters` })
 
 export const DeploymentMarker = z.strictObject({
   deployment_id: str('deployment_id', 128),

@@ -13,9 +13,6 @@ export function fieldErrors(error: z.ZodError): FieldError[] {
     if (i.code === 'unrecognized_keys') {
       return { path: i.keys.join(','), message: `unknown field(s) ${i.keys.map((k) => `'${k}'`).join(', ')}: remove them, or send in lenient mode` }
     }
-    if (i.code === 'invalid_type' && i.input === undefined) {
-      return { path, message: `${path} is required` }
-    }
     return { path, message: i.message }
   })
 }

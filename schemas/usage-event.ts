@@ -8,27 +8,31 @@ import { z } from 'zod'
 /** Events may be at most this far in the future (clock skew allowance). */
 export const MAX_FUTURE_MS = 5 * 60_000
 
+/** zod's type error, saying "is required" when the field is absent */
+export const typeError = (field: string, expected: string) => (iss: { input?: unknown }) =>
+  iss.input === undefined ? `${field} is required (${expected})` : `${field} must be ${expected}`
+
 const str = (field: string, max: number) =>
   z
-    .string({ error: `${field} must be a string of 1–${max} characters` })
+    .string({ error: typeError(field, `a string of 1–${max} characters`) })
     .min(1, { error: `${field} must not be empty (1–${max} characters)` })
     .max(max, { error: `${field} is longer than ${max} characters` })
 
 const count = (field: string) =>
   z
-    .number({ error: `${field} must be a number (an integer ≥ 0)` })
+    .number({ error: typeError(field, 'a number (an integer ≥ 0)') })
     .int({ error: `${field} must be an integer ≥ 0` })
     .min(0, { error: `${field} must be ≥ 0` })
     .max(Number.MAX_SAFE_INTEGER, { error: `${field} is too large` })
 
 const amount = (field: string) =>
   z
-    .number({ error: `${field} must be a finite number ≥ 0` })
+    .number({ error: typeError(field, 'a finite number ≥ 0') })
     .min(0, { error: `${field} must be ≥ 0` })
     .max(1e12, { error: `${field} is implausibly large (> 1e12)` })
 
 export const isoTimestamp = (field: string) =>
-  z.iso.datetime({ offset: true, error: `${field} must be an ISO-8601 date-time with a zone, e.g. 2026-11-22T10:00:00.123Z` })
+  z.iso.datetime({ offset: true, error: typeError(field, 'an ISO-8601 date-time with a zone, e.g. 2026-11-22T10:00:00.123Z') })
 
 export const usageEventFields = {
   event_id: str('event_id', 128),
@@ -43,7 +47,7 @@ export const usageEventFields = {
   output_tokens: count('output_tokens'),
   cache_read_tokens: count('cache_read_tokens').optional(),
   cache_write_tokens: count('cache_write_tokens').optional(),
-  batch: z.boolean({ error: 'batch must be true or false' }).optional(),
+  batch: z.boolean({ error: typeError('batch', 'true or false') }).optional(),
   cost_usd: amount('cost_usd').optional(),
   gpu_seconds: amount('gpu_seconds').optional(),
   latency_ms: amount('latency_ms').optional(),
