@@ -7,6 +7,8 @@ export default defineConfig({
     // chDB is one engine per process: forks keep each test file's engine to itself
     pool: 'forks',
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+    // test files run one after another: they share two cores with Kafka and chDB
+    fileParallelism: false,
     reporters: ['default'],
     projects: [
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 20_000 } },
@@ -17,8 +19,6 @@ export default defineConfig({
           globalSetup: ['test/global-setup.ts'],
           testTimeout: 90_000,
           hookTimeout: 180_000,
-          // the integration files share two cores with Kafka and chDB
-          fileParallelism: false,
         },
       },
     ],
