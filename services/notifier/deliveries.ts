@@ -1,0 +1,110 @@
+/**
+ * `alert_deliveries` in ClickHouse: the notifier's memory of what it paged, the source of truth
+ * for "was this state change delivered?" and "which thread is this alert's page?" across
+ * restarts and replicas. Rows are appended, never updated; per (alert_id, status) the row with
+ * the latest delivered_at is the current one (a 'sending' intent, then delivered|failed).
+ * Query builders return `{ query, query_params }` and are tested as such.
+ */
+import type { ClickHouseClient } from '@clickhouse/client'
+import type { AlertRecord } from '../../schemas/alert.ts'
+
+export type Outcome = 'delivered' | 'silenced' | 'failed' | 'sending'
+
+export interface DeliveryRow {
+  alert_id: string
+  status: AlertRecord['status']
+  team: string
+  /** Slack channel ID once known (else the configured channel) */
+  channel: string
+  /** the channel as configured, `#name` */
+  channel_name: string
+  message_ts: string
+  thread_ts: string
+  outcome: Outcome
+  error: string
+  attempts: number
+  /** ISO-8601 */
+  delivered_at: string
+  alert_json: string
+  group_key: string
+}
+
+export interface Built {
+  query: string
+  query_params: Record<string, unknown>
+}
+
+const LATEST = `alert_id, status,
+    argMax(team, delivered_at) AS team,
+    argMax(channel, delivered_at) AS channel,
+    argMax(channel_name, delivered_at) AS channel_name,
+    argMax(message_ts, delivered_at) AS message_ts,
+    argMax(thread_ts, delivered_at) AS thread_ts,
+    argMax(outcome, delivered_at) AS outcome,
+    argMax(error, delivered_at) AS error,
+    argMax(attempts, delivered_at) AS attempts,
+    toUnixTimestamp64Milli(max(delivered_at)) AS delivered_ms,
+    argMax(alert_json, delivered_at) AS alert_json,
+    argMax(group_key, delivered_at) AS group_key`
+
+/** The current row of every state change of these alerts. */
+export function latestByAlertIdsQuery(alertIds: readonly string[]): Built {
+  return {
+    query: `SELECT ${LATEST} FROM alert_deliveries WHERE alert_id IN {ids:Array(String)} GROUP BY alert_id, status`,
+    query_params: { ids: [...alertIds] },
+  }
+}
+
+/** The delivered state changes threaded under one page (the page's own series included). */
+export function pageMembersQuery(channel: string, threadTs: string): Built {
+  return {
+    query: `SELECT ${LATEST} FROM alert_deliveries
+            WHERE channel = {channel:String} AND thread_ts = {thread_ts:String}
+            GROUP BY alert_id, status
+            HAVING outcome = 'delivered'
+            ORDER BY delivered_ms`,
+    query_params: { channel, thread_ts: threadTs },
+  }
+}
+
+/** Pages (firing deliveries) of a group key posted since `sinceMs`, to attach series breaking a little later. */
+export function recentGroupPagesQuery(groupKey: string, sinceMs: number): Built {
+  return {
+    query: `SELECT ${LATEST} FROM alert_deliveries
+            WHERE group_key = {group_key:String} AND status = 'firing'
+              AND delivered_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')
+            GROUP BY alert_id, status
+            HAVING outcome = 'delivered'
+            ORDER BY delivered_ms`,
+    query_params: { group_key: groupKey, since: sinceMs },
+  }
+}
+
+interface RawRow extends Omit<DeliveryRow, 'delivered_at' | 'attempts'> {
+  delivered_ms: number | string
+  attempts: number | string
+}
+
+export interface DeliveryStore {
+  latest(alertIds: readonly string[]): Promise<DeliveryRow[]>
+  pageMembers(channel: string, threadTs: string): Promise<DeliveryRow[]>
+  recentGroupPages(groupKey: string, sinceMs: number): Promise<DeliveryRow[]>
+  record(rows: readonly DeliveryRow[]): Promise<void>
+}
+
+export function createClickHouseDeliveryStore(client: ClickHouseClient): DeliveryStore {
+  const select = async (b: Built): Promise<DeliveryRow[]> => {
+    const rs = await client.query({ ...b, format: 'JSONEachRow' })
+    const rows = await rs.json<RawRow>()
+    return rows.map(({ delivered_ms, attempts, ...r }) => ({ ...r, attempts: Number(attempts), delivered_at: new Date(Number(delivered_ms)).toISOString() }))
+  }
+  return {
+    latest: (ids) => (ids.length ? select(latestByAlertIdsQuery(ids)) : Promise.resolve([])),
+    pageMembers: (channel, ts) => select(pageMembersQuery(channel, ts)),
+    recentGroupPages: (k, since) => select(recentGroupPagesQuery(k, since)),
+    async record(rows) {
+      if (!rows.length) return
+      await client.insert({ table: 'alert_deliveries', values: rows.map((r) => ({ ...r })), format: 'JSONEachRow' })
+    },
+  }
+}

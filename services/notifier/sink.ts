@@ -1,0 +1,60 @@
+/**
+ * The page sink port: where pages go. Adapters are named after their technology:
+ * `slack.ts` (Slack Web API) and `console.ts` (a stream plus an NDJSON file, the embedded mode).
+ *
+ * A sink retries what can succeed by retrying (rate limits, 5xx, network) inside `post`/`update`
+ * and throws a `PageDeliveryError`: `retriable: false` for a permanent refusal (unknown
+ * channel, revoked token…) that no retry fixes; `retriable: true` when it gave up waiting
+ * (deadline) or was stopped, so the caller must not commit and will try again later.
+ */
+import type { KnownBlock } from '@slack/web-api'
+import { DependencyError } from '../../shared/errors.ts'
+
+export interface PageRef {
+  /** channel as the sink knows it (Slack: the channel ID returned by chat.postMessage) */
+  channel: string
+  ts: string
+}
+
+export interface OutgoingPage {
+  /** channel from the config (`#name` or an ID) */
+  channel: string
+  text: string
+  blocks: KnownBlock[]
+  /** set for a reply in a page's thread */
+  threadTs?: string | null
+  /** delivery keys (`deliveryKey`) this message carries, stored as message metadata */
+  deliveries: string[]
+}
+
+export interface PostedPage extends PageRef {
+  attempts: number
+}
+
+export interface PageSink {
+  readonly kind: 'slack' | 'console'
+  post(page: OutgoingPage, signal: AbortSignal): Promise<PostedPage>
+  /** edits a posted message in place (idempotent: it sets the full content) */
+  update(ref: PageRef, message: { text: string; blocks: KnownBlock[]; deliveries: string[] }, signal: AbortSignal): Promise<void>
+  /**
+   * Looks for a message posted since `sinceMs` carrying `key` in its metadata; used after a crash
+   * (or an ambiguous failure) between sending and recording, so the same change is not posted twice.
+   */
+  findPosted(channel: string, key: string, sinceMs: number, signal: AbortSignal, threadTs?: string | null): Promise<PageRef | null>
+  stop(): Promise<void>
+}
+
+export const METADATA_EVENT_TYPE = 'burnwatch_alert'
+
+/** `firing:alert-123`: the status first (it has no `:`), so any alert_id parses back. */
+export function deliveryKey(alertId: string, status: string): string {
+  return `${status}:${alertId}`
+}
+
+export class PageDeliveryError extends DependencyError {
+  readonly attempts: number
+  constructor(message: string, opts: { code: string; retriable: boolean; attempts: number; cause?: unknown }) {
+    super('slack', message, opts)
+    this.attempts = opts.attempts
+  }
+}
