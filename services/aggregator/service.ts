@@ -137,6 +137,7 @@ export function createAggregator(d: AggregatorDeps): Aggregator {
     const inBatch = new Set<string>()
     let duplicates = 0
     let skipped = 0
+    let maxTs = -Infinity
     for (const msg of batch.messages) {
       const offset = Number(msg.offset)
       // 1. already stored before a crash: skip
@@ -158,7 +159,9 @@ export function createAggregator(d: AggregatorDeps): Aggregator {
       const ts = Date.parse(e.timestamp)
       const priced = pricer.price(e)
       const series = seriesId(e)
-      const late = ts - (ts % defaults.window) + defaults.window <= windower.watermark(ctx.key)
+      // the same watermark progression windower.add will follow below, event by event
+      if (ts > maxTs) maxTs = ts
+      const late = windower.isLate(ctx.key, ts, maxTs)
       const row: UsageRow = {
         event_id: e.event_id,
         timestamp: new Date(ts).toISOString(),

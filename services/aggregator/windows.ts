@@ -75,6 +75,8 @@ export interface Windower {
   /** Forgets a partition (revoked from this consumer). */
   drop(partition: string): void
   watermark(partition: string): number
+  /** Whether an event at `ts` would be late, had the partition also seen events up to `maxTs`. */
+  isLate(partition: string, ts: number, maxTs: number): boolean
   openWindows(): number
 }
 
@@ -132,7 +134,11 @@ export function createWindower(o: WindowerOptions): Windower {
     add(partition, series, e, wallNow) {
       const s = state(partition)
       const start = e.ts - (((e.ts % o.windowMs) + o.windowMs) % o.windowMs)
-      if (e.ts > s.maxEventTime) s.maxEventTime = e.ts
+      if (e.ts > s.maxEventTime) {
+        s.maxEventTime = e.ts
+        // the event-time watermark moves with every event, so lateness does not depend on batch boundaries
+        if (e.ts - o.allowedLatenessMs > s.watermark) s.watermark = e.ts - o.allowedLatenessMs
+      }
       s.lastEventWall = wallNow
       if (start + o.windowMs <= s.watermark) {
         s.late.set(series, (s.late.get(series) ?? 0) + 1)
@@ -175,6 +181,10 @@ export function createWindower(o: WindowerOptions): Windower {
     },
     watermark(partition) {
       return state(partition).watermark
+    },
+    isLate(partition, ts, maxTs) {
+      const wm = Math.max(state(partition).watermark, maxTs - o.allowedLatenessMs)
+      return ts - (((ts % o.windowMs) + o.windowMs) % o.windowMs) + o.windowMs <= wm
     },
     openWindows() {
       let n = 0

@@ -70,7 +70,8 @@ export function createKafkaBus(o: KafkaBusOptions): Bus {
       }
     },
     async producer(): Promise<BusProducer> {
-      const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+      // idempotent producers need unbounded retries (kafkajs warns otherwise); callers bound the wait
+      const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 3000 } })
       await p.connect()
       producers.add(p)
       return {
