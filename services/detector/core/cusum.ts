@@ -45,7 +45,8 @@ export function stepCusum(c: Cusum, t: number, evidence: number): boolean {
     c.start = t
     c.windows = 0
   }
-  c.s = next
+  // capped so that evidence drains within a few windows once the shift is over
+  c.s = Math.min(next, 2 * LLR_THRESHOLD)
   c.windows++
   return c.s >= LLR_THRESHOLD
 }

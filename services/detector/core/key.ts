@@ -62,7 +62,7 @@ export class KeyTracker {
   private readonly burnDown: Cusum = newCusum()
   cprAlert: OpenAlert | null = null
   burnAlert: OpenAlert | null = null
-  private readonly row = new Float64Array(12)
+  private readonly row = new Float64Array(13)
 
   constructor(team: string, endpoint: string | null, model: string | null) {
     this.team = team
@@ -137,6 +137,7 @@ export class KeyTracker {
     row[COLS.xv] = xv
     row[COLS.bc] = burnOk ? be : 0
     row[COLS.bv] = bv
+    row[COLS.bt] = ctx.thrBurn * burnTolerance
     this.ring.push(row, w.deps)
     this.pending = Math.min(this.pending + 1, this.ring.size)
     this.sightings.record(w.deps, w.t)
@@ -207,12 +208,10 @@ export class KeyTracker {
   private absorbReady(): void {
     if (this.cprAlert || this.burnAlert) return
     const ring = this.ring
-    const block = Math.min(
-      this.cprUp.s > 0 ? this.cprUp.start : Infinity,
-      this.cprDown.s > 0 ? this.cprDown.start : Infinity,
-      this.burnUp.s > 0 ? this.burnUp.start : Infinity,
-      this.burnDown.s > 0 ? this.burnDown.start : Infinity,
-    )
+    // Windows carrying pending unit-cost evidence wait. Burn-rate evidence does not hold the
+    // burn baseline back: the profile only predicts later days, and a stale level would turn the
+    // daily ramp into a break; volume breaks are confirmed by BURN_PERSIST_MS instead.
+    const block = Math.min(this.cprUp.s > 0 ? this.cprUp.start : Infinity, this.cprDown.s > 0 ? this.cprDown.start : Infinity)
     while (this.pending > ABSORB_DELAY_WINDOWS) {
       const idx = ring.size - this.pending
       const t = ring.get(idx, COLS.t)
@@ -226,7 +225,10 @@ export class KeyTracker {
       const bv = ring.get(idx, COLS.bv)
       if (bc > 0 && bv > 0) this.burn.recordResidual((c - bc) / Math.sqrt(bv))
       this.base.absorb({ n, c, q: ring.get(idx, COLS.q), i: ring.get(idx, COLS.i), o: ring.get(idx, COLS.o), k: ring.get(idx, COLS.k), e: ring.get(idx, COLS.e) })
-      this.burn.absorb(t, c)
+      // the daily profile learns a winsorized cost (within the tolerance of what was expected),
+      // so a short surge or outage barely moves tomorrow's expectation for that hour
+      const tol = ring.get(idx, COLS.bt)
+      this.burn.absorb(t, bc > 0 ? Math.min(Math.max(c, bc * (1 - tol)), bc * (1 + tol)) : c)
       this.pending--
     }
   }

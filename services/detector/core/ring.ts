@@ -15,9 +15,10 @@ export const COLS = {
   xv: 9, // variance of the cost under the baseline
   bc: 10, // expected cost at the burn-rate baseline
   bv: 11, // variance of the cost under the burn-rate baseline
+  bt: 12, // relative tolerance of the burn-rate baseline at that time (threshold × widening)
 } as const
 export type Col = (typeof COLS)[keyof typeof COLS]
-const NCOLS = 12
+const NCOLS = 13
 
 export class WindowRing {
   readonly capacity: number

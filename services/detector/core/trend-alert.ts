@@ -115,6 +115,9 @@ export function buildTrendAlert(
   const volume = cur.n / windows
   const base = key.base
   if (volume < ctx.minRequests || base.volume < ctx.minRequests) return null
+  // still broken now: the level over the last resolveWindows windows is beyond half the threshold
+  const recent = recentLevel(ring, signal, ctx.resolveWindows)
+  if (recent === null || dir * recent.rel < thr / 2) return null
   const cprRel = xc > 0 ? cxc / xc - 1 : 0
   let baseline: number
   let current: number
@@ -164,12 +167,9 @@ function record(key: KeyTracker, a: OpenAlert, status: AlertRecord['status'], cu
  * threshold, beyond two standard errors); `resolved` after `resolveWindows` consecutive windows
  * whose rolling level is back within half the threshold.
  */
-export function updateOrResolve(key: KeyTracker, a: OpenAlert, ctx: KeyContext, t: number, informative: boolean): AlertRecord | null {
-  a.windowsSince++
-  if (!informative) return null
-  const ring = key.ring
-  const { exp, vr } = cols(a.signal)
-  const from = Math.max(0, ring.size - ctx.resolveWindows)
+function recentLevel(ring: WindowRing, signal: Signal, windows: number): { rel: number; o: number; e: number; v: number; n: number; windows: number } | null {
+  const { exp, vr } = cols(signal)
+  const from = Math.max(0, ring.size - windows)
   let o = 0
   let e = 0
   let v = 0
@@ -183,9 +183,16 @@ export function updateOrResolve(key: KeyTracker, a: OpenAlert, ctx: KeyContext, 
     n += ring.get(i, COLS.n)
   }
   if (e <= 0) return null
-  const rel = o / e - 1
+  return { rel: o / e - 1, o, e, v, n, windows: ring.size - from }
+}
+
+export function updateOrResolve(key: KeyTracker, a: OpenAlert, ctx: KeyContext, t: number, informative: boolean): AlertRecord | null {
+  a.windowsSince++
+  if (!informative) return null
+  const r = recentLevel(key.ring, a.signal, ctx.resolveWindows)
+  if (r === null) return null
+  const { rel, o, e, v, n, windows } = r
   const se = Math.sqrt(v * (a.signal === 'cost_per_request' ? key.base.dispersion : key.burn.dispersion)) / e
-  const windows = ring.size - from
   const current = a.signal === 'cost_per_request' ? (n > 0 ? o / n : 0) : (o / windows) * perHour(ctx.windowMs)
   const detectedAt = t + ctx.windowMs
   if (Math.abs(rel) <= a.thr / 2) a.okStreak++
