@@ -172,6 +172,14 @@ export function reproduceQuery(a: Pick<AlertRecord, 'team' | 'endpoint' | 'model
   ].join('\n')
 }
 
+/**
+ * For plain_text fields (the header): Slack does not parse them, but angle brackets are swapped
+ * for look-alikes anyway so no client or copy-paste can turn a name into a mention.
+ */
+function plainSafe(s: string): string {
+  return s.replace(/</g, '‹').replace(/>/g, '›')
+}
+
 function truncate(s: string, max: number): string {
   return s.length <= max ? s : `${s.slice(0, max - 1)}…`
 }
@@ -252,7 +260,7 @@ export function renderPage(alerts: readonly AlertRecord[], opts: RenderOptions =
   const state = pageState(alerts)
   const head = headline(alerts)
   const severity = worstSeverity(alerts)
-  const blocks: KnownBlock[] = [{ type: 'header', text: { type: 'plain_text', text: truncate(head.plain, HEADER_LIMIT), emoji: true } }]
+  const blocks: KnownBlock[] = [{ type: 'header', text: { type: 'plain_text', text: truncate(plainSafe(head.plain), HEADER_LIMIT), emoji: true } }]
   const mention = opts.mention && state !== 'resolved' ? `${opts.mention} ` : ''
   const intro =
     state === 'resolved'
