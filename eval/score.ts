@@ -35,18 +35,28 @@ export function score(specs: SeriesSpec[], alerts: AlertRecord[]) {
   const found = stepHits.filter((x) => x.a !== undefined) as { s: SeriesSpec; a: AlertRecord }[]
   const delays = found.map(({ s, a }) => (Date.parse(a.detected_at) - s.t0) / M)
   const cpWithin5 = found.filter(({ s, a }) => Math.abs(Date.parse(a.started_at) - s.t0) <= 5 * M).length
+  const spikes = specs.filter((s) => s.kind === 'spike')
   const attributed = found.filter(({ s, a }) => a.deployment_ids[0] === s.causeId).length
   const drifts = specs.filter((s) => s.kind === 'drift')
   const quiet = specs.filter((s) => s.kind === 'quiet_step')
 
-  // false pages: unchanged series (burn-rate pages on surges are by design and reported apart)
+  // false pages: on unchanged series any page (burn-rate pages on surges are by design and
+  // reported apart); on series with a labelled event, any page outside the event's span
   let falsePages = 0
   let surgeBurnPages = 0
+  let outsideEventPages = 0
   const unchanged = specs.filter((s) => UNCHANGED.includes(s.kind) && s.kind !== 'spike')
   for (const s of unchanged) {
     for (const a of seriesAlerts(s)) {
       if (s.kind === 'surge' && a.signal === 'burn_rate') surgeBurnPages++
       else falsePages++
+    }
+  }
+  for (const s of specs) {
+    if (UNCHANGED.includes(s.kind)) continue
+    for (const a of seriesAlerts(s)) {
+      const t = Date.parse(a.detected_at)
+      if (t <= s.t0 - 5 * M || t > s.t1 + 60 * M) outsideEventPages++
     }
   }
   const teamKinds = new Map<string, Set<Kind>>()
@@ -59,7 +69,6 @@ export function score(specs: SeriesSpec[], alerts: AlertRecord[]) {
     for (const a of byTeam.get(team) ?? []) if (!(kinds.has('surge') && a.signal === 'burn_rate')) teamFalse++
   }
   const seriesDays = (unchanged.length + unchangedTeams) * DAYS
-  const spikes = specs.filter((s) => s.kind === 'spike')
   const small = specs.filter((s) => s.kind === 'small_step')
   const vol = specs.filter((s) => s.kind === 'volume_shift')
   const allSeriesDays = specs.length * DAYS
@@ -68,6 +77,7 @@ export function score(specs: SeriesSpec[], alerts: AlertRecord[]) {
     breaks: steps.length,
     false_pages_per_1000_series_days: ratio((falsePages + teamFalse) * 1000, seriesDays),
     false_pages: falsePages + teamFalse,
+    pages_outside_labelled_events_per_1000_series_days: ratio(outsideEventPages * 1000, (specs.length - unchanged.length - spikes.length) * DAYS),
     unchanged_series_days: seriesDays,
     delay_windows_median: quantile(delays, 0.5),
     delay_windows_p90: quantile(delays, 0.9),

@@ -141,6 +141,7 @@ export class KeyTracker {
     this.ring.push(row, w.deps)
     this.pending = Math.min(this.pending + 1, this.ring.size)
     this.sightings.record(w.deps, w.t)
+    if (!this.burnAlert) this.burn.absorbLevel(w.c)
 
     // cost per request
     if (this.cprAlert) {

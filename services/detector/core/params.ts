@@ -30,7 +30,8 @@ export const DISPERSION_HALF_LIFE_WINDOWS = 240
 
 /** Burn rate: level baseline before a day of history (wider tolerance) and a same-hour-of-day profile after. */
 export const BURN_LEVEL_HALF_LIFE_WINDOWS = 60
-export const BURN_PRE_PROFILE_TOLERANCE = 2
+/** Before a day of history the level cannot know the daily shape (it swings ±50% around its mean), so 3× the threshold. */
+export const BURN_PRE_PROFILE_TOLERANCE = 3
 /** Weight of the newest day when folding a day into the hour-of-day profile. */
 export const PROFILE_DAY_WEIGHT = 0.5
 export const PROFILE_BUCKETS = 24

@@ -23,10 +23,15 @@ export class BurnProfile {
   private residSum = 0
   private residW = 0
 
-  absorb(t: number, cost: number): void {
+  /** Recent level: fed every window as it arrives (it only serves before a day of history). */
+  absorbLevel(cost: number): void {
     this.levelSum = this.levelSum * LEVEL_DECAY + cost
     this.levelW = this.levelW * LEVEL_DECAY + 1
     this.levelWindows++
+  }
+
+  /** Daily profile: fed windows once they are confirmed normal (see KeyTracker). */
+  absorb(t: number, cost: number): void {
     const day = Math.floor(t / DAY_MS)
     const b = Math.floor((t - day * DAY_MS) / BUCKET_MS)
     if (this.curDay[b] !== day) {
