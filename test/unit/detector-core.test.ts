@@ -1,0 +1,178 @@
+import { describe, expect, it } from 'vitest'
+import type { AlertRecord } from '../../schemas/alert.ts'
+import type { WindowRecord } from '../../schemas/window.ts'
+import { createDetectorCore, defaultDetectorConfig, type DetectorConfig } from '../../services/detector/core/index.ts'
+import { Rng } from '../../eval/rng.ts'
+
+const M = 60_000
+const T0 = Date.UTC(2026, 0, 5, 0, 0)
+const PIN = 0.15e-6
+const POUT = 0.6e-6
+
+interface Phase {
+  windows: number
+  n: number
+  inMult?: number
+  deploy?: string
+}
+
+/** Windows of one series: requests with noisy token counts (cv ≈ 0.5), phases back to back. */
+function series(phases: Phase[], seed = 1, endpoint = 'POST /v1/chat'): WindowRecord[] {
+  const rng = new Rng(seed)
+  const out: WindowRecord[] = []
+  let t = T0
+  for (const p of phases) {
+    for (let w = 0; w < p.windows; w++, t += M) {
+      let i = 0
+      let o = 0
+      let c = 0
+      let q = 0
+      for (let r = 0; r < p.n; r++) {
+        const it = Math.max(10, Math.round(1500 * (p.inMult ?? 1) * (1 + 0.5 * rng.normal())))
+        const ot = Math.max(1, Math.round(150 * (1 + 0.5 * rng.normal())))
+        const cost = it * PIN + ot * POUT
+        i += it
+        o += ot
+        c += cost
+        q += cost * cost
+      }
+      out.push({
+        team: 'search',
+        endpoint,
+        model: 'gpt-4o-mini',
+        window_start: new Date(t).toISOString(),
+        window_end: new Date(t + M).toISOString(),
+        requests: p.n,
+        errors: 0,
+        input_tokens: i,
+        output_tokens: o,
+        cache_read_tokens: 0,
+        cache_write_tokens: 0,
+        cost_usd: c,
+        cost_sq_sum: q,
+        unpriced_requests: 0,
+        late_events: 0,
+        deployments: { [p.deploy ?? 'v1']: p.n },
+      })
+    }
+  }
+  return out
+}
+
+function run(windows: WindowRecord[], config: DetectorConfig = defaultDetectorConfig): AlertRecord[] {
+  const d = createDetectorCore(config)
+  const out: AlertRecord[] = []
+  for (const w of windows) out.push(...d.onWindow(w))
+  out.push(...d.flush())
+  return out
+}
+
+const seriesCpr = (alerts: AlertRecord[]) => alerts.filter((a) => a.endpoint !== null && a.signal === 'cost_per_request')
+
+describe('detector core: cost per request', () => {
+  it('a +50% step fires once with the change point and the new deployment first', () => {
+    const windows = series([
+      { windows: 200, n: 200 },
+      { windows: 60, n: 200, inMult: 1.6, deploy: 'v2' },
+    ])
+    const alerts = seriesCpr(run(windows)).filter((a) => a.status === 'firing')
+    expect(alerts).toHaveLength(1)
+    const a = alerts[0] as AlertRecord
+    expect(a.direction).toBe('up')
+    expect(Math.abs(Date.parse(a.started_at) - (T0 + 200 * M))).toBeLessThanOrEqual(2 * M)
+    expect(Date.parse(a.detected_at)).toBeGreaterThan(T0 + 200 * M)
+    expect(Date.parse(a.detected_at)).toBeLessThanOrEqual(T0 + 215 * M)
+    expect(a.deployment_ids[0]).toBe('v2')
+    expect(a.change_pct).toBeGreaterThan(35)
+    expect(a.change_pct).toBeLessThan(65)
+    expect(a.drivers.primary).toBe('input_tokens_per_request')
+    expect(a.monthly_impact_usd).toBeGreaterThan(0)
+  })
+
+  it('a one-window spike (10x cost) never pages', () => {
+    const windows = series([{ windows: 200, n: 200 }, { windows: 1, n: 200, inMult: 10 }, { windows: 100, n: 200 }])
+    expect(run(windows).filter((a) => a.status === 'firing')).toEqual([])
+  })
+
+  it('a 15% step (below the 20% threshold) does not page', () => {
+    // input is ~71% of the cost here: +21% input tokens = +15% cost per request
+    const windows = series([{ windows: 200, n: 200 }, { windows: 300, n: 200, inMult: 1.21, deploy: 'v2' }])
+    expect(seriesCpr(run(windows))).toEqual([])
+  })
+
+  it('a series below the minimum volume never pages, even on a doubling', () => {
+    const windows = series([{ windows: 200, n: 10 }, { windows: 200, n: 10, inMult: 3, deploy: 'v2' }])
+    expect(run(windows).filter((a) => a.endpoint !== null)).toEqual([])
+  })
+
+  it('resolves after recovery, with the same alert_id', () => {
+    const windows = series([
+      { windows: 200, n: 200 },
+      { windows: 60, n: 200, inMult: 1.6, deploy: 'v2' },
+      { windows: 60, n: 200, deploy: 'v3' },
+    ])
+    const alerts = seriesCpr(run(windows))
+    expect(alerts.map((a) => a.status)).toEqual(['firing', 'resolved'])
+    expect(alerts[1]?.alert_id).toBe(alerts[0]?.alert_id)
+    expect(Date.parse(alerts[1]?.detected_at ?? '')).toBeGreaterThan(T0 + 260 * M)
+  })
+
+  it('reports updated when the break grows materially, without a second page', () => {
+    const windows = series([
+      { windows: 200, n: 200 },
+      { windows: 40, n: 200, inMult: 1.5, deploy: 'v2' },
+      { windows: 40, n: 200, inMult: 2.5, deploy: 'v3' },
+    ])
+    const statuses = seriesCpr(run(windows)).map((a) => a.status)
+    expect(statuses[0]).toBe('firing')
+    expect(statuses).toContain('updated')
+    expect(statuses.filter((s) => s === 'firing')).toHaveLength(1)
+  })
+})
+
+describe('detector core: delivery and determinism', () => {
+  const windows = series([{ windows: 200, n: 200 }, { windows: 60, n: 200, inMult: 1.6, deploy: 'v2' }])
+
+  it('ignores redelivered and older windows', () => {
+    const d = createDetectorCore(defaultDetectorConfig)
+    const once: AlertRecord[] = []
+    for (const w of windows) {
+      once.push(...d.onWindow(w))
+      expect(d.onWindow(w)).toEqual([])
+      expect(d.onWindow({ ...w, cost_usd: w.cost_usd * 100 })).toEqual([])
+    }
+    once.push(...d.flush())
+    expect(once).toEqual(run(windows))
+    expect(seriesCpr(once)).toHaveLength(1)
+  })
+
+  it('alert ids are deterministic across restarts (replay from history)', () => {
+    const a = run(windows).map((x) => x.alert_id)
+    const b = run(windows).map((x) => x.alert_id)
+    expect(a.length).toBeGreaterThan(0)
+    expect(b).toEqual(a)
+    // a different series breaking at the same time gets a different id
+    const other = run(series([{ windows: 200, n: 200 }, { windows: 60, n: 200, inMult: 1.6, deploy: 'v2' }], 1, 'POST /v1/other'))
+    expect(other.map((x) => x.alert_id)).not.toContain(a[0])
+  })
+})
+
+describe('detector core: budgets', () => {
+  it('a team spending > 14.4x its even rate for an hour gets a critical budget_burn page', () => {
+    // 200 requests/min at ~$0.0003 = ~$3.6/h; a $100/month budget spends evenly at $0.137/h (26x)
+    const config: DetectorConfig = { ...defaultDetectorConfig, teams: [{ name: 'search', monthlyBudgetUsd: 100 }] }
+    const alerts = run(series([{ windows: 90, n: 200 }]), config).filter((a) => a.signal === 'budget_burn')
+    expect(alerts[0]?.status).toBe('firing')
+    expect(alerts[0]?.severity).toBe('critical')
+    expect(alerts[0]?.endpoint).toBeNull()
+    const detected = Date.parse(alerts[0]?.detected_at ?? '')
+    expect(detected).toBeGreaterThan(T0 + 30 * M)
+    expect(detected).toBeLessThanOrEqual(T0 + 61 * M)
+    expect(alerts.filter((a) => a.status === 'firing')).toHaveLength(1)
+  })
+
+  it('a generous budget never pages', () => {
+    const config: DetectorConfig = { ...defaultDetectorConfig, teams: [{ name: 'search', monthlyBudgetUsd: 1e6 }] }
+    expect(run(series([{ windows: 400, n: 200 }]), config).filter((a) => a.signal === 'budget_burn')).toEqual([])
+  })
+})
