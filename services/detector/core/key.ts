@@ -149,8 +149,7 @@ export class KeyTracker {
       if (r) out.push(r)
       if (r?.status === 'resolved') this.closeAlert('cpr')
     } else if (cprOk && w.n > 0 && !ctx.suppressCpr) {
-      const disp = this.isTeam ? base.dispersion : base.dispersion
-      const se = Math.sqrt(xv * disp) / xc
+      const se = Math.sqrt(xv * base.dispersion) / xc
       const rel = w.c / xc - 1
       const up = stepCusum(this.cprUp, w.t, llr(rel, se, ctx.thrCpr, 1))
       const down = stepCusum(this.cprDown, w.t, llr(rel, se, ctx.thrCpr, -1))
