@@ -9,6 +9,7 @@
 import type { OutgoingMessage, BusProducer } from '../../shared/bus/port.ts'
 import type { Logger } from '../../shared/logger.ts'
 import { sendAll } from '../../shared/producer/records.ts'
+import { withTimeout } from '../../shared/producer/timeout.ts'
 import { HttpError } from './http-error.ts'
 
 export const RETRY_AFTER_SECONDS = 5
@@ -17,20 +18,14 @@ export type Publish = (topic: string, records: readonly OutgoingMessage[]) => Pr
 
 export function createPublisher(o: { producer: () => Promise<BusProducer>; timeoutMs: number; logger: Logger }): Publish {
   return async (topic, records) => {
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no acknowledgement within ${o.timeoutMs} ms`)), o.timeoutMs)
-    })
     try {
-      await Promise.race([(async () => sendAll(await o.producer(), topic, records))(), timeout])
+      await withTimeout((async () => sendAll(await o.producer(), topic, records))(), o.timeoutMs, `sending ${records.length} records to ${topic}`)
     } catch (err) {
       o.logger.warn({ err, topic, records: records.length }, 'the bus did not acknowledge a batch; answering 503')
       throw new HttpError(503, 'bus_unavailable', `The event bus did not acknowledge the batch, so nothing was accepted. Retry the whole batch in ${RETRY_AFTER_SECONDS} s; resending is safe (event_id deduplicates).`, {
         reason: 'bus_unavailable',
         headers: { 'retry-after': String(RETRY_AFTER_SECONDS) },
       })
-    } finally {
-      clearTimeout(timer)
     }
   }
 }

@@ -14,10 +14,12 @@ import { BurnwatchError, DependencyError, errorMessage } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { topicNames } from '../config.ts'
 import { sendAll, usageEventRecords } from './records.ts'
+import { withTimeout } from './timeout.ts'
 import { EventValidationError, validateUsageEvents } from './validate.ts'
 
 export { seriesKey, parseSeriesKey, type SeriesId } from './series-key.ts'
 export { validateUsageEvents, validateBatch, invalidBatchMessage, EventValidationError, MAX_REPORTED_ERRORS, type ItemError, type BatchResult } from './validate.ts'
+export { withTimeout } from './timeout.ts'
 export { usageEventRecords, deploymentRecords, chunkRecords, sendAll, MAX_SEND_BYTES } from './records.ts'
 
 export interface UsageProducerOptions {
@@ -30,6 +32,8 @@ export interface UsageProducerOptions {
   strict?: boolean
   /** kafkajs logs go here; default silent */
   logger?: Logger
+  /** how long send() waits for Kafka's acknowledgement before throwing; default 30 s */
+  sendTimeoutMs?: number
 }
 
 export interface UsageProducer {
@@ -69,7 +73,8 @@ export function createUsageProducer(o: UsageProducerOptions): UsageProducer {
       if (!checked.ok) throw new EventValidationError(checked)
       if (!checked.items.length) return
       try {
-        await sendAll(await connected(), topic, usageEventRecords(checked.items))
+        const records = usageEventRecords(checked.items)
+        await withTimeout((async () => sendAll(await connected(), topic, records))(), o.sendTimeoutMs ?? 30_000, `sending to ${topic}`)
       } catch (err) {
         throw new DependencyError('kafka', `Kafka did not acknowledge ${checked.items.length} usage event(s) on ${topic}: ${errorMessage(err)}. Resend the whole batch (event_id makes it safe).`, {
           code: 'KAFKA_SEND_FAILED',
