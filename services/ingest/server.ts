@@ -103,7 +103,8 @@ export function createIngestServer(o: IngestServerOptions): IngestServer {
   function errorReply(err: unknown, ctx: RequestContext, route: string): Reply {
     if (err instanceof HttpError) {
       const items = err.items ?? ctx.items
-      if (err.reason && items) metrics.rejected.inc({ reason: err.reason }, err.reason === 'invalid' ? (err.invalid ?? items) : items)
+      // all-or-nothing: every item of a refused request counts as rejected, not only the invalid ones
+      if (err.reason && items) metrics.rejected.inc({ reason: err.reason }, items)
       // One line per rejected request: counts and codes, never bodies or credentials.
       log.warn({ route, status: err.status, error: err.body.error, items, invalid: err.invalid, key: ctx.keyEnv }, 'ingest request rejected')
       return { status: err.status, body: err.body, headers: err.headers }

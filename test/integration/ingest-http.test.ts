@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto'
 import { gzipSync } from 'node:zlib'
 import { Kafka, logLevel, type Admin } from 'kafkajs'
-import { pino } from 'pino'
+import { pino, type Logger } from 'pino'
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest'
 import { createIngestServer, type IngestServer } from '../../services/ingest/server.ts'
 import { createKafkaBus } from '../../shared/bus/kafka.ts'
@@ -64,12 +64,12 @@ function config(topics: Topics, over: { bodyLimitBytes?: number; ingestKeys?: In
   }
 }
 
-async function harness(over: Parameters<typeof config>[1] & { bus?: (real: Bus) => Bus } = {}): Promise<Harness> {
+async function harness(over: Parameters<typeof config>[1] & { bus?: (real: Bus) => Bus; logger?: Logger } = {}): Promise<Harness> {
   const topics = topicNames(`t${randomBytes(5).toString('hex')}.`)
   const real = createKafkaBus({ brokers, clientId: 'burnwatch-it-ingest', logger: silent })
   await real.ensureTopics([{ topic: topics.events, partitions: 3 }, { topic: topics.deployments, partitions: 1 }])
   const registry = createRegistry()
-  const server = createIngestServer({ bus: over.bus ? over.bus(real) : real, config: config(topics, over), logger: silent, registry, sendTimeoutMs: 20_000 })
+  const server = createIngestServer({ bus: over.bus ? over.bus(real) : real, config: config(topics, over), logger: over.logger ?? silent, registry, sendTimeoutMs: 20_000 })
   const { url } = await server.start()
   cleanups.push(async () => {
     await server.stop()
@@ -176,7 +176,7 @@ describe('ingest HTTP API → Kafka', () => {
 
     expect(await countOn(h.topics.events)).toBe(0)
     const metrics = await (await fetch(`${h.url}/metrics`)).text()
-    expect(metrics).toMatch(/burnwatch_events_rejected_total\{reason="invalid"\} 2/)
+    expect(metrics).toMatch(/burnwatch_events_rejected_total\{reason="invalid"\} 6/)
   })
 
   it('lenient mode (per request, or by config) drops unknown fields', async () => {
@@ -216,6 +216,22 @@ describe('ingest HTTP API → Kafka', () => {
 
     expect((await post(`${h.url}/v1/events`, JSON.stringify([event(0), event(1)]), auth)).status).toBe(202)
     expect(await countOn(h.topics.events)).toBe(2)
+  })
+
+  it('logs one line per rejected request, with counts and never the key or the body', async () => {
+    const lines: string[] = []
+    const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) })
+    const keys = [{ key: 'search-key-0123456789abcdef', keyEnv: 'SEARCH_INGEST_KEY', teams: ['search'] }]
+    const h = await harness({ ingestKeys: keys, logger })
+    const auth = { 'content-type': 'application/json', authorization: `Bearer ${keys[0]!.key}` }
+    await post(`${h.url}/v1/events`, JSON.stringify([event(0, { endpoint: 'secret-endpoint-name' }), event(1, { input_tokens: -1 })]), auth)
+    await post(`${h.url}/v1/events`, '[]', { 'content-type': 'application/json', authorization: 'Bearer not-a-key-at-all-xyz' })
+    const rejected = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'ingest request rejected')
+    expect(rejected).toHaveLength(2)
+    expect(rejected[0]).toMatchObject({ route: '/v1/events', status: 400, error: 'invalid_events', items: 2, invalid: 1, key: 'SEARCH_INGEST_KEY' })
+    expect(rejected[1]).toMatchObject({ status: 401, error: 'unauthorized' })
+    const all = lines.join('\n')
+    for (const secret of [keys[0]!.key, 'not-a-key-at-all', 'secret-endpoint-name']) expect(all).not.toContain(secret)
   })
 
   it('answers 413 past the body limit (declared or streamed, also after gunzip), 415, 404 and 405', async () => {
