@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --disable-warning=TimeoutNegativeWarning
 // The `burnwatch` executable: a thin entry point; the commands live in services/cli/.
 import { main } from '../services/cli/main.ts'
 

@@ -83,7 +83,9 @@ export function createClickHouseUsageStore(client: ClickHouseClient) {
 
     async checkpoint(topic: string, partition: number): Promise<Checkpoint> {
       const rs = await client.query({
-        query: `SELECT max(max_offset) AS o, max(max_timestamp) AS t, count() AS n FROM usage_offsets WHERE kafka_topic = {topic:String} AND kafka_partition = {partition:UInt32}`,
+        // read from usage_events itself, the truth: a process killed inside an INSERT can leave the
+        // usage_offsets view ahead of the table (seen with kill -9 on chDB), which would skip rows
+        query: `SELECT max(kafka_offset) AS o, max(timestamp) AS t, count() AS n FROM usage_events WHERE kafka_topic = {topic:String} AND kafka_partition = {partition:UInt32}`,
         query_params: { topic, partition },
         format: 'JSONEachRow',
       })

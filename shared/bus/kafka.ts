@@ -154,7 +154,7 @@ function kafkaConsumer(kafka: Kafka, opts: ConsumerOptions, log: Logger, registr
         autoCommit: false,
         eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: 4,
-        eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }) => {
+        eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
           if (!batch.messages.length) return
           const max = opts.maxBatchMessages ?? 10_000
           for (let i = 0; i < batch.messages.length; i += max) {
@@ -187,9 +187,10 @@ function kafkaConsumer(kafka: Kafka, opts: ConsumerOptions, log: Logger, registr
                 await heartbeat().catch(() => {})
               }
             }
-            // 2. then the offsets are committed
-            resolveOffset(slice[slice.length - 1]!.offset)
-            await commitOffsetsIfNecessary()
+            // 2. then the offsets are committed (the next offset to read, as Kafka expects)
+            const last = slice[slice.length - 1]!.offset
+            resolveOffset(last)
+            await c.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }])
           }
         },
       })
