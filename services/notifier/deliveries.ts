@@ -34,48 +34,34 @@ export interface Built {
   query_params: Record<string, unknown>
 }
 
-const LATEST = `alert_id, status,
-    argMax(team, delivered_at) AS team,
-    argMax(channel, delivered_at) AS channel,
-    argMax(channel_name, delivered_at) AS channel_name,
-    argMax(message_ts, delivered_at) AS message_ts,
-    argMax(thread_ts, delivered_at) AS thread_ts,
-    argMax(outcome, delivered_at) AS outcome,
-    argMax(error, delivered_at) AS error,
-    argMax(attempts, delivered_at) AS attempts,
-    toUnixTimestamp64Milli(max(delivered_at)) AS delivered_ms,
-    argMax(alert_json, delivered_at) AS alert_json,
-    argMax(group_key, delivered_at) AS group_key`
+const COLUMNS = ['team', 'channel', 'channel_name', 'message_ts', 'thread_ts', 'outcome', 'error', 'attempts', 'alert_json', 'group_key'] as const
+
+/**
+ * The current row per (alert_id, status) among the rows matching `where`, optionally filtered
+ * by its current outcome. The inner aliases are prefixed so no alias shadows a column in WHERE.
+ */
+function latest(where: string, outcome: 'delivered' | null): string {
+  const inner = `SELECT alert_id, status, ${COLUMNS.map((c) => `argMax(${c}, delivered_at) AS last_${c}`).join(', ')}, max(delivered_at) AS last_at
+      FROM alert_deliveries WHERE ${where} GROUP BY alert_id, status`
+  return `SELECT alert_id, status, ${COLUMNS.map((c) => `last_${c} AS ${c}`).join(', ')}, toUnixTimestamp64Milli(last_at) AS delivered_ms
+    FROM (${inner})${outcome ? ` WHERE last_outcome = '${outcome}'` : ''}
+    ORDER BY last_at`
+}
 
 /** The current row of every state change of these alerts. */
 export function latestByAlertIdsQuery(alertIds: readonly string[]): Built {
-  return {
-    query: `SELECT ${LATEST} FROM alert_deliveries WHERE alert_id IN {ids:Array(String)} GROUP BY alert_id, status`,
-    query_params: { ids: [...alertIds] },
-  }
+  return { query: latest('alert_id IN {ids:Array(String)}', null), query_params: { ids: [...alertIds] } }
 }
 
 /** The delivered state changes threaded under one page (the page's own series included). */
 export function pageMembersQuery(channel: string, threadTs: string): Built {
-  return {
-    query: `SELECT ${LATEST} FROM alert_deliveries
-            WHERE channel = {channel:String} AND thread_ts = {thread_ts:String}
-            GROUP BY alert_id, status
-            HAVING outcome = 'delivered'
-            ORDER BY delivered_ms`,
-    query_params: { channel, thread_ts: threadTs },
-  }
+  return { query: latest('channel = {channel:String} AND thread_ts = {thread_ts:String}', 'delivered'), query_params: { channel, thread_ts: threadTs } }
 }
 
 /** Pages (firing deliveries) of a group key posted since `sinceMs`, to attach series breaking a little later. */
 export function recentGroupPagesQuery(groupKey: string, sinceMs: number): Built {
   return {
-    query: `SELECT ${LATEST} FROM alert_deliveries
-            WHERE group_key = {group_key:String} AND status = 'firing'
-              AND delivered_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')
-            GROUP BY alert_id, status
-            HAVING outcome = 'delivered'
-            ORDER BY delivered_ms`,
+    query: latest(`group_key = {group_key:String} AND status = 'firing' AND delivered_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')`, 'delivered'),
     query_params: { group_key: groupKey, since: sinceMs },
   }
 }

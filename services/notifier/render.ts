@@ -162,7 +162,7 @@ export function reproduceQuery(a: Pick<AlertRecord, 'team' | 'endpoint' | 'model
   return [
     'SELECT',
     '    window_start,',
-    '    sum(requests) AS requests,',
+    '    sum(requests) AS window_requests,',
     '    sum(cost_usd) / nullIf(sum(requests), 0) AS cost_per_request,',
     '    sum(cost_usd) * 60 AS burn_usd_per_hour  -- 1-minute windows',
     'FROM cost_windows',

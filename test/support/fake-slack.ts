@@ -83,14 +83,16 @@ export async function startFakeSlack(opts: { token?: string; channels?: string[]
   const names = new Map<string, string>() // ID → 'name'
   const faults: { fault: Fault; method?: string }[] = []
   const channelFaults = new Map<string, string>()
-  let tsSeq = 0
+  // IDs and timestamps unique per fake, as a workspace's are, so tests sharing a database never collide
+  const idPrefix = Math.random().toString(36).slice(2, 6).toUpperCase()
+  let tsSeq = Math.floor(Math.random() * 500_000)
   let chanSeq = 0
 
   const addChannel = (name: string) => {
     const n = name.startsWith('#') ? name : `#${name}`
     let id = ids.get(n)
     if (!id) {
-      id = `C${String(++chanSeq).padStart(8, '0')}`
+      id = `C${idPrefix}${String(++chanSeq).padStart(5, '0')}`
       ids.set(n, id)
       names.set(id, n.slice(1))
       messages.set(id, [])
@@ -104,7 +106,7 @@ export async function startFakeSlack(opts: { token?: string; channels?: string[]
     if (names.has(channel)) return channel
     return ids.get(channel.startsWith('#') ? channel : `#${channel}`) ?? null
   }
-  const nextTs = () => `${1_800_000_000 + ++tsSeq}.${String(tsSeq).padStart(6, '0')}`
+  const nextTs = () => `${Math.floor(Date.now() / 1000)}.${String(++tsSeq % 1_000_000).padStart(6, '0')}`
 
   /** the Slack method itself; returns the JSON body */
   function perform(method: string, p: Record<string, unknown>): Record<string, unknown> {
