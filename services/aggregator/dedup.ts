@@ -1,9 +1,13 @@
 /**
- * Seen event IDs per source partition, kept for a horizon of event time (default 1 h), so a
- * redelivered or resent event counts once. All events of a series share a partition (the
- * record key is the series), so a per-partition set sees every copy of an event. After a
- * restart the set is rebuilt from usage_events (see rebuild in service.ts). A copy arriving
- * more than the horizon after the first is not recognized: that bound is the documented limit.
+ * Seen event IDs per source partition, so a redelivered or resent event counts once. All events
+ * of a series share a partition (the record key is the series), so a per-partition set sees
+ * every copy of an event.
+ *
+ * IDs are kept in two generations of `horizonMs` of event time each: a new generation starts
+ * when event time passes the current one's end, and the oldest is dropped whole (O(1) expiry).
+ * An ID is therefore remembered for at least `horizonMs` (default 1 h) and at most twice that.
+ * After a restart the set is rebuilt from usage_events (see the aggregator's partition load).
+ * A copy arriving more than the horizon after the first may count twice: the documented limit.
  */
 export interface Deduper {
   has(partition: string, id: string): boolean
@@ -13,43 +17,31 @@ export interface Deduper {
 }
 
 interface Part {
-  ids: Map<string, number>
-  /** ids in insertion order with their event time, for expiry */
-  queue: { id: string; ts: number }[]
-  head: number
-  maxTs: number
+  current: Set<string>
+  previous: Set<string>
+  /** event time at which the current generation ends */
+  end: number
 }
 
 export function createDeduper(horizonMs: number): Deduper {
   const parts = new Map<string, Part>()
-  const part = (p: string) => {
-    let s = parts.get(p)
-    if (!s) parts.set(p, (s = { ids: new Map(), queue: [], head: 0, maxTs: -Infinity }))
-    return s
-  }
-  const expire = (s: Part) => {
-    const cutoff = s.maxTs - horizonMs
-    while (s.head < s.queue.length && s.queue[s.head]!.ts < cutoff) {
-      const { id, ts } = s.queue[s.head++]!
-      if (s.ids.get(id) === ts) s.ids.delete(id)
-    }
-    if (s.head > 65_536 && s.head * 2 > s.queue.length) {
-      s.queue = s.queue.slice(s.head)
-      s.head = 0
-    }
-  }
   return {
-    has: (p, id) => parts.get(p)?.ids.has(id) ?? false,
+    has(p, id) {
+      const s = parts.get(p)
+      return s !== undefined && (s.current.has(id) || s.previous.has(id))
+    },
     add(p, id, ts) {
-      const s = part(p)
-      s.ids.set(id, ts)
-      s.queue.push({ id, ts })
-      if (ts > s.maxTs) {
-        s.maxTs = ts
-        expire(s)
+      let s = parts.get(p)
+      if (!s) parts.set(p, (s = { current: new Set(), previous: new Set(), end: ts + horizonMs }))
+      if (ts >= s.end) {
+        // a jump of more than a generation forgets both generations
+        s.previous = ts >= s.end + horizonMs ? new Set() : s.current
+        s.current = new Set()
+        s.end = ts + horizonMs
       }
+      s.current.add(id)
     },
     drop: (p) => void parts.delete(p),
-    size: () => [...parts.values()].reduce((n, s) => n + s.ids.size, 0),
+    size: () => [...parts.values()].reduce((n, s) => n + s.current.size + s.previous.size, 0),
   }
 }

@@ -156,7 +156,7 @@ export function createAggregator(d: AggregatorDeps): Aggregator {
         continue
       }
       inBatch.add(e.event_id)
-      const ts = Date.parse(e.timestamp)
+      const ts = dec.ts
       const priced = pricer.price(e)
       const series = seriesId(e)
       // the same watermark progression windower.add will follow below, event by event

@@ -1,0 +1,98 @@
+/**
+ * The detector's ClickHouse adapter: records alert state changes in `alerts`, and reads the
+ * history it rebuilds its baselines from after a restart (cost_windows, deployments, alerts).
+ */
+import type { ClickHouseClient } from '@clickhouse/client'
+import { wrapClickHouseError } from '../../shared/clickhouse/client.ts'
+import type { AlertRecord } from '../../schemas/alert.ts'
+import type { WindowRecord } from '../../schemas/window.ts'
+import type { DeploymentMarker } from '../../schemas/deployment.ts'
+
+const iso = (s: string) => new Date(Date.parse(s.includes('T') ? s : s.replace(' ', 'T') + 'Z')).toISOString()
+
+export function createClickHouseAlertStore(client: ClickHouseClient) {
+  return {
+    async insertAlerts(alerts: AlertRecord[]): Promise<void> {
+      if (!alerts.length) return
+      try {
+        await client.insert({
+          table: 'alerts',
+          format: 'JSONEachRow',
+          values: alerts.map((a) => ({ ...a, drivers: JSON.stringify(a.drivers) })),
+        })
+      } catch (err) {
+        throw wrapClickHouseError(err, 'insert into alerts failed')
+      }
+    },
+
+    /** (alert_id, status) pairs already recorded since a time. */
+    async knownAlerts(sinceMs: number): Promise<Set<string>> {
+      const rs = await client.query({
+        query: `SELECT DISTINCT alert_id, status FROM alerts WHERE detected_at >= fromUnixTimestamp64Milli({since:Int64})`,
+        query_params: { since: Math.floor(sinceMs) },
+        format: 'JSONEachRow',
+      })
+      const rows = await rs.json<{ alert_id: string; status: string }>()
+      return new Set(rows.map((r) => `${r.alert_id}/${r.status}`))
+    },
+
+    /** Closed windows since a time, as the aggregator would have published them, oldest first. */
+    async windowsSince(sinceMs: number, untilMs: number, windowMs: number): Promise<WindowRecord[]> {
+      const seconds = Math.max(60, Math.round(windowMs / 1000))
+      const rs = await client.query({
+        query: `SELECT team, endpoint, model, toStartOfInterval(window_start, toIntervalSecond({seconds:UInt32})) AS ws,
+                       sum(requests) AS requests, sum(errors) AS errors, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+                       sum(cache_read_tokens) AS cache_read_tokens, sum(cache_write_tokens) AS cache_write_tokens,
+                       toFloat64(sum(cost_usd)) AS cost_usd, sum(cost_sq_sum) AS cost_sq_sum, sum(unpriced_requests) AS unpriced_requests,
+                       sumMap(deployments) AS deployments
+                FROM cost_windows
+                WHERE window_start >= fromUnixTimestamp64Milli({since:Int64}) AND window_start < fromUnixTimestamp64Milli({until:Int64})
+                GROUP BY team, endpoint, model, ws
+                ORDER BY ws, team, endpoint, model`,
+        query_params: { since: Math.floor(sinceMs), until: Math.floor(untilMs), seconds },
+        format: 'JSONEachRow',
+      })
+      const rows = await rs.json<Record<string, unknown>>()
+      return rows.map((r) => {
+        const start = Date.parse(String(r.ws).replace(' ', 'T') + 'Z')
+        return {
+          team: String(r.team),
+          endpoint: String(r.endpoint),
+          model: String(r.model),
+          window_start: new Date(start).toISOString(),
+          window_end: new Date(start + windowMs).toISOString(),
+          requests: Number(r.requests),
+          errors: Number(r.errors),
+          input_tokens: Number(r.input_tokens),
+          output_tokens: Number(r.output_tokens),
+          cache_read_tokens: Number(r.cache_read_tokens),
+          cache_write_tokens: Number(r.cache_write_tokens),
+          cost_usd: Number(r.cost_usd),
+          cost_sq_sum: Number(r.cost_sq_sum),
+          unpriced_requests: Number(r.unpriced_requests),
+          late_events: 0,
+          deployments: Object.fromEntries(Object.entries((r.deployments ?? {}) as Record<string, number>).map(([k, v]) => [k, Number(v)])),
+        }
+      })
+    },
+
+    async deploymentsSince(sinceMs: number): Promise<DeploymentMarker[]> {
+      const rs = await client.query({
+        query: `SELECT deployment_id, team, service, timestamp, endpoint, version, commit, url FROM deployments FINAL WHERE timestamp >= fromUnixTimestamp64Milli({since:Int64}) ORDER BY timestamp`,
+        query_params: { since: Math.floor(sinceMs) },
+        format: 'JSONEachRow',
+      })
+      const rows = await rs.json<Record<string, string | null>>()
+      return rows.map((r) => {
+        const m: DeploymentMarker = { deployment_id: r.deployment_id!, team: r.team!, service: r.service!, timestamp: iso(r.timestamp!) }
+        if (r.endpoint) m.endpoint = r.endpoint
+        if (r.version) m.version = r.version
+        if (r.commit) m.commit = r.commit
+        if (r.url) m.url = r.url
+        return m
+      })
+    },
+  }
+}
+
+export type ClickHouseAlertStore = ReturnType<typeof createClickHouseAlertStore>

@@ -1,0 +1,172 @@
+/**
+ * The detector service: cost.windows → pure detection core → `alerts` table and cost.alerts.
+ *
+ * Per batch of windows:
+ *   1. the core turns windows into alert state changes (pure, deterministic alert_id);
+ *   2. new state changes are published to cost.alerts (acks=all), keyed by team so one team's
+ *      changes stay in order;
+ *   3. then recorded in the `alerts` table;
+ *   4. then the bus commits the windows' offsets.
+ * A crash between 2 and 3 publishes a state change again after the restart; the notifier delivers
+ * each (alert_id, status) once, so nobody is paged twice.
+ *
+ * Restart: the core has no snapshot; the service replays the recent history of cost_windows and
+ * deployments from ClickHouse through a fresh core (`historyMs`, default 26 h, enough for the
+ * daily traffic profile). State changes already in `alerts` are not published again; those
+ * missing (the detector was down or crashed before step 3) are published when still recent
+ * (`recoverMs`, default 1 h); older ones are history.
+ */
+import type { Bus, BusBatch, BusConsumer, BusProducer } from '../../shared/bus/port.ts'
+import type { AppConfig } from '../../shared/config.ts'
+import type { Logger } from '../../shared/logger.ts'
+import { counter, gauge, type Registry } from '../../shared/metrics.ts'
+import { WindowRecord } from '../../schemas/window.ts'
+import { DeploymentMarker } from '../../schemas/deployment.ts'
+import { describeIssues } from '../../schemas/issues.ts'
+import type { AlertRecord } from '../../schemas/alert.ts'
+import { createDetectorCore, type DetectorCore } from './core/index.ts'
+import { detectorConfig } from './config.ts'
+import type { ClickHouseAlertStore } from './clickhouse-store.ts'
+
+export interface DetectorDeps {
+  bus: Bus
+  store: ClickHouseAlertStore
+  config: AppConfig
+  logger: Logger
+  registry: Registry
+  now?: () => number
+  historyMs?: number
+  recoverMs?: number
+}
+
+export interface DetectorService {
+  start(): Promise<void>
+  stop(): Promise<void>
+  stats(): { windows: number; alerts: number; invalid: number; replayedWindows: number }
+}
+
+const keyOf = (a: AlertRecord) => `${a.alert_id}/${a.status}`
+
+export function createDetector(d: DetectorDeps): DetectorService {
+  const log = d.logger.child({ component: 'detector' })
+  const now = d.now ?? Date.now
+  const topics = d.config.kafka.topics
+  const historyMs = d.historyMs ?? 26 * 3_600_000
+  const recoverMs = d.recoverMs ?? 3_600_000
+  const stats = { windows: 0, alerts: 0, invalid: 0, replayedWindows: 0 }
+  const m = {
+    alerts: counter(d.registry, 'burnwatch_alerts_total', 'alert state changes published', ['status', 'signal']),
+    windows: counter(d.registry, 'burnwatch_detector_windows_total', 'windows consumed by the detector'),
+    lastWindow: gauge(d.registry, 'burnwatch_detector_event_time_seconds', 'event time of the latest window seen by the detector'),
+  }
+  let core: DetectorCore | null = null
+  let known = new Set<string>()
+  let producer: BusProducer | null = null
+  let consumer: BusConsumer | null = null
+  let deployConsumer: BusConsumer | null = null
+  let stopped = false
+  // the core is not re-entrant: batches of different partitions run one at a time
+  let chain: Promise<unknown> = Promise.resolve()
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const p = chain.then(fn)
+    chain = p.catch(() => {})
+    return p
+  }
+
+  const emit = async (alerts: AlertRecord[]) => {
+    const fresh = alerts.filter((a) => !known.has(keyOf(a)))
+    if (!fresh.length) return
+    await producer!.send(topics.alerts, fresh.map((a) => ({ key: a.team, value: JSON.stringify(a) })))
+    await d.store.insertAlerts(fresh)
+    for (const a of fresh) {
+      known.add(keyOf(a))
+      m.alerts.inc({ status: a.status, signal: a.signal })
+    }
+    stats.alerts += fresh.length
+    log.info({ alerts: fresh.map((a) => ({ id: a.alert_id, status: a.status, team: a.team, endpoint: a.endpoint, signal: a.signal, change_pct: Math.round(a.change_pct) })) }, 'alert state changes')
+  }
+
+  const rebuild = async () => {
+    const c = createDetectorCore(detectorConfig(d.config.file))
+    const until = now()
+    const since = until - historyMs
+    known = await d.store.knownAlerts(since - historyMs)
+    const [windows, markers] = await Promise.all([d.store.windowsSince(since, until, d.config.file.defaults.window), d.store.deploymentsSince(since - 3_600_000)])
+    let mi = 0
+    const recovered: AlertRecord[] = []
+    for (const w of windows) {
+      const t = Date.parse(w.window_start)
+      while (mi < markers.length && Date.parse(markers[mi]!.timestamp) <= t) c.onDeployment(markers[mi++]!)
+      for (const a of c.onWindow(w)) {
+        if (!known.has(keyOf(a)) && Date.parse(a.detected_at) >= until - recoverMs) recovered.push(a)
+      }
+    }
+    while (mi < markers.length) c.onDeployment(markers[mi++]!)
+    stats.replayedWindows = windows.length
+    core = c
+    if (windows.length) log.info({ windows: windows.length, markers: markers.length, recovered: recovered.length }, 'detector state rebuilt from ClickHouse history')
+    return recovered
+  }
+
+  const handleWindows = (batch: BusBatch) =>
+    serial(async () => {
+      const out: AlertRecord[] = []
+      for (const msg of batch.messages) {
+        let raw: unknown
+        try {
+          raw = JSON.parse(msg.value)
+        } catch {
+          stats.invalid++
+          log.warn({ offset: msg.offset, partition: msg.partition }, 'cost.windows record is not JSON; skipped')
+          continue
+        }
+        const r = WindowRecord.safeParse(raw)
+        if (!r.success) {
+          stats.invalid++
+          log.warn({ offset: msg.offset, partition: msg.partition, reason: describeIssues(r.error) }, 'invalid window record skipped')
+          continue
+        }
+        out.push(...core!.onWindow(r.data))
+        stats.windows++
+        m.lastWindow.set(Date.parse(r.data.window_end) / 1000)
+      }
+      m.windows.inc(batch.messages.length)
+      await emit(out)
+    })
+
+  const handleDeployments = (batch: BusBatch) =>
+    serial(async () => {
+      for (const msg of batch.messages) {
+        try {
+          const r = DeploymentMarker.safeParse(JSON.parse(msg.value))
+          if (r.success) core!.onDeployment(r.data)
+        } catch {
+          // not JSON: the aggregator logs and skips it too
+        }
+      }
+    })
+
+  return {
+    async start() {
+      await d.bus.ensureTopics([{ topic: topics.windows }, { topic: topics.alerts }, { topic: topics.deployments }])
+      producer = await d.bus.producer()
+      const recovered = await rebuild()
+      await emit(recovered)
+      deployConsumer = d.bus.consumer({ groupId: 'burnwatch-detector-deployments', topics: [topics.deployments], fromBeginning: false })
+      await deployConsumer.start(handleDeployments)
+      consumer = d.bus.consumer({ groupId: 'burnwatch-detector', topics: [topics.windows], fromBeginning: true })
+      await consumer.start(handleWindows)
+      log.info({ topic: topics.windows }, 'detector started')
+    },
+    async stop() {
+      if (stopped) return
+      stopped = true
+      await consumer?.stop()
+      await deployConsumer?.stop()
+      await chain
+      await producer?.stop()
+      log.info(stats, 'detector stopped')
+    },
+    stats: () => ({ ...stats }),
+  }
+}
