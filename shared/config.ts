@@ -152,7 +152,8 @@ export function parseConfigFile(text: string, source = 'config'): ConfigFile {
 /** Parses the environment and the config file together; lists every problem at once. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: { configPath?: string } = {}): AppConfig {
   const problems: string[] = []
-  const e = EnvSchema.safeParse(env)
+  // an empty variable means unset (KAFKA_BROKERS= npm start)
+  const e = EnvSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')))
   if (!e.success) problems.push(...issuesOf('environment ', e.error))
 
   let file: ConfigFile = ConfigFileSchema.parse({})

@@ -1,44 +1,119 @@
 /**
  * Runs one or more stages in this process until SIGTERM/SIGINT, then shuts down in order under
- * a deadline: stop intake (ingest), drain (aggregator, detector, notifier), flush, close clients.
+ * a deadline: stop intake (ingest), drain each stage's input (aggregator, detector, notifier, in
+ * data-flow order), stop it, then close the clients. With the in-process bus this drain is what
+ * makes "nothing accepted is lost" hold on a graceful stop.
  */
 import type { AppConfig } from '../../shared/config.ts'
-import { createLogger } from '../../shared/logger.ts'
-import { openRuntime } from '../runtime.ts'
+import { createLogger, type Logger } from '../../shared/logger.ts'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { openRuntime, type Runtime } from '../runtime.ts'
 import { createAggregator } from '../aggregator/service.ts'
 import { createClickHouseUsageStore } from '../aggregator/clickhouse-store.ts'
+import { createDetector } from '../detector/service.ts'
+import { createClickHouseAlertStore } from '../detector/clickhouse-store.ts'
+import { createNotifier } from '../notifier/index.ts'
+import { createIngestServer } from '../ingest/server.ts'
 
 export type StageName = 'ingest' | 'aggregate' | 'detect' | 'notify'
 
-interface Startable {
+interface Stage {
+  name: StageName
+  /** the consumer group and topic this stage drains on shutdown */
+  input?: { group: string; topic: string }
   start(): Promise<unknown>
   stop(): Promise<void>
 }
 
-export async function runStages(names: StageName[], config: AppConfig, out: NodeJS.WritableStream, opts: { shutdownDeadlineMs?: number } = {}): Promise<number> {
-  const logger = createLogger({ level: config.logLevel, secrets: config.secrets })
+export interface RunningStages {
+  runtime: Runtime
+  ingestUrl: string | null
+  /** graceful shutdown; resolves when everything is stopped */
+  stop(): Promise<void>
+}
+
+export async function startStages(names: StageName[], config: AppConfig, logger: Logger, opts: { out?: NodeJS.WritableStream } = {}): Promise<RunningStages> {
   const rt = await openRuntime(config, logger)
-  const stages: { name: StageName; s: Startable }[] = []
+  const topics = config.kafka.topics
+  const stages: Stage[] = []
+  let ingestUrl: string | null = null
+  if (names.includes('ingest')) {
+    const server = createIngestServer({ bus: rt.bus, config, logger, registry: rt.registry })
+    stages.push({
+      name: 'ingest',
+      start: async () => {
+        await rt.bus.ensureTopics([{ topic: topics.events }, { topic: topics.deployments }])
+        ingestUrl = (await server.start()).url
+      },
+      stop: () => server.stop(),
+    })
+  }
   if (names.includes('aggregate')) {
-    stages.push({ name: 'aggregate', s: createAggregator({ bus: rt.bus, store: createClickHouseUsageStore(rt.clickhouse.client), config, logger, registry: rt.registry }) })
+    const agg = createAggregator({ bus: rt.bus, store: createClickHouseUsageStore(rt.clickhouse.client), config, logger, registry: rt.registry })
+    stages.push({ name: 'aggregate', input: { group: 'burnwatch-aggregator', topic: topics.events }, start: () => agg.start(), stop: () => agg.stop() })
+  }
+  if (names.includes('detect')) {
+    const det = createDetector({ bus: rt.bus, store: createClickHouseAlertStore(rt.clickhouse.client), config, logger, registry: rt.registry })
+    stages.push({ name: 'detect', input: { group: 'burnwatch-detector', topic: topics.windows }, start: () => det.start(), stop: () => det.stop() })
+  }
+  if (names.includes('notify')) {
+    const n = createNotifier({ bus: rt.bus, clickhouse: rt.clickhouse, config, logger, registry: rt.registry, ...(opts.out ? { consoleStream: opts.out as never } : {}) })
+    stages.push({ name: 'notify', input: { group: 'burnwatch-notifier', topic: topics.alerts }, start: () => n.start(), stop: () => n.stop() })
   }
   // start downstream first so nothing produced is missed, intake last
-  for (const st of [...stages].reverse()) await st.s.start()
-  out.write(`burnwatch: ${names.join(', ')} running (${rt.bus.kind} bus, ClickHouse ${rt.clickhouse.kind}). Ctrl-C to stop.\n`)
+  for (const st of [...stages].reverse()) await st.start()
+
+  let stopping: Promise<void> | null = null
+  return {
+    runtime: rt,
+    get ingestUrl() {
+      return ingestUrl
+    },
+    stop() {
+      stopping ??= (async () => {
+        for (const st of stages) {
+          if (st.input && rt.bus.kind === 'in-process') await drain(rt, st.input, logger)
+          await st.stop()
+        }
+        await rt.close()
+      })()
+      return stopping
+    },
+  }
+}
+
+/** Waits until a group has consumed its topic (bounded: the caller's deadline ends it anyway). */
+async function drain(rt: Runtime, input: { group: string; topic: string }, logger: Logger): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    const lag = await rt.bus.lag(input.group, input.topic).catch(() => 0)
+    if (lag === 0) return
+    if (i % 20 === 0) logger.info({ group: input.group, lag }, 'draining before stop')
+    await sleep(50)
+  }
+}
+
+export async function runStages(names: StageName[], config: AppConfig, out: NodeJS.WritableStream, opts: { shutdownDeadlineMs?: number } = {}): Promise<number> {
+  const logger = createLogger({ level: config.logLevel, secrets: config.secrets })
+  const running = await startStages(names, config, logger, { out })
+  const rt = running.runtime
+  out.write(`burnwatch: ${names.join(', ')} running (${rt.bus.kind === 'kafka' ? `Kafka at ${config.kafka.brokers?.join(',')}` : 'embedded in-process bus'}, ClickHouse ${rt.clickhouse.kind === 'chdb' ? `chDB in ${config.clickhouse.dataDir}` : 'server'}, pages to ${config.slack.botToken ? 'Slack' : `the console and ${config.dataDir}/pages.ndjson`}).\n`)
+  if (running.ingestUrl) {
+    out.write(`Ingest API listening on ${running.ingestUrl}. Send a first event:\n  curl -X POST ${running.ingestUrl}/v1/events -H 'content-type: application/json' \\\n    -d '{"event_id":"e1","timestamp":"${new Date().toISOString()}","team":"search","endpoint":"POST /v1/summarize","model":"gpt-4o-mini","input_tokens":1200,"output_tokens":300,"deployment_id":"api-2026.11.22"}'\n`)
+  }
+  out.write('Ctrl-C to stop.\n')
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'))
     process.once('SIGINT', () => resolve('SIGINT'))
   })
-  logger.info({ signal }, 'shutting down')
-  const deadline = opts.shutdownDeadlineMs ?? 25_000
+  logger.info({ signal }, 'shutting down: stop intake, drain, flush, close')
+  const deadline = opts.shutdownDeadlineMs ?? 30_000
   const timer = setTimeout(() => {
     logger.error({ deadlineMs: deadline }, 'shutdown deadline passed; exiting')
     process.exit(1)
   }, deadline)
   timer.unref()
-  // intake first, then the stages downstream of it
-  for (const st of stages) await st.s.stop()
-  await rt.close()
+  await running.stop()
   clearTimeout(timer)
+  logger.info('stopped')
   return 0
 }

@@ -42,6 +42,8 @@ export interface SeriesSpec {
   service: string
   /** mean requests per minute at the daily average */
   perMinute: number
+  /** share of input tokens read from the provider's prompt cache */
+  cacheShare?: number
 }
 
 export interface Regression {
@@ -65,11 +67,12 @@ export interface TrafficOptions {
   pairs?: TokenPair[]
 }
 
+/** Summaries over a cached corpus prompt: output tokens are most of the cost, so +40% output tokens is ~+26% cost per request. */
 export const DEMO_SERIES: SeriesSpec[] = [
-  { team: 'search', endpoint: 'POST /v1/summarize', model: 'gpt-4o-mini', service: 'search-api', perMinute: 40 },
-  { team: 'search', endpoint: 'POST /v1/rerank', model: 'gpt-4o-mini', service: 'search-api', perMinute: 30 },
-  { team: 'support', endpoint: 'support-bot', model: 'gpt-4o', service: 'support-bot', perMinute: 25 },
-  { team: 'growth', endpoint: 'POST /v1/emails', model: 'claude-3-5-haiku', service: 'growth-worker', perMinute: 25 },
+  { team: 'search', endpoint: 'POST /v1/summarize', model: 'claude-3-5-haiku', service: 'search-api', perMinute: 30, cacheShare: 0.9 },
+  { team: 'search', endpoint: 'POST /v1/rerank', model: 'gpt-4o-mini', service: 'search-api', perMinute: 25 },
+  { team: 'support', endpoint: 'support-bot', model: 'gpt-4o', service: 'support-bot', perMinute: 20 },
+  { team: 'growth', endpoint: 'POST /v1/emails', model: 'claude-3-5-haiku', service: 'growth-worker', perMinute: 20, cacheShare: 0.5 },
 ]
 
 /** Events in event-time order. Poisson-ish arrivals with a daily shape (peak mid-day). */
@@ -91,6 +94,7 @@ export function* generateTraffic(o: TrafficOptions): Generator<UsageEvent> {
       for (let i = 0; i < count; i++) {
         const p = pairs[Math.floor(rand() * pairs.length)]!
         const ts = minuteStart + Math.floor(rand() * 60_000)
+        const input = Math.round(p.input * (reg?.inputFactor ?? 1))
         batch.push({
           event_id: `${s.service}-${m}-${i}-${n++}`,
           timestamp: new Date(ts).toISOString(),
@@ -99,7 +103,8 @@ export function* generateTraffic(o: TrafficOptions): Generator<UsageEvent> {
           model: s.model,
           service: s.service,
           deployment_id: reg ? reg.deployment_id : routineId,
-          input_tokens: Math.round(p.input * (reg?.inputFactor ?? 1)),
+          input_tokens: input,
+          ...(s.cacheShare ? { cache_read_tokens: Math.round(input * s.cacheShare) } : {}),
           output_tokens: Math.round(p.output * (reg?.outputFactor ?? 1)),
           status: rand() < 0.005 ? 'error' : 'ok',
         })

@@ -68,8 +68,7 @@ export async function openClickHouse(s: ClickHouseSettings): Promise<ClickHouseH
   const boot = createClient({ connection })
   await boot.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` })
   const client = createClient({
-    connection,
-    database,
+    connection: inDatabase(connection!, database),
     clickhouse_settings: { date_time_input_format: 'best_effort', output_format_json_quote_64bit_integers: 0 },
   })
   return {
@@ -80,6 +79,29 @@ export async function openClickHouse(s: ClickHouseSettings): Promise<ClickHouseH
       await client.close()
     },
   }
+}
+
+/**
+ * chDB's connection ignores the client's `database` option (one engine, one session per
+ * process), so every statement is run in the handle's database: `USE db;` before queries and
+ * commands, and a qualified table name for inserts. Several databases can then share the engine.
+ */
+function inDatabase<C extends object>(connection: C, database: string): C {
+  const unqualifiedInsert = /^(\s*INSERT\s+INTO\s+)(?![\w`"]+\.)/i
+  return new Proxy(connection, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver) as unknown
+      if (typeof value !== 'function') return value
+      const fn = value as (params: { query: string }) => unknown
+      if (prop === 'query' || prop === 'command' || prop === 'exec') {
+        return (params: { query: string }) => fn.call(target, { ...params, query: `USE ${database}; ${params.query}` })
+      }
+      if (prop === 'insert') {
+        return (params: { query: string }) => fn.call(target, { ...params, query: params.query.replace(unqualifiedInsert, `$1${database}.`) })
+      }
+      return fn.bind(target)
+    },
+  })
 }
 
 export function redactUrl(url: string): string {
