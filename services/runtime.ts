@@ -7,6 +7,7 @@ import type { Logger } from '../shared/logger.ts'
 import { createBus, type Bus } from '../shared/bus/index.ts'
 import { openClickHouse, type ClickHouseHandle } from '../shared/clickhouse/client.ts'
 import { migrate } from '../shared/clickhouse/migrate.ts'
+import { ensureAnalystRole } from '../shared/clickhouse/roles.ts'
 import { createRegistry, type Registry } from '../shared/metrics.ts'
 
 export interface Runtime {
@@ -21,6 +22,8 @@ export interface Runtime {
 export async function openRuntime(config: AppConfig, logger: Logger, opts: { bus?: Bus } = {}): Promise<Runtime> {
   const clickhouse = await openClickHouse(config.clickhouse)
   await migrate(clickhouse.client)
+  const role = await ensureAnalystRole(clickhouse)
+  if (role.status === 'forbidden') logger.warn({ role: role.role, fix: role.fix }, 'could not create the read-only analyst role')
   const bus = opts.bus ?? createBus({ brokers: config.kafka.brokers, clientId: config.kafka.clientId, logger })
   const registry = createRegistry({ defaultMetrics: true })
   let closed = false

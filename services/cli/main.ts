@@ -8,6 +8,7 @@ import { ConfigError, BurnwatchError } from '../../shared/errors.ts'
 import { createLogger, scrub } from '../../shared/logger.ts'
 import { openClickHouse } from '../../shared/clickhouse/client.ts'
 import { migrate } from '../../shared/clickhouse/migrate.ts'
+import { ensureAnalystRole } from '../../shared/clickhouse/roles.ts'
 import { doctor } from './doctor.ts'
 import { commands } from './commands.ts'
 
@@ -42,6 +43,10 @@ const builtins: Record<string, Command> = {
     try {
       const r = await migrate(h.client)
       ctx.out.write(`applied ${r.applied.length} migration files (${r.statements} statements) to ${h.kind === 'chdb' ? `chDB in ${config.clickhouse.dataDir}` : 'the ClickHouse server'}, database ${h.database}\n`)
+      const role = await ensureAnalystRole(h)
+      if (role.status === 'applied') ctx.out.write(`read-only role ${role.role} has SELECT on ${role.database}.*\n`)
+      else if (role.status === 'unsupported') ctx.out.write(`analyst role: ${role.reason}\n`)
+      else ctx.out.write(`analyst role not created: ${role.reason}\n  fix: ${role.fix}\n`)
       return 0
     } finally {
       await h.close()

@@ -26,7 +26,8 @@ export async function provisionClickHouse(): Promise<{ target: ClickHouseTarget;
   }
   if (await dockerAvailable()) {
     const { ClickHouseContainer } = await import('@testcontainers/clickhouse')
-    const c = await new ClickHouseContainer('clickhouse/clickhouse-server:25.8').start()
+    // access management on, so the analyst role test can create a role and a user
+    const c = await new ClickHouseContainer('clickhouse/clickhouse-server:25.8').withEnvironment({ CLICKHOUSE_DEFAULT_ACCESS_MANAGEMENT: '1' }).start()
     return {
       target: { source: 'testcontainers', url: c.getConnectionUrl(), user: c.getUsername(), password: c.getPassword() },
       stop: async () => {
