@@ -40,6 +40,15 @@ export async function provisionClickHouse(): Promise<{ target: ClickHouseTarget;
 
 let chdbDir: string | null = null
 
+/** The environment that points a Burnwatch config at the test engine, with a fresh database. */
+export function testClickHouseEnv(target: ClickHouseTarget): Record<string, string> {
+  if (target.url === null && chdbDir === null) chdbDir = mkdtempSync(join(tmpdir(), 'bw-chdb-'))
+  return {
+    CLICKHOUSE_DATABASE: `t_${randomBytes(5).toString('hex')}`,
+    ...(target.url ? { CLICKHOUSE_URL: target.url, CLICKHOUSE_USER: target.user, CLICKHOUSE_PASSWORD: target.password, BURNWATCH_DATA_DIR: mkdtempSync(join(tmpdir(), 'bw-data-')) } : { BURNWATCH_DATA_DIR: chdbDir! }),
+  }
+}
+
 /** A fresh database with the migrations applied, on the provisioned engine. */
 export async function openTestClickHouse(target: ClickHouseTarget, opts: { migrate?: boolean; database?: string } = {}): Promise<ClickHouseHandle> {
   const database = opts.database ?? `t_${randomBytes(5).toString('hex')}`
