@@ -59,11 +59,13 @@ export const usageEventFields = {
 }
 
 function crossChecks(e: { input_tokens: number; cache_read_tokens?: number | undefined; cache_write_tokens?: number | undefined; timestamp: string }, ctx: z.RefinementCtx) {
+  // zod runs this refinement even when fields failed their own checks: compare valid counts only
+  const valid = (n: unknown) => n === undefined || (typeof n === 'number' && Number.isSafeInteger(n) && n >= 0)
   const cached = (e.cache_read_tokens ?? 0) + (e.cache_write_tokens ?? 0)
-  if (cached > e.input_tokens) {
+  if (valid(e.input_tokens) && valid(e.cache_read_tokens) && valid(e.cache_write_tokens) && cached > e.input_tokens) {
     ctx.addIssue({ code: 'custom', path: ['cache_read_tokens'], message: 'cache_read_tokens + cache_write_tokens must not exceed input_tokens (cached tokens are part of input_tokens)' })
   }
-  if (Date.parse(e.timestamp) > Date.now() + MAX_FUTURE_MS) {
+  if (typeof e.timestamp === 'string' && Date.parse(e.timestamp) > Date.now() + MAX_FUTURE_MS) {
     ctx.addIssue({ code: 'custom', path: ['timestamp'], message: 'timestamp is more than 5 minutes in the future; check the clock of the emitting host' })
   }
 }

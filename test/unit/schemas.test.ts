@@ -88,3 +88,10 @@ describe('JSON Schema in schemas/', () => {
     }
   })
 })
+
+describe('cross-field checks', () => {
+  it('do not add a second error when a token count is itself invalid', () => {
+    const errs = errorsOf({ ...good, input_tokens: -3 })
+    expect(errs.map((e) => e.path)).toEqual(['input_tokens'])
+  })
+})
