@@ -35,6 +35,8 @@ export interface RunningStages {
 export async function startStages(names: StageName[], config: AppConfig, logger: Logger, opts: { out?: NodeJS.WritableStream } = {}): Promise<RunningStages> {
   const rt = await openRuntime(config, logger)
   const topics = config.kafka.topics
+  // every stage may be the first to start on a new cluster: create all topics up front
+  await rt.bus.ensureTopics(Object.values(topics).map((topic) => ({ topic })))
   const stages: Stage[] = []
   let ingestUrl: string | null = null
   if (names.includes('ingest')) {
