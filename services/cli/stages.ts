@@ -117,5 +117,12 @@ export async function runStages(names: StageName[], config: AppConfig, out: Node
   await running.stop()
   clearTimeout(timer)
   logger.info('stopped')
+  // Everything is flushed and committed. After a broker restart kafkajs can keep reconnecting
+  // sockets open past disconnect() (tulios/kafkajs#1147), which would keep a stopped process
+  // alive until it is killed; this unref'd timer only fires if something still holds the loop.
+  setTimeout(() => {
+    logger.warn('client connections still open 2 s after a clean stop; exiting')
+    process.exit()
+  }, 2000).unref()
   return 0
 }
