@@ -22,6 +22,12 @@ interface Env {
   broker: LocalKafka | null
 }
 
+// kafkajs schedules a negative timeout on reconnects; the warning is noise in the drill output
+process.removeAllListeners('warning')
+process.on('warning', (w) => {
+  if (w.name !== 'TimeoutNegativeWarning') process.stderr.write(`${w.name}: ${w.message}\n`)
+})
+
 type Drill = (env: Env) => Promise<DrillResult | DrillResult[]>
 
 const drills: Record<string, Drill> = {
@@ -33,7 +39,7 @@ const drills: Record<string, Drill> = {
   // both outages are a minute of mostly waiting: they run side by side
   outages: async (e) => Promise.all([clickhouseOutage(e.brokers), slackOutage(e.brokers)]),
   hostile: (e) => hostileInput(e.brokers),
-  security: () => securitySummary(),
+  security: (e) => securitySummary(e.brokers),
 }
 
 function table(rows: DrillResult[]): string {
