@@ -7,6 +7,12 @@ import { z } from 'zod'
 
 /** Events may be at most this far in the future (clock skew allowance). */
 export const MAX_FUTURE_MS = 5 * 60_000
+/**
+ * Events before this are a broken clock (an unset clock reports 1970-01-01), not usage: ClickHouse
+ * DateTime columns (cost_windows) start at 1970 and wrap earlier times to 2036-2106, and the raw
+ * table's TTL drops such rows on insert, so they would be counted in windows but not stored.
+ */
+export const MIN_TIMESTAMP_MS = Date.UTC(2000, 0, 1)
 
 /** zod's type error, saying "is required" when the field is absent */
 export const typeError = (field: string, expected: string) => (iss: { input?: unknown }) =>
@@ -67,6 +73,9 @@ function crossChecks(e: { input_tokens: number; cache_read_tokens?: number | und
   }
   if (typeof e.timestamp === 'string' && Date.parse(e.timestamp) > Date.now() + MAX_FUTURE_MS) {
     ctx.addIssue({ code: 'custom', path: ['timestamp'], message: 'timestamp is more than 5 minutes in the future; check the clock of the emitting host' })
+  }
+  if (typeof e.timestamp === 'string' && Date.parse(e.timestamp) < MIN_TIMESTAMP_MS) {
+    ctx.addIssue({ code: 'custom', path: ['timestamp'], message: 'timestamp is before 2000-01-01; check the clock of the emitting host' })
   }
 }
 
