@@ -1,0 +1,236 @@
+/**
+ * Bench part 1: pipeline drain throughput. Fills a fresh 3-partition topic with realistic usage
+ * events keyed by series, then drains it twice from the beginning, each in a fresh consumer group:
+ *   (a) a bare kafkajs eachBatch consumer that only counts (tuned: small maxWaitTimeInMs, large
+ *       fetch sizes, partitionsConsumedConcurrently 3), the ceiling of this client on this broker;
+ *   (b) the aggregator (createAggregator on createKafkaBus + chDB store), until every record is
+ *       stored in ClickHouse usage_events and its offset committed.
+ * Rates are measured from the consumer's group join (when fetching starts) to the last record
+ * counted (a) or stored (b), so the join itself is excluded from both alike. Env: KAFKA_BROKERS (required), BENCH_EVENTS,
+ * BENCH_SERIES.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { createRequire } from 'node:module'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Kafka, logLevel } from 'kafkajs'
+import { loadConfig } from '../shared/config.ts'
+import { createLogger } from '../shared/logger.ts'
+import { createKafkaBus } from '../shared/bus/kafka.ts'
+import type { Bus, BusConsumer, ConsumerOptions } from '../shared/bus/port.ts'
+import { openClickHouse } from '../shared/clickhouse/client.ts'
+import { migrate } from '../shared/clickhouse/migrate.ts'
+import { createRegistry } from '../shared/metrics.ts'
+import { seriesKey } from '../shared/producer/index.ts'
+import { createAggregator } from '../services/aggregator/service.ts'
+import { createClickHouseUsageStore } from '../services/aggregator/clickhouse-store.ts'
+import { generateTraffic } from '../services/demo/traffic.ts'
+import { benchSeries, loadTrace } from './lib/traffic.ts'
+import { progress, report } from './lib/child.ts'
+
+const P = 'drain'
+const brokers = (process.env.KAFKA_BROKERS ?? '').split(',').filter(Boolean)
+if (!brokers.length) throw new Error('KAFKA_BROKERS is required')
+const N = Number(process.env.BENCH_EVENTS ?? 500_000)
+const SERIES = Number(process.env.BENCH_SERIES ?? 3000)
+const PARTITIONS = 3
+
+export interface DrainResult {
+  events: number
+  series: number
+  bytes: number
+  avgEventBytes: number
+  fillSeconds: number
+  bare: { seconds: number; eventsPerSecond: number }
+  aggregator: { seconds: number; eventsPerSecond: number; toCommittedSeconds: number; batches: number; avgBatch: number; insertSeconds: number; windowsPublished: number; storedInClickHouse: number }
+  ratio: number
+  settings: Record<string, unknown>
+  engine: { clickhouse: string; chdbPackage: string }
+}
+
+const hex = randomBytes(4).toString('hex')
+const dataDir = mkdtempSync(join(tmpdir(), 'bw-bench-drain-'))
+const config = loadConfig({
+  KAFKA_BROKERS: brokers.join(','),
+  KAFKA_TOPIC_PREFIX: `bench${hex}.`,
+  BURNWATCH_DATA_DIR: dataDir,
+  CLICKHOUSE_DATABASE: 'bench_drain',
+  LOG_LEVEL: 'warn',
+})
+const topic = config.kafka.topics.events
+const logger = createLogger({ level: 'warn' })
+const kafka = new Kafka({ clientId: 'bench', brokers, logLevel: logLevel.NOTHING })
+
+// --- the events -----------------------------------------------------------------------------
+const trace = loadTrace()
+progress(P, `generating ${N.toLocaleString('en')} events over ${SERIES} series (${trace.source})`)
+const records: { key: string; value: string }[] = []
+let bytes = 0
+{
+  // 25-50 minutes of event time (the daily shape scales the rate), ending 10+ minutes ago
+  const minutes = 60
+  const start = Date.now() - (minutes + 10) * 60_000
+  for (const e of generateTraffic({ start, minutes, series: benchSeries(SERIES, N / SERIES / 25), pairs: trace.pairs, seed: 7 })) {
+    const value = JSON.stringify(e)
+    bytes += value.length
+    records.push({ key: seriesKey(e), value })
+    if (records.length >= N) break
+  }
+  if (records.length < N) throw new Error(`generated only ${records.length} events`)
+}
+
+// --- fill -------------------------------------------------------------------------------------
+let fillSeconds = 0
+{
+  const admin = kafka.admin()
+  await admin.connect()
+  await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true })
+  await admin.disconnect()
+  const producer = kafka.producer({ allowAutoTopicCreation: false })
+  await producer.connect()
+  const t0 = performance.now()
+  // record batches stay under the broker's 1 MB message.max.bytes; a few requests in flight
+  const CHUNK = 6000
+  const inFlight = new Set<Promise<unknown>>()
+  let lastFill = performance.now()
+  for (let i = 0; i < records.length; i += CHUNK) {
+    const p = producer.send({ topic, acks: -1, messages: records.slice(i, i + CHUNK) })
+    inFlight.add(p)
+    void p.finally(() => inFlight.delete(p)).catch(() => {})
+    if (inFlight.size >= 4) await Promise.race(inFlight)
+    if (performance.now() - lastFill > 3000) {
+      lastFill = performance.now()
+      progress(P, `filled ${(i + CHUNK).toLocaleString('en')}`)
+    }
+  }
+  await Promise.all(inFlight)
+  await producer.disconnect()
+  fillSeconds = (performance.now() - t0) / 1000
+  progress(P, `topic ${topic}: ${N.toLocaleString('en')} events, ${(bytes / 1e6).toFixed(0)} MB of JSON, filled in ${fillSeconds.toFixed(1)} s`)
+}
+records.length = 0
+
+// --- (a) bare kafkajs consumer ---------------------------------------------------------------
+const BARE = { maxWaitTimeInMs: 50, minBytes: 1, maxBytesPerPartition: 16 * 1024 * 1024, maxBytes: 64 * 1024 * 1024, partitionsConsumedConcurrently: 3 }
+async function drainBare(): Promise<number> {
+  const c = kafka.consumer({ groupId: `bench-bare-${hex}`, maxWaitTimeInMs: BARE.maxWaitTimeInMs, minBytes: BARE.minBytes, maxBytesPerPartition: BARE.maxBytesPerPartition, maxBytes: BARE.maxBytes })
+  await c.connect()
+  await c.subscribe({ topic, fromBeginning: true })
+  let n = 0
+  let first = 0
+  c.on(c.events.GROUP_JOIN, () => {
+    first ||= performance.now()
+  })
+  let resolveDone!: (t: number) => void
+  const done = new Promise<number>((r) => (resolveDone = r))
+  await c.run({
+    partitionsConsumedConcurrently: BARE.partitionsConsumedConcurrently,
+    eachBatch: async ({ batch }) => {
+      n += batch.messages.length
+      if (n >= N) resolveDone(performance.now())
+    },
+  })
+  const last = await done
+  await c.disconnect()
+  return (last - first) / 1000
+}
+progress(P, 'draining with a bare kafkajs batch consumer')
+const bareSeconds = await drainBare()
+progress(P, `bare: ${(N / bareSeconds).toFixed(0)} events/s (${bareSeconds.toFixed(2)} s)`)
+
+// --- (b) the aggregator ------------------------------------------------------------------------
+const ch = await openClickHouse(config.clickhouse)
+await migrate(ch.client)
+const store = createClickHouseUsageStore(ch.client)
+let insertMs = 0
+const timedStore: typeof store = {
+  ...store,
+  async insertEvents(rows, token) {
+    const t = performance.now()
+    await store.insertEvents(rows, token)
+    insertMs += performance.now() - t
+  },
+}
+const bus = createKafkaBus({ brokers, clientId: 'bench-aggregator', logger })
+// observe the aggregator's usage.events consumer: group joined, records handled
+let aggFirst = 0
+let aggHandled = 0
+let aggBatches = 0
+let aggLast = 0
+const observed: Bus = {
+  ...bus,
+  kind: bus.kind,
+  consumer(o: ConsumerOptions): BusConsumer {
+    const c = bus.consumer(o)
+    if (!o.topics.includes(topic)) return c
+    return {
+      ...c,
+      start: async (handler) => {
+        // resolves when the consumer joined its group; fetching starts right then
+        await c.start(async (batch, ctx) => {
+          await handler(batch, ctx)
+          aggHandled += batch.messages.length
+          aggBatches++
+          if (aggHandled >= N && !aggLast) aggLast = performance.now()
+        })
+        aggFirst ||= performance.now()
+      },
+    }
+  },
+}
+const group = `bench-aggregator-${hex}`
+const agg = createAggregator({ bus: observed, store: timedStore, config, logger, registry: createRegistry(), groupId: group })
+progress(P, 'draining with the aggregator (Kafka → chDB usage_events, windows → cost.windows)')
+await agg.start()
+let lastReport = performance.now()
+while (!aggLast) {
+  await sleep(5)
+  if (performance.now() - lastReport > 5000) {
+    lastReport = performance.now()
+    progress(P, `aggregator: ${aggHandled.toLocaleString('en')} / ${N.toLocaleString('en')} stored`)
+  }
+}
+const aggSeconds = (aggLast - aggFirst) / 1000
+// committed: the group's lag reaches 0 (commits follow each stored batch)
+while ((await bus.lag(group, topic)) > 0) await sleep(5)
+const toCommitted = (performance.now() - aggFirst) / 1000
+const stats = agg.stats()
+await agg.stop()
+await bus.stop()
+const rs = await ch.client.query({ query: 'SELECT count() AS n, version() AS v FROM usage_events', format: 'JSONEachRow' })
+const [counted] = await rs.json<{ n: number | string; v: string }>()
+const storedInClickHouse = Number(counted!.n)
+await ch.close()
+if (stats.stored !== N || storedInClickHouse !== N) throw new Error(`aggregator stored ${stats.stored} (ClickHouse has ${storedInClickHouse}), expected ${N}`)
+progress(P, `aggregator: ${(N / aggSeconds).toFixed(0)} events/s (${aggSeconds.toFixed(2)} s; ${aggBatches} batches; ClickHouse inserts ${(insertMs / 1000).toFixed(2)} s; ${stats.windowsPublished} windows published)`)
+
+try {
+  rmSync(dataDir, { recursive: true, force: true })
+} catch {
+  /* best effort */
+}
+
+const result: DrainResult = {
+  events: N,
+  series: SERIES,
+  bytes,
+  avgEventBytes: Math.round(bytes / N),
+  fillSeconds,
+  bare: { seconds: bareSeconds, eventsPerSecond: N / bareSeconds },
+  aggregator: {
+    seconds: aggSeconds,
+    eventsPerSecond: N / aggSeconds,
+    toCommittedSeconds: toCommitted,
+    batches: aggBatches,
+    avgBatch: Math.round(aggHandled / Math.max(1, aggBatches)),
+    insertSeconds: insertMs / 1000,
+    windowsPublished: stats.windowsPublished,
+    storedInClickHouse,
+  },
+  ratio: aggSeconds > 0 ? bareSeconds / aggSeconds : 0,
+  settings: { partitions: PARTITIONS, bare: BARE },
+  engine: { clickhouse: `chDB (ClickHouse ${counted!.v})`, chdbPackage: (createRequire(import.meta.url)('chdb/package.json') as { version: string }).version },
+}
+report(result)

@@ -1,0 +1,114 @@
+/**
+ * Bench part 4: memory per active series, in a fresh process started with --expose-gc.
+ * Feeds BENCH_RSS_SERIES (default 100,000) series into
+ *   - the aggregator's windower (one open window per series, EVENTS_PER_SERIES events each, with
+ *     a deployment id) and deduper (those events' IDs), as the live aggregator holds them;
+ *   - the detector core (WINDOWS_PER_SERIES closed windows per series, so baselines are warm);
+ * and reports the RSS growth after a full GC, per series, for each and in total, with the V8 heap
+ * and external (typed array) growth beside it: RSS also keeps pages the allocator has not returned.
+ */
+import { createWindower, type WindowInput } from '../services/aggregator/windows.ts'
+import { createDeduper } from '../services/aggregator/dedup.ts'
+import { createDetectorCore } from '../services/detector/core/index.ts'
+import { detectorConfig } from '../services/detector/config.ts'
+import { ConfigFileSchema } from '../shared/config.ts'
+import type { WindowRecord } from '../schemas/window.ts'
+import { progress, report } from './lib/child.ts'
+
+const P = 'rss'
+const SERIES = Number(process.env.BENCH_RSS_SERIES ?? 100_000)
+const EVENTS_PER_SERIES = 5
+const WINDOWS_PER_SERIES = 10
+const PARTITIONS = 3
+
+export interface RssResult {
+  series: number
+  eventsPerSeries: number
+  windowsPerSeries: number
+  baselineRssBytes: number
+  aggregator: { rssBytes: number; heapBytes: number; rssPerSeries: number; heapPerSeries: number; externalPerSeries: number; openWindows: number; dedupIds: number }
+  detector: { rssBytes: number; heapBytes: number; rssPerSeries: number; heapPerSeries: number; externalPerSeries: number }
+  total: { rssBytes: number; rssPerSeries: number; heapPerSeries: number }
+}
+
+const gc = (globalThis as { gc?: () => void }).gc
+if (!gc) throw new Error('run with --expose-gc')
+const measure = () => {
+  for (let i = 0; i < 3; i++) gc()
+  const m = process.memoryUsage()
+  return { rss: m.rss, heap: m.heapUsed, external: m.external }
+}
+
+const file = ConfigFileSchema.parse({})
+const windowMs = file.defaults.window
+const t0 = Date.UTC(2026, 0, 5, 12)
+const names = Array.from({ length: SERIES }, (_, i) => ({ team: `team-${i % 300}`, endpoint: `POST /v1/endpoint-${Math.floor(i / 300)}`, model: ['gpt-4o-mini', 'gpt-4o', 'claude-3-5-haiku'][i % 3]! }))
+const base = measure()
+progress(P, `baseline RSS ${(base.rss / 1e6).toFixed(0)} MB; feeding ${SERIES.toLocaleString('en')} series`)
+
+// --- aggregator state ------------------------------------------------------------------------------
+const windower = createWindower({ windowMs, allowedLatenessMs: file.defaults.allowed_lateness, idleAdvance: true })
+const deduper = createDeduper(file.defaults.dedup_horizon)
+for (let k = 0; k < EVENTS_PER_SERIES; k++) {
+  for (let i = 0; i < SERIES; i++) {
+    const s = names[i]!
+    const p = String(i % PARTITIONS)
+    const ts = t0 + k * 10_000 + (i % 1000)
+    const id = `${s.team}-svc-${k}-${i}-${k * SERIES + i}`
+    const input: WindowInput = { team: s.team, endpoint: s.endpoint, model: s.model, ts, cost: 0.0012, input: 1200, output: 300, cacheRead: 0, cacheWrite: 0, error: false, unpriced: false, deployment: `${s.team}-svc-r1` }
+    deduper.add(p, id, ts)
+    windower.add(p, `${s.team}\u0000${s.endpoint}\u0000${s.model}`, input, 1)
+  }
+}
+const afterAgg = measure()
+const openWindows = windower.openWindows()
+const dedupIds = deduper.size()
+progress(P, `windower + deduper: ${openWindows.toLocaleString('en')} open windows, ${dedupIds.toLocaleString('en')} event IDs, +${((afterAgg.rss - base.rss) / 1e6).toFixed(0)} MB RSS`)
+
+// --- detector core ----------------------------------------------------------------------------------
+const core = createDetectorCore(detectorConfig(file))
+for (let w = 0; w < WINDOWS_PER_SERIES; w++) {
+  const start = new Date(t0 + w * windowMs).toISOString()
+  const endIso = new Date(t0 + (w + 1) * windowMs).toISOString()
+  for (let i = 0; i < SERIES; i++) {
+    const s = names[i]!
+    const requests = 20 + (i % 20)
+    const cost = requests * 0.0012 * (1 + ((i * 7 + w) % 10) / 100)
+    const rec: WindowRecord = {
+      team: s.team,
+      endpoint: s.endpoint,
+      model: s.model,
+      window_start: start,
+      window_end: endIso,
+      requests,
+      errors: 0,
+      input_tokens: requests * 1200,
+      output_tokens: requests * 300,
+      cache_read_tokens: 0,
+      cache_write_tokens: 0,
+      cost_usd: cost,
+      cost_sq_sum: (cost * cost) / requests,
+      unpriced_requests: 0,
+      late_events: 0,
+      deployments: { [`${s.team}-svc-r1`]: requests },
+    }
+    core.onWindow(rec)
+  }
+}
+const afterDet = measure()
+progress(P, `detector core: ${WINDOWS_PER_SERIES} windows per series, +${((afterDet.rss - afterAgg.rss) / 1e6).toFixed(0)} MB RSS`)
+
+// keep everything reachable until measured
+if (windower.openWindows() !== openWindows || deduper.size() !== dedupIds || core.flush() === undefined) throw new Error('state lost')
+
+const per = (b: number) => Math.round(b / SERIES)
+const result: RssResult = {
+  series: SERIES,
+  eventsPerSeries: EVENTS_PER_SERIES,
+  windowsPerSeries: WINDOWS_PER_SERIES,
+  baselineRssBytes: base.rss,
+  aggregator: { rssBytes: afterAgg.rss - base.rss, heapBytes: afterAgg.heap - base.heap, rssPerSeries: per(afterAgg.rss - base.rss), heapPerSeries: per(afterAgg.heap - base.heap), externalPerSeries: per(afterAgg.external - base.external), openWindows, dedupIds },
+  detector: { rssBytes: afterDet.rss - afterAgg.rss, heapBytes: afterDet.heap - afterAgg.heap, rssPerSeries: per(afterDet.rss - afterAgg.rss), heapPerSeries: per(afterDet.heap - afterAgg.heap), externalPerSeries: per(afterDet.external - afterAgg.external) },
+  total: { rssBytes: afterDet.rss - base.rss, rssPerSeries: per(afterDet.rss - base.rss), heapPerSeries: per(afterDet.heap - base.heap) },
+}
+report(result)

@@ -1,0 +1,144 @@
+/**
+ * `npm run bench`: Burnwatch's measures in one run (DESIGN.md "Measures"), each part in a fresh
+ * Node process against the same Kafka broker (provisioned as the tests do: KAFKA_BROKERS,
+ * Testcontainers or the local KRaft broker) and its own chDB in a temp dir:
+ *   1. pipeline drain throughput: aggregator vs a bare kafkajs consumer on the same topic (bench/drain.ts)
+ *   2. backtest speed vs a bare read + JSON.parse loop on the same file (bench/backtest.ts)
+ *   3. end-to-end alert latency in the embedded mode (bench/latency.ts)
+ *   4. memory per active series: windower + deduper, detector core (bench/rss.ts)
+ * Writes bench/results/latest.json, prints a table, and prints that JSON on one line LAST.
+ *
+ * Event token counts come from the Azure LLM inference trace 2023 (Patel et al., "Splitwise",
+ * ISCA 2024), CC-BY-4.0: https://github.com/Azure/AzurePublicDataset
+ *
+ * Env: BENCH_ONLY=drain,backtest,latency,rss (a subset), BENCH_CPU_PROF=<dir> (profile the drain
+ * part with --cpu-prof), BENCH_EVENTS / BENCH_SERIES / BENCH_BACKTEST_EVENTS / BENCH_RSS_SERIES.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { cpus, totalmem, release } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { provisionKafka, type ProvisionedKafka } from '../test/support/kafka.ts'
+import { runPart } from './lib/child.ts'
+import { TRACE_CREDIT } from './lib/traffic.ts'
+import type { DrainResult } from './drain.ts'
+import type { BacktestResult } from './backtest.ts'
+import type { LatencyResult } from './latency.ts'
+import type { RssResult } from './rss.ts'
+
+const here = (f: string) => fileURLToPath(new URL(f, import.meta.url))
+const only = new Set((process.env.BENCH_ONLY ?? 'drain,backtest,latency,rss').split(',').map((s) => s.trim()))
+const t0 = performance.now()
+
+interface Results {
+  at: string
+  machine: { node: string; cpus: number; cpuModel: string; memoryGB: number; os: string; kafka: string; kafkaSource: string; clickhouse: string | null; chdbPackage: string | null }
+  drain: DrainResult | { error: string } | null
+  backtest: BacktestResult | { error: string } | null
+  latency: LatencyResult | { error: string } | null
+  rss: RssResult | { error: string } | null
+  seconds: number
+  credit: string
+}
+
+const results: Results = {
+  at: new Date().toISOString(),
+  machine: { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGB: Math.round(totalmem() / 2 ** 30), os: `${process.platform} ${release()}`, kafka: 'n/a', kafkaSource: 'n/a', clickhouse: null, chdbPackage: null },
+  drain: null,
+  backtest: null,
+  latency: null,
+  rss: null,
+  seconds: 0,
+  credit: TRACE_CREDIT,
+}
+
+const step = (n: number, what: string) => console.log(`\n[${n}/4] ${what}  (+${((performance.now() - t0) / 1000).toFixed(0)} s)`)
+const failed = (err: unknown) => ({ error: err instanceof Error ? err.message : String(err) })
+
+console.log(`Burnwatch bench — node ${process.version}, ${results.machine.cpus} × ${results.machine.cpuModel}, ${results.machine.memoryGB} GB`)
+console.log(TRACE_CREDIT)
+
+let kafka: ProvisionedKafka | null = null
+try {
+  if (only.has('drain')) {
+    step(1, 'pipeline drain throughput (Kafka → aggregator → ClickHouse vs a bare kafkajs consumer)')
+    try {
+      console.log('  provisioning Kafka (KAFKA_BROKERS, Testcontainers or the local KRaft broker)…')
+      kafka = await provisionKafka()
+      results.machine.kafka = kafka.version
+      results.machine.kafkaSource = kafka.source
+      console.log(`  Kafka ${kafka.version} (${kafka.source}) at ${kafka.brokers.join(',')}`)
+      const prof = process.env.BENCH_CPU_PROF
+      const r = await runPart<DrainResult>(here('./drain.ts'), { KAFKA_BROKERS: kafka.brokers.join(',') }, prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])
+      results.drain = r.result
+      results.machine.clickhouse = r.result.engine.clickhouse
+      results.machine.chdbPackage = r.result.engine.chdbPackage
+    } catch (err) {
+      results.drain = failed(err)
+      console.log(`  FAILED: ${results.drain.error}`)
+    } finally {
+      await kafka?.stop().catch(() => {})
+    }
+  }
+  if (only.has('backtest')) {
+    step(2, 'backtest speed vs a bare read + JSON.parse loop')
+    results.backtest = await runPart<BacktestResult>(here('./backtest.ts'), {}).then((r) => r.result, failed)
+  }
+  if (only.has('latency')) {
+    step(3, 'end-to-end alert latency (embedded: ingest → aggregate → detect → notify in one process)')
+    results.latency = await runPart<LatencyResult>(here('./latency.ts'), { KAFKA_BROKERS: '' }).then((r) => r.result, failed)
+  }
+  if (only.has('rss')) {
+    step(4, 'memory per active series')
+    results.rss = await runPart<RssResult>(here('./rss.ts'), {}, ['--expose-gc']).then((r) => r.result, failed)
+  }
+} finally {
+  results.seconds = (performance.now() - t0) / 1000
+}
+
+// --- the table --------------------------------------------------------------------------------------
+const n = (x: number, d = 0) => x.toLocaleString('en', { maximumFractionDigits: d, minimumFractionDigits: d })
+const rows: [string, string, string][] = []
+const ok = <T extends object>(r: T | { error: string } | null): T | null => (r && !('error' in r) ? (r as T) : null)
+const d = ok(results.drain)
+if (d) {
+  rows.push(['drain: bare kafkajs consumer', `${n(d.bare.eventsPerSecond)} events/s`, `${n(d.events)} events, ${d.series} series, ${n(d.avgEventBytes)} B avg`])
+  rows.push(['drain: aggregator → ClickHouse', `${n(d.aggregator.eventsPerSecond)} events/s`, `${d.aggregator.batches} batches, ${n(d.aggregator.windowsPublished)} windows out`])
+  rows.push(['drain: ratio aggregator/bare', n(d.ratio, 3), 'target ≥ 0.6'])
+}
+const b = ok(results.backtest)
+if (b) {
+  rows.push(['backtest: bare read + JSON.parse', `${n(b.bare.eventsPerSecond)} events/s`, `${n(b.events)} events, ${n(b.fileBytes / 1e6)} MB`])
+  rows.push(['backtest: runBacktest', `${n(b.backtest.eventsPerSecond)} events/s`, `${n(b.backtest.windows)} windows, ${b.backtest.alerts} alerts`])
+  rows.push(['backtest: ratio', n(b.ratio, 3), `target ≥ 0.5; alerts sha256 ${b.backtest.alertsSha256.slice(0, 12)}`])
+}
+const l = ok(results.latency)
+if (l) {
+  rows.push(['latency: ingest → stored', `${n(l.stages.ingestToStored, 1)} ms`, `first batch stored at ${n(l.at.storedFirst, 1)} ms; accepted (202) at ${n(l.at.accepted, 1)} ms`])
+  rows.push(['latency: ingest → window closed', `${n(l.stages.ingestToWindowClosed, 1)} ms`, `window ${l.window.start.slice(11, 16)} of search / POST /v1/summarize`])
+  rows.push(['latency: window closed → alert', `${n(l.stages.windowClosedToAlert, 1)} ms`, `on cost.alerts; in the alerts table +${n(l.stages.alertToAlertRow, 1)} ms`])
+  rows.push(['latency: alert → page', `${n(l.stages.alertToPage, 1)} ms`, 'console sink'])
+  rows.push(['latency: total (request → page)', `${n(l.totalMs, 1)} ms`, 't0 = request with the event that closes the window'])
+}
+const r = ok(results.rss)
+if (r) {
+  rows.push(['memory: windower + deduper', `${n(r.aggregator.rssPerSeries)} B/series RSS`, `heap ${n(r.aggregator.heapPerSeries)} B; ${r.eventsPerSeries} event IDs/series`])
+  rows.push(['memory: detector core', `${n(r.detector.rssPerSeries)} B/series RSS`, `heap ${n(r.detector.heapPerSeries)} B + typed arrays ${n(r.detector.externalPerSeries)} B`])
+  rows.push(['memory: total', `${n(r.total.rssPerSeries)} B/series RSS`, `${n(r.series)} series: +${n(r.total.rssBytes / 2 ** 20)} MiB`])
+}
+for (const [k, v] of Object.entries({ drain: results.drain, backtest: results.backtest, latency: results.latency, rss: results.rss })) {
+  if (v && 'error' in v) rows.push([`${k}: FAILED`, '', v.error.slice(0, 120)])
+}
+const w0 = Math.max(...rows.map((x) => x[0].length), 10)
+const w1 = Math.max(...rows.map((x) => x[1].length), 10)
+console.log(`\nResults (${n(results.seconds, 0)} s; node ${results.machine.node}, ${results.machine.cpus} CPUs, Kafka ${results.machine.kafka}, ${results.machine.clickhouse ?? 'chDB'})`)
+console.log(`${'measure'.padEnd(w0)}  ${'value'.padStart(w1)}  notes`)
+console.log(`${'-'.repeat(w0)}  ${'-'.repeat(w1)}  -----`)
+for (const [k, v, note] of rows) console.log(`${k.padEnd(w0)}  ${v.padStart(w1)}  ${note}`)
+
+const out = here('./results/latest.json')
+mkdirSync(here('./results'), { recursive: true })
+writeFileSync(out, JSON.stringify(results, null, 2) + '\n')
+console.log(`\nwrote ${out}`)
+console.log(JSON.stringify(results))
+const anyFailed = [results.drain, results.backtest, results.latency, results.rss].some((x) => x && 'error' in x)
+process.exitCode = anyFailed ? 1 : 0
