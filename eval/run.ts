@@ -5,6 +5,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import type { AlertRecord } from '../schemas/alert.ts'
+import type { WindowRecord } from '../schemas/window.ts'
 import { createDetectorCore, defaultDetectorConfig } from '../services/detector/core/index.ts'
 import { loadTokens } from './dataset.ts'
 import { windowAt, type SeriesCursor } from './generate.ts'
@@ -30,6 +31,10 @@ const markers = specs
   .flatMap((s) => s.deploys.filter((d) => d.marker).map((d) => ({ team: s.team, endpoint: s.endpoint, id: d.id, t: d.t })))
   .sort((a, b) => a.t - b.t)
 let markerIdx = 0
+// EVAL_INTERLEAVE=1: also feed the same windows as a multi-partition consumer would (series on 8
+// partitions, each drained in random chunks) and check the alerts are the same multiset
+const interleave = Boolean(process.env.EVAL_INTERLEAVE)
+const perSeries: WindowRecord[][] = specs.map(() => [])
 const alerts: AlertRecord[] = []
 let detectorMs = 0
 let windows = 0
@@ -39,9 +44,10 @@ for (let t = START; t < end; t += M) {
     const m = markers[markerIdx++]
     if (m) detector.onDeployment({ deployment_id: m.id, team: m.team, service: m.endpoint, endpoint: m.endpoint, timestamp: new Date(m.t).toISOString() })
   }
-  for (const c of cursors) {
-    const w = windowAt(c, t, rng)
+  for (let k = 0; k < cursors.length; k++) {
+    const w = windowAt(cursors[k] as SeriesCursor, t, rng)
     if (!w) continue
+    if (interleave) (perSeries[k] as WindowRecord[]).push(w)
     const a = performance.now()
     const out = detector.onWindow(w)
     detectorMs += performance.now() - a
@@ -53,8 +59,55 @@ const a = performance.now()
 alerts.push(...detector.flush())
 detectorMs += performance.now() - a
 
+let interleaved: { same: boolean; only_ordered: number; only_interleaved: number; max_skew_windows: number } | undefined
+if (interleave) {
+  const r = interleavedRun()
+  const key = (a: AlertRecord) => JSON.stringify(a)
+  const count = (xs: AlertRecord[]) => xs.reduce((m, a) => m.set(key(a), (m.get(key(a)) ?? 0) + 1), new Map<string, number>())
+  const a0 = count(alerts)
+  const a1 = count(r.alerts)
+  let onlyA = 0
+  let onlyB = 0
+  for (const [k, n] of a0) onlyA += Math.max(0, n - (a1.get(k) ?? 0))
+  for (const [k, n] of a1) onlyB += Math.max(0, n - (a0.get(k) ?? 0))
+  interleaved = { same: onlyA === 0 && onlyB === 0, only_ordered: onlyA, only_interleaved: onlyB, max_skew_windows: r.maxSkew }
+}
+
+/** Series on 8 partitions; a random partition delivers a chunk of up to 300 windows, staying within 200 windows of event time ahead of the slowest. */
+function interleavedRun(): { alerts: AlertRecord[]; maxSkew: number } {
+  const r = new Rng(seed ^ 0x1a7e)
+  const P = 8
+  const parts: WindowRecord[][] = Array.from({ length: P }, () => [])
+  perSeries.forEach((ws) => (parts[r.int(P)] as WindowRecord[]).push(...ws))
+  const ts = parts.map((p) => p.map((w) => Date.parse(w.window_start)))
+  const order = parts.map((p, k) => p.map((_, i) => i).sort((x, y) => (ts[k]![x] as number) - (ts[k]![y] as number)))
+  const pos = parts.map(() => 0)
+  const head = (k: number): number => (pos[k]! < order[k]!.length ? ts[k]![order[k]![pos[k]!]!]! : Infinity)
+  const d = createDetectorCore({ ...defaultDetectorConfig, teams: teams.map((name) => ({ name, monthlyBudgetUsd: 1e6 })) })
+  for (const m of markers) d.onDeployment({ deployment_id: m.id, team: m.team, service: m.endpoint, endpoint: m.endpoint, timestamp: new Date(m.t).toISOString() })
+  const out: AlertRecord[] = []
+  let maxSkew = 0
+  let newest = -Infinity
+  for (;;) {
+    const open = parts.map((_, k) => k).filter((k) => head(k) < Infinity)
+    if (open.length === 0) break
+    const slowest = Math.min(...open.map(head))
+    const k = r.pick(open.filter((j) => head(j) < slowest + 200 * M))
+    const size = 1 + r.int(300)
+    for (let i = 0; i < size && head(k) < slowest + 200 * M; i++) {
+      const w = parts[k]![order[k]![pos[k]!++]!]!
+      newest = Math.max(newest, Date.parse(w.window_start))
+      maxSkew = Math.max(maxSkew, (newest - slowest) / M)
+      out.push(...d.onWindow(w))
+    }
+  }
+  out.push(...d.flush())
+  return { alerts: out, maxSkew }
+}
+
 const result = {
   ...score(specs, alerts),
+  ...(interleaved ? { interleaved } : {}),
   alerts: alerts.length,
   windows,
   detector_us_per_window: Math.round((detectorMs * 1000) / windows * 100) / 100,

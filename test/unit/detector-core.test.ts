@@ -3,6 +3,7 @@ import type { AlertRecord } from '../../schemas/alert.ts'
 import type { WindowRecord } from '../../schemas/window.ts'
 import { createDetectorCore, defaultDetectorConfig, type DetectorConfig } from '../../services/detector/core/index.ts'
 import { Rng } from '../../eval/rng.ts'
+import { TEAM_MAX_SKEW_WINDOWS } from '../../services/detector/core/params.ts'
 
 const M = 60_000
 const T0 = Date.UTC(2026, 0, 5, 0, 0)
@@ -159,15 +160,18 @@ describe('detector core: delivery and determinism', () => {
 
 describe('detector core: budgets', () => {
   it('a team spending > 14.4x its even rate for an hour gets a critical budget_burn page', () => {
-    // 200 requests/min at ~$0.0003 = ~$3.6/h; a $100/month budget spends evenly at $0.137/h (26x)
+    // 200 requests/min at ~$0.0003 = ~$3.6/h; a $100/month budget spends evenly at $0.137/h (26x).
+    // A series counts in its team's rollup from TEAM_MAX_SKEW_WINDOWS after its first window.
+    const join = T0 + TEAM_MAX_SKEW_WINDOWS * M
     const config: DetectorConfig = { ...defaultDetectorConfig, teams: [{ name: 'search', monthlyBudgetUsd: 100 }] }
-    const alerts = run(series([{ windows: 90, n: 200 }]), config).filter((a) => a.signal === 'budget_burn')
+    const alerts = run(series([{ windows: TEAM_MAX_SKEW_WINDOWS + 90, n: 200 }]), config).filter((a) => a.signal === 'budget_burn')
     expect(alerts[0]?.status).toBe('firing')
     expect(alerts[0]?.severity).toBe('critical')
     expect(alerts[0]?.endpoint).toBeNull()
+    expect(Date.parse(alerts[0]?.started_at ?? '')).toBeGreaterThanOrEqual(join)
     const detected = Date.parse(alerts[0]?.detected_at ?? '')
-    expect(detected).toBeGreaterThan(T0 + 30 * M)
-    expect(detected).toBeLessThanOrEqual(T0 + 61 * M)
+    expect(detected).toBeGreaterThan(join + 30 * M)
+    expect(detected).toBeLessThanOrEqual(join + 61 * M)
     expect(alerts.filter((a) => a.status === 'firing')).toHaveLength(1)
   })
 

@@ -1,14 +1,21 @@
 /**
  * Pure detection core (no I/O, no clock): fed closed windows and deployment markers in event
  * time, returns alert state changes. The live detector service and the backtest both use it.
+ *
+ * Windows of one series must arrive in order; windows of different series may interleave in
+ * any way (several partitions, a replay running one partition ahead): the alerts are the same
+ * as for global event-time order as long as no series lags another of its team (or, for teams
+ * whose members all went quiet, any series) by more than TEAM_MAX_SKEW_WINDOWS of event time.
+ * Only the call that returns a team alert may differ. Deployment markers are kept by their
+ * timestamps; a marker counts for an alert if it arrived before the alert was built.
  */
 import type { AlertRecord } from '../../../schemas/alert.ts'
 import type { DeploymentMarker } from '../../../schemas/deployment.ts'
 import type { WindowRecord } from '../../../schemas/window.ts'
 import { thresholdFor, type DetectorConfig } from './config.ts'
-import { KeyTracker } from './key.ts'
-import { MAX_GAP_FILL_WINDOWS, TEAM_FINALIZE_LAG_WINDOWS } from './params.ts'
-import { TeamState } from './team.ts'
+import { KeyTracker, type KeyWindow } from './key.ts'
+import { MAX_GAP_FILL_WINDOWS, TEAM_FINALIZE_LAG_WINDOWS, TEAM_MAX_SKEW_WINDOWS } from './params.ts'
+import { newMember, TeamState, type Member } from './team.ts'
 import { toMs } from './time.ts'
 
 export { defaultDetectorConfig, type DetectorConfig, type DetectorTeamConfig } from './config.ts'
@@ -17,16 +24,23 @@ export interface DetectorCore {
   /** Feed one closed window; returns the alert state changes it produced. Redelivered or older windows of a series are ignored. */
   onWindow(w: WindowRecord): AlertRecord[]
   onDeployment(m: DeploymentMarker): void
-  /** End of input (backtest): finalize pending team rollups; returns any alerts. */
+  /** End of input (backtest, replay): finalizes every pending team minute up to the newest window; returns any alerts. */
   flush(): AlertRecord[]
+}
+
+interface Series {
+  key: KeyTracker
+  team: TeamState
+  member: Member
 }
 
 export function createDetectorCore(config: DetectorConfig): DetectorCore {
   const windowMs = config.windowMs
   const teamConfigs = new Map(config.teams.map((t) => [t.name, t]))
-  const series = new Map<string, KeyTracker>()
+  const series = new Map<string, Series>()
   const teams = new Map<string, TeamState>()
-  let watermark = -Infinity
+  /** newest window start of any series */
+  let maxT = -Infinity
 
   function teamState(name: string): TeamState {
     let t = teams.get(name)
@@ -48,8 +62,12 @@ export function createDetectorCore(config: DetectorConfig): DetectorCore {
     return t
   }
 
-  function finalizeTeams(until: number, out: AlertRecord[]): void {
-    for (const t of teams.values()) t.finalize(until, out)
+  /** Processes one window of a series, reporting its cost-per-request alert opening/closing to the team at that window's time. */
+  function step(s: Series, kw: KeyWindow, out: AlertRecord[]): void {
+    const wasOpen = s.key.cprAlert !== null
+    s.key.process(kw, s.team.seriesCtx, out)
+    const isOpen = s.key.cprAlert !== null
+    if (isOpen !== wasOpen) s.team.memberCpr(s.member, kw.t, isOpen ? 1 : -1)
   }
 
   return {
@@ -58,27 +76,33 @@ export function createDetectorCore(config: DetectorConfig): DetectorCore {
       const id = `${w.team}\u0000${w.endpoint}\u0000${w.model}`
       let s = series.get(id)
       if (!s) {
-        s = new KeyTracker(w.team, w.endpoint, w.model)
+        s = { key: new KeyTracker(w.team, w.endpoint, w.model), team: teamState(w.team), member: newMember() }
         series.set(id, s)
       }
-      if (t <= s.lastT) return []
+      const key = s.key
+      if (t <= key.lastT) return []
       const out: AlertRecord[] = []
-      const team = teamState(w.team)
-      const wasOpen = s.cprAlert !== null
-      if (Number.isFinite(s.lastT)) {
-        const missing = Math.round((t - s.lastT) / windowMs) - 1
-        if (missing > MAX_GAP_FILL_WINDOWS) s.restartEvidence()
-        else for (let m = 1; m <= missing; m++) s.process({ t: s.lastT + windowMs, n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0, deps: null }, team.seriesCtx, out)
+      const team = s.team
+      team.memberWindow(s.member, t)
+      if (Number.isFinite(key.lastT)) {
+        const missing = Math.round((t - key.lastT) / windowMs) - 1
+        if (missing > MAX_GAP_FILL_WINDOWS) key.restartEvidence()
+        else for (let m = 1; m <= missing; m++) step(s, { t: key.lastT + windowMs, n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0, deps: null }, out)
       }
       const { requests: n, cost_usd: c, cost_sq_sum: q } = w
-      s.process({ t, n, c, q, i: w.input_tokens, o: w.output_tokens, k: w.cache_read_tokens, e: w.errors, deps: w.deployments }, team.seriesCtx, out)
-      const isOpen = s.cprAlert !== null
-      if (isOpen !== wasOpen) team.openSeriesCpr += isOpen ? 1 : -1
-      const x = s.expectation(n, c, q)
-      team.add(t, w, x.xc, x.xv)
-      if (t > watermark) {
-        watermark = t
-        finalizeTeams(watermark - TEAM_FINALIZE_LAG_WINDOWS * windowMs, out)
+      step(s, { t, n, c, q, i: w.input_tokens, o: w.output_tokens, k: w.cache_read_tokens, e: w.errors, deps: w.deployments }, out)
+      const x = key.expectation(n, c, q)
+      team.add(s.member, t, w, x.xc, x.xv)
+      team.finalize(team.readyUntil(), out)
+      if (t > maxT) {
+        const prevMinute = Math.floor(maxT / windowMs)
+        maxT = t
+        // every team is final TEAM_MAX_SKEW_WINDOWS + lag behind the newest window of any series
+        // (a team whose members all went quiet still advances); once per minute of event time
+        if (Math.floor(t / windowMs) !== prevMinute) {
+          const until = maxT - (TEAM_MAX_SKEW_WINDOWS + TEAM_FINALIZE_LAG_WINDOWS) * windowMs
+          for (const tm of teams.values()) if (tm.nextT === null ? tm.hasPending() : tm.nextT <= until) tm.finalize(until, out)
+        }
       }
       return out
     },
@@ -89,7 +113,7 @@ export function createDetectorCore(config: DetectorConfig): DetectorCore {
 
     flush() {
       const out: AlertRecord[] = []
-      if (Number.isFinite(watermark)) finalizeTeams(watermark, out)
+      if (Number.isFinite(maxT)) for (const t of teams.values()) t.finalize(maxT, out)
       return out
     },
   }

@@ -40,8 +40,22 @@ export const BURN_PERSIST_MS = 60 * 60_000
 
 /** Gaps longer than this are not filled with zero windows one by one (the key restarts its evidence). */
 export const MAX_GAP_FILL_WINDOWS = 1440
-/** A team minute is finalized once event time is this many windows past it. */
+/**
+ * Team rollups are independent of how windows of different series interleave (the live
+ * detector reads several partitions; a replay may run one partition hours ahead of another).
+ * A team minute t is final once every member series has delivered a window at or after
+ * t + TEAM_FINALIZE_LAG_WINDOWS (so "a member has an open cost-per-request alert" is read as of
+ * that event time), or once the team's newest window is TEAM_MAX_SKEW_WINDOWS +
+ * TEAM_FINALIZE_LAG_WINDOWS past it (a quiet or retired member holds the team back this long at
+ * most). A series counts in its team's rollup from TEAM_MAX_SKEW_WINDOWS after its first window
+ * (and after a gap of more than MEMBER_FORGET_WINDOWS): a team cannot wait for a series it has
+ * not seen yet. The output is the same for any interleaving in which no series lags another of
+ * its team by more than TEAM_MAX_SKEW_WINDOWS of event time.
+ */
 export const TEAM_FINALIZE_LAG_WINDOWS = 3
+export const TEAM_MAX_SKEW_WINDOWS = 240
+/** A member series silent this long (its own last window vs the team's newest) is no longer waited for. */
+export const MEMBER_FORGET_WINDOWS = 1440
 
 /** Deployment attribution: candidates first seen from this long before the change point. */
 export const ATTRIBUTION_LOOKBACK_MS = 30 * 60_000
