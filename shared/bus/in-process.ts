@@ -1,8 +1,10 @@
 /**
  * In-process bus for the embedded mode: the same port as Kafka, in memory, in one process.
  * Topics keep their messages (like a log) until every group consumed them; offsets are
- * per group and partition. Nothing survives a restart: durability in the embedded mode comes
- * from the ingest API answering only after the aggregator stored the events (see services/ingest).
+ * per group and partition. Nothing here survives the process: a graceful stop drains every
+ * stage's input before stopping it (services/cli/stages.ts), so nothing accepted is lost, but
+ * a crash (kill -9, power loss) loses what was accepted and not yet stored in chDB. The
+ * distributed mode (Kafka, acks=all) is the durable one; docs/reliability.md says so.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Bus, BusBatch, BusConsumer, BusMessage, BusProducer, ConsumerOptions, BatchHandler, OutgoingMessage } from './port.ts'
