@@ -3,7 +3,8 @@ FROM node:24-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
+# npm install, not npm ci: the lock holds only one platform's optional native packages (see .ci/run)
+RUN npm install --omit=dev --no-audit --no-fund
 COPY bin ./bin
 COPY services ./services
 COPY shared ./shared
