@@ -1,5 +1,6 @@
 /** Real per-request token counts from the Azure LLM inference trace 2023 (ContextTokens, GeneratedTokens). */
 import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 
 export interface TokenSample {
   name: string
@@ -9,7 +10,8 @@ export interface TokenSample {
   meanOutput: number
 }
 
-const DIR = process.env.BURNWATCH_DATASET_DIR ?? '/work/shared/datasets/azure-llm-inference-2023'
+// the data sets ship beside the repository (../shared/datasets); BURNWATCH_DATASET_DIR overrides
+const DIR = process.env.BURNWATCH_DATASET_DIR ?? fileURLToPath(new URL('../../shared/datasets/azure-llm-inference-2023', import.meta.url))
 
 export function loadTokens(kind: 'code' | 'conv'): TokenSample {
   const text = readFileSync(`${DIR}/AzureLLMInferenceTrace_${kind}.csv`, 'utf8')

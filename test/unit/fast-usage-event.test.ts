@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest'
 import { fastUsageEvent } from '../../schemas/fast-usage-event.ts'
 import { UsageEventLenient, UsageEventStrict } from '../../schemas/usage-event.ts'
-import { rng } from '../support/events.ts'
+import { mulberry32 } from '../../services/demo/traffic.ts'
 
 const base = () => ({
   event_id: 'e-1',
@@ -44,7 +44,7 @@ describe('fast usage event path', () => {
 
   it('is never more lenient than zod on mutated events', () => {
     const now = Date.now()
-    const random = rng(7)
+    const random = mulberry32(7)
     const keys = Object.keys(base())
     let fastAccepted = 0
     let checked = 0
