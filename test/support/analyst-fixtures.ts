@@ -24,6 +24,7 @@
  * labs-x1 (T-2d). Alerts: al-search-cpr firing T-3d+20m (sent twice) then updated T-2d;
  * al-labs-budget firing T-1d, resolved T-12h; al-support-burn firing T-10d, resolved T-9d.
  */
+import type { UsageRow as StoredRow } from '../../services/aggregator/clickhouse-store.ts'
 
 export const MINUTE = 60_000
 export const HOUR = 60 * MINUTE
@@ -54,33 +55,8 @@ export interface Batch {
   partition: number
 }
 
-export interface UsageRow {
-  event_id: string
-  timestamp: string
-  team: string
-  endpoint: string
-  model: string
-  provider: string
-  service: string
-  deployment_id: string
-  input_tokens: number
-  output_tokens: number
-  cache_read_tokens: number
-  cache_write_tokens: number
-  batch: boolean
-  cost_usd: string
-  cost_source: string
-  unpriced: boolean
-  gpu_seconds: number
-  latency_ms: number
-  status: 'ok' | 'error'
-  attributes: Record<string, string>
-  late: boolean
-  kafka_topic: string
-  kafka_partition: number
-  kafka_offset: number
-  ingested_at: string
-}
+/** a usage_events row as the aggregator writes it, with the arrival time set explicitly */
+export type UsageRow = StoredRow & { ingested_at: string }
 
 /** One fixture event with its numbers (ms timestamps, integer micro-dollars) for expectations. */
 export interface FixtureEvent {
