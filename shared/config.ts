@@ -90,6 +90,7 @@ const EnvSchema = z.object({
   BURNWATCH_DATA_DIR: z.string().default('./data'),
   PORT: z.coerce.number({ error: 'PORT must be a port number' }).int().min(0).max(65535).default(8787),
   HOST: z.string().default('127.0.0.1'),
+  METRICS_PORT: z.coerce.number({ error: 'METRICS_PORT must be a port number' }).int().min(0).max(65535).optional(),
   BURNWATCH_BODY_LIMIT: z.coerce.number().int().positive().default(5 * 1024 * 1024),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 })
@@ -105,7 +106,7 @@ export interface AppConfig {
   kafka: { brokers: string[] | null; clientId: string; topics: Topics }
   clickhouse: { url: string | null; user: string; password: string; database: string; dataDir: string }
   slack: { botToken: string | null; apiUrl: string | null }
-  http: { port: number; host: string; bodyLimitBytes: number }
+  http: { port: number; host: string; bodyLimitBytes: number; metricsPort: number | null }
   dataDir: string
   logLevel: string
   file: ConfigFile
@@ -188,7 +189,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: { co
     kafka: { brokers: brokers.length ? brokers : null, clientId: v.KAFKA_CLIENT_ID, topics: topicNames(v.KAFKA_TOPIC_PREFIX) },
     clickhouse: { url: v.CLICKHOUSE_URL ?? null, user: v.CLICKHOUSE_USER, password: v.CLICKHOUSE_PASSWORD, database: v.CLICKHOUSE_DATABASE, dataDir: v.BURNWATCH_DATA_DIR },
     slack: { botToken: v.SLACK_BOT_TOKEN || null, apiUrl: v.SLACK_API_URL ?? null },
-    http: { port: v.PORT, host: v.HOST, bodyLimitBytes: v.BURNWATCH_BODY_LIMIT },
+    http: { port: v.PORT, host: v.HOST, bodyLimitBytes: v.BURNWATCH_BODY_LIMIT, metricsPort: v.METRICS_PORT ?? null },
     dataDir: v.BURNWATCH_DATA_DIR,
     logLevel: v.LOG_LEVEL,
     file,

@@ -14,6 +14,7 @@ import { createDetector } from '../detector/service.ts'
 import { createClickHouseAlertStore } from '../detector/clickhouse-store.ts'
 import { createNotifier } from '../notifier/index.ts'
 import { createIngestServer } from '../ingest/server.ts'
+import { startMetricsServer } from '../../shared/metrics-server.ts'
 
 export type StageName = 'ingest' | 'aggregate' | 'detect' | 'notify'
 
@@ -61,6 +62,15 @@ export async function startStages(names: StageName[], config: AppConfig, logger:
   if (names.includes('notify')) {
     const n = createNotifier({ bus: rt.bus, clickhouse: rt.clickhouse, config, logger, registry: rt.registry, ...(opts.out ? { consoleStream: opts.out as never } : {}) })
     stages.push({ name: 'notify', input: { group: 'burnwatch-notifier', topic: topics.alerts }, start: () => n.start(), stop: () => n.stop() })
+  }
+  // stages without the ingest API serve /metrics and /healthz on METRICS_PORT when it is set
+  if (!names.includes('ingest') && config.http.metricsPort !== null) {
+    let metrics: { stop(): Promise<void> } | null = null
+    stages.push({
+      name: names[0]!,
+      start: async () => (metrics = await startMetricsServer(rt.registry, config.http.metricsPort!, config.http.host)),
+      stop: async () => metrics?.stop(),
+    })
   }
   // start downstream first so nothing produced is missed, intake last
   for (const st of [...stages].reverse()) await st.start()

@@ -52,7 +52,8 @@ describe('distributed mode: one process per stage on the real broker', () => {
     }
     const notify = stage('notify', { SLACK_BOT_TOKEN: slack.token, SLACK_API_URL: slack.url })
     const detect = stage('detect')
-    const aggregate = stage('aggregate')
+    const metricsPort = await freePort()
+    const aggregate = stage('aggregate', { METRICS_PORT: String(metricsPort) })
     const ingest = stage('ingest', { PORT: String(port) })
     await waitFor('all four stages running', () => children.every((c) => /running/.test(c.output())), 90_000).catch((e: unknown) => {
       throw new Error(`${String(e)}\n${children.map((c) => c.output().slice(-1500)).join('\n---\n')}`)
@@ -73,6 +74,11 @@ describe('distributed mode: one process per stage on the real broker', () => {
     expect(page.text).toContain('S0SEARCH')
     // exactly one page for that break
     expect(slack.posts(channel).filter((m) => m.text.includes('POST /v1/summarize')).length).toBe(1)
+
+    // the aggregator process serves its own metrics
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
+    expect(metrics).toMatch(/burnwatch_aggregator_records_total\{outcome="stored"\} [1-9]/)
+    expect(metrics).toMatch(/burnwatch_clickhouse_insert_seconds_count\{table="usage_events"\} [1-9]/)
 
     for (const c of [ingest, aggregate, detect, notify]) c.kill('SIGTERM')
     expect(await Promise.all([ingest, aggregate, detect, notify].map((c) => c.exited))).toEqual([0, 0, 0, 0])

@@ -57,7 +57,7 @@ afterEach(async () => {
 
 function config(topics: Topics, over: { bodyLimitBytes?: number; ingestKeys?: IngestKey[]; strict?: boolean } = {}): Pick<AppConfig, 'http' | 'ingestKeys' | 'file' | 'kafka'> {
   return {
-    http: { port: 0, host: '127.0.0.1', bodyLimitBytes: over.bodyLimitBytes ?? 5 * 1024 * 1024 },
+    http: { port: 0, host: '127.0.0.1', bodyLimitBytes: over.bodyLimitBytes ?? 5 * 1024 * 1024, metricsPort: null },
     ingestKeys: over.ingestKeys ?? [],
     file: ConfigFileSchema.parse({ defaults: { strict_events: over.strict ?? true } }),
     kafka: { brokers, clientId: 'burnwatch-it-ingest', topics },
