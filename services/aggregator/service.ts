@@ -19,7 +19,8 @@
  * are neither short nor doubled. Windows re-closed after a crash may be published twice;
  * the detector ignores a window it has already seen.
  */
-import type { Bus, BusBatch, BusConsumer, BusProducer } from '../../shared/bus/port.ts'
+import type { Bus, BusBatch, BusConsumer, BusMessage, BusProducer, OutgoingMessage } from '../../shared/bus/port.ts'
+import { sendAll } from '../../shared/producer/records.ts'
 import type { AppConfig } from '../../shared/config.ts'
 import type { Logger } from '../../shared/logger.ts'
 import { counter, gauge, histogram, type Registry } from '../../shared/metrics.ts'
@@ -48,6 +49,18 @@ export interface Aggregator {
   stop(): Promise<void>
   /** stats for tests and benchmarks */
   stats(): { stored: number; duplicates: number; deadLettered: number; late: number; windowsPublished: number; skippedStored: number }
+}
+
+/** A dead letter's value is cut to this many bytes so that, with its headers, it always fits a Kafka request. */
+export const MAX_DEAD_LETTER_VALUE_BYTES = 512 * 1024
+
+/** The dead-letter record of a bad input record: its value (cut when huge) and why it was refused. */
+export function deadLetter(msg: BusMessage, reason: string): OutgoingMessage {
+  const headers: Record<string, string> = { reason: reason.slice(0, 2000), source_topic: msg.topic, source_partition: String(msg.partition), source_offset: msg.offset }
+  const bytes = Buffer.byteLength(msg.value)
+  if (bytes <= MAX_DEAD_LETTER_VALUE_BYTES) return { key: msg.key, value: msg.value, headers }
+  headers.value_truncated_from_bytes = String(bytes)
+  return { key: msg.key, value: Buffer.from(msg.value).subarray(0, MAX_DEAD_LETTER_VALUE_BYTES).toString(), headers }
 }
 
 interface PartitionCtx {
@@ -132,7 +145,7 @@ export function createAggregator(d: AggregatorDeps): Aggregator {
   const handle = async (batch: BusBatch) => {
     const ctx = await partition(batch.topic, batch.partition)
     const rows: UsageRow[] = []
-    const dead: { key: string | null; value: string; headers: Record<string, string> }[] = []
+    const dead: OutgoingMessage[] = []
     const accepted: { row: UsageRow; ts: number; series: string; input: ReturnType<typeof windowInput> }[] = []
     const inBatch = new Set<string>()
     let duplicates = 0
@@ -147,7 +160,7 @@ export function createAggregator(d: AggregatorDeps): Aggregator {
       }
       const dec = decodeUsageEvent(msg.value, false)
       if (!dec.ok) {
-        dead.push({ key: msg.key, value: msg.value, headers: { reason: dec.reason.slice(0, 2000), source_topic: msg.topic, source_partition: String(msg.partition), source_offset: msg.offset } })
+        dead.push(deadLetter(msg, dec.reason))
         continue
       }
       const e = dec.event
@@ -192,7 +205,8 @@ export function createAggregator(d: AggregatorDeps): Aggregator {
       accepted.push({ row, ts, series, input: windowInput(e, ts, { cost: Number(row.cost_usd), source: priced.source }) })
     }
     // 2. dead letters first: once the offsets are committed they must be somewhere
-    if (dead.length && producer) await producer.send(topics.deadLetter, dead)
+    // in broker-sized requests: several large bad records must not make one send the broker refuses forever
+    if (dead.length && producer) await sendAll(producer, topics.deadLetter, dead)
     // 3. one INSERT, idempotent on retry
     const first = batch.messages[0]!.offset
     const last = batch.messages[batch.messages.length - 1]!.offset
@@ -256,7 +270,7 @@ export function createAggregator(d: AggregatorDeps): Aggregator {
     async start() {
       await d.bus.ensureTopics([{ topic: topics.events }, { topic: topics.windows }, { topic: topics.deadLetter }, { topic: topics.deployments }])
       producer = await d.bus.producer()
-      consumer = d.bus.consumer({ groupId, topics: [topics.events], fromBeginning: true, maxBatchMessages: 5000 })
+      consumer = d.bus.consumer({ groupId, topics: [topics.events], fromBeginning: true, maxBatchMessages: 20_000 })
       consumer.onAssign((assigned) => {
         // a partition that moved away is forgotten; if it comes back, its state is rebuilt from ClickHouse
         const keep = new Set(assigned.flatMap((a) => a.partitions.map((p) => `${a.topic}/${p}`)))
