@@ -61,3 +61,26 @@ describe('ClickHouse engine', () => {
     expect(Number(off[0]?.o)).toBe(3)
   })
 })
+
+describe('series_rolling view', () => {
+  it('gives cost per request and burn rate over 5 min and 1 h, and month-to-date spend', async () => {
+    await migrate(h.client)
+    const now = Date.now()
+    const base = { provider: '', service: '', deployment_id: '', input_tokens: 1, output_tokens: 1, cache_read_tokens: 0, cache_write_tokens: 0, batch: false, cost_source: 'reported', unpriced: false, gpu_seconds: 0, latency_ms: 0, attributes: {}, late: false, kafka_topic: 'roll', kafka_partition: 0, status: 'ok' }
+    const row = (i: number, agoMs: number, cost: string) => ({ ...base, event_id: `r${i}`, timestamp: new Date(now - agoMs).toISOString(), team: 'roll', endpoint: 'e', model: 'm', cost_usd: cost, kafka_offset: i })
+    // 2 requests at $1 two minutes ago, 2 requests at $3 thirty minutes ago
+    await h.client.insert({ table: 'usage_events', format: 'JSONEachRow', values: [row(1, 120_000, '1'), row(2, 120_000, '1'), row(3, 1_800_000, '3'), row(4, 1_800_000, '3')] })
+    const rs = await h.client.query({ query: `SELECT * FROM series_rolling WHERE team = {team:String}`, query_params: { team: 'roll' }, format: 'JSONEachRow' })
+    const [r] = await rs.json<Record<string, number>>()
+    expect(Number(r!.requests_5m)).toBe(2)
+    expect(r!.cost_per_request_5m).toBeCloseTo(1, 9)
+    expect(r!.burn_usd_per_hour_5m).toBeCloseTo(24, 9)
+    expect(Number(r!.requests_1h)).toBe(4)
+    expect(r!.cost_per_request_1h).toBeCloseTo(2, 9)
+    expect(r!.burn_usd_per_hour_1h).toBeCloseTo(8, 9)
+    const startOfMonth = new Date(now)
+    const inMonth = new Date(now - 1_800_000).getUTCMonth() === startOfMonth.getUTCMonth() ? 8 : 2
+    expect(r!.month_to_date_usd).toBeCloseTo(inMonth, 9)
+    expect(r!.projected_month_usd).toBeGreaterThanOrEqual(r!.month_to_date_usd!)
+  })
+})
