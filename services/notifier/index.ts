@@ -1,6 +1,5 @@
 /** The notifier's public API (for bin/burnwatch.ts and the embedded `start`). */
 export { createNotifier, NOTIFIER_GROUP_ID, groupKeyOf, type Notifier, type NotifierDeps } from './service.ts'
-export { runNotifierStage } from './main.ts'
 export { addSilence, listSilences, formatSilences, parseUntil, silenceMatches, type Silence, type SilenceInput } from './silences.ts'
 export { renderPage, renderThreadReply, reproduceQuery, escapeMrkdwn, sqlStringLiteral, type RenderOptions, type SlackMessage } from './render.ts'
 export { createSlackSink, type SlackSinkOptions } from './slack.ts'
