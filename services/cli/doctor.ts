@@ -1,6 +1,6 @@
 /** `burnwatch doctor`: checks Kafka, ClickHouse and Slack and says what is wrong and how to fix it. */
 import { Kafka, logLevel } from 'kafkajs'
-import { WebClient } from '@slack/web-api'
+import { WebClient, LogLevel } from '@slack/web-api'
 import type { AppConfig } from '../../shared/config.ts'
 import { openClickHouse, redactUrl } from '../../shared/clickhouse/client.ts'
 import { scrub } from '../../shared/logger.ts'
@@ -68,7 +68,7 @@ export async function checkClickHouse(config: AppConfig): Promise<Check> {
 
 export async function checkSlack(config: AppConfig): Promise<Check> {
   if (!config.slack.botToken) return { name: 'Slack', ok: true, detail: 'SLACK_BOT_TOKEN unset: pages go to the console and to data/pages.ndjson' }
-  const client = new WebClient(config.slack.botToken, { ...(config.slack.apiUrl ? { slackApiUrl: config.slack.apiUrl } : {}), retryConfig: { retries: 0 } })
+  const client = new WebClient(config.slack.botToken, { ...(config.slack.apiUrl ? { slackApiUrl: config.slack.apiUrl } : {}), retryConfig: { retries: 0 }, logLevel: LogLevel.ERROR })
   try {
     const r = await withTimeout(client.auth.test(), 10_000, 'Slack auth.test')
     return { name: 'Slack', ok: true, detail: `authenticated as ${r.user ?? '?'} in team ${r.team ?? '?'}` }

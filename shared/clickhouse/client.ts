@@ -5,7 +5,7 @@
  */
 import { mkdirSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { createClient, type ClickHouseClient } from '@clickhouse/client'
+import { createClient, ClickHouseLogLevel, type ClickHouseClient } from '@clickhouse/client'
 import { DependencyError } from '../errors.ts'
 
 export type { ClickHouseClient }
@@ -27,6 +27,8 @@ export interface ClickHouseHandle {
 }
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/
+/** the client's own console logging is off: its errors reach our code, which logs them with pino */
+const quiet = { log: { level: ClickHouseLogLevel.OFF } }
 
 export function assertIdentifier(name: string, what = 'database name'): string {
   if (!IDENT.test(name)) throw new DependencyError('clickhouse', `${what} '${name}' must be an identifier (letters, digits, _)`, { code: 'CH_BAD_IDENTIFIER', retriable: false })
@@ -37,7 +39,7 @@ export function assertIdentifier(name: string, what = 'database name'): string {
 export async function openClickHouse(s: ClickHouseSettings): Promise<ClickHouseHandle> {
   const database = assertIdentifier(s.database)
   if (s.url) {
-    const admin = createClient({ url: s.url, username: s.user, password: s.password, request_timeout: 30_000 })
+    const admin = createClient({ url: s.url, username: s.user, password: s.password, request_timeout: 30_000, ...quiet })
     try {
       await admin.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` })
     } catch (err) {
@@ -51,6 +53,7 @@ export async function openClickHouse(s: ClickHouseSettings): Promise<ClickHouseH
       password: s.password,
       database,
       request_timeout: 60_000,
+      ...quiet,
       clickhouse_settings: { date_time_input_format: 'best_effort', output_format_json_quote_64bit_integers: 0 },
     })
     return { client, kind: 'server', database, close: () => client.close() }
@@ -65,10 +68,11 @@ export async function openClickHouse(s: ClickHouseSettings): Promise<ClickHouseH
   } catch (err) {
     throw new DependencyError('clickhouse', `cannot open chDB in ${path}: ${(err as Error).message}. Another Burnwatch process may hold it; stop it or set BURNWATCH_DATA_DIR to another folder`, { code: 'CHDB_OPEN', retriable: false, cause: err })
   }
-  const boot = createClient({ connection })
+  const boot = createClient({ connection, ...quiet })
   await boot.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` })
   const client = createClient({
     connection: inDatabase(connection!, database),
+    ...quiet,
     clickhouse_settings: { date_time_input_format: 'best_effort', output_format_json_quote_64bit_integers: 0 },
   })
   return {
