@@ -43,6 +43,9 @@ function hostileItems(valid: () => Record<string, unknown>): { item: unknown; fi
     { item: { ...v(), timestamp: '2026-11-22T10:00:00' }, field: 'timestamp' },
     { item: { ...v(), timestamp: future }, field: 'timestamp' },
     { item: { ...v(), timestamp: '9999-12-31T23:59:59Z' }, field: 'timestamp' },
+    { item: { ...v(), timestamp: '1970-01-01T00:00:00Z' }, field: 'timestamp' },
+    { item: { ...v(), timestamp: '1900-01-01T00:00:00Z' }, field: 'timestamp' },
+    { item: { ...v(), timestamp: '0001-01-01T00:00:00Z' }, field: 'timestamp' },
     { item: { ...v(), input_tokens: 'NaN' }, field: 'input_tokens' },
     { item: { ...v(), output_tokens: 'Infinity' }, field: 'output_tokens' },
     { item: { ...v(), cost_usd: '-Infinity' }, field: 'cost_usd' },
@@ -243,7 +246,20 @@ export async function hostileInput(brokers: string[]): Promise<DrillResult> {
         if (r.stored) storedInert.push(r.stored)
         else dlqExpected.push(kafkaHostile)
       }
-      await producer.send({ topic: topics.events, acks: -1, messages })
+      // under the broker's 1 MiB request limit: the oversized records go a few at a time
+      let batch: typeof messages = []
+      let bytes = 0
+      for (const m of messages) {
+        const size = typeof m.value === 'string' ? Buffer.byteLength(m.value) : m.value.length
+        if (batch.length && bytes + size > 700_000) {
+          await producer.send({ topic: topics.events, acks: -1, messages: batch })
+          batch = []
+          bytes = 0
+        }
+        batch.push(m)
+        bytes += size
+      }
+      if (batch.length) await producer.send({ topic: topics.events, acks: -1, messages: batch })
     }
     await producer.disconnect()
     await waitForDrain(brokers, 'burnwatch-aggregator', topics.events, 120_000)

@@ -136,6 +136,8 @@ export async function slackOutage(brokers: string[]): Promise<DrillResult> {
     await producer.disconnect()
     await sleep(OUTAGE_MS - (Date.now() - outageStart))
     clearInterval(timer)
+    // the ambiguous case for sure: the next two posts land in Slack but are answered 500
+    slack.failNext(2, { kind: 'http_500', afterWork: true }, 'chat.postMessage')
     const during = slack.calls.filter((c) => c.at >= outageStart)
     const faulted = during.filter((c) => c.status !== 200 || c.error === 'service_unavailable').length
     const deliveredDuring = pages.keys().size
@@ -149,7 +151,7 @@ export async function slackOutage(brokers: string[]): Promise<DrillResult> {
     return result(
       'Slack 429/5xx for 60 s',
       { pagesExpected: expected.size, pagesDelivered: c.deliveredExpected, duplicates: c.duplicates, lost: c.lost },
-      [`${faulted} Slack calls failed during the outage (${rateLimited} × 429); all pages out ${drainSeconds.toFixed(1)} s after recovery`, ...c.notes],
+      [`${faulted} Slack calls failed during the outage (${rateLimited} × 429), then 2 posts landed but answered 500; all pages out ${drainSeconds.toFixed(1)} s after recovery`, ...c.notes],
       c.unexpected === 0 && faulted > 0,
     )
   } finally {

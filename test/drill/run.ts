@@ -28,6 +28,9 @@ process.on('warning', (w) => {
   if (w.name !== 'TimeoutNegativeWarning') process.stderr.write(`${w.name}: ${w.message}\n`)
 })
 
+// Ctrl-C or a kill: exit through process.exit so the stage processes started here are killed too
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130))
+
 type Drill = (env: Env) => Promise<DrillResult | DrillResult[]>
 
 const drills: Record<string, Drill> = {

@@ -10,13 +10,14 @@ export async function securitySummary(brokers: string[]): Promise<DrillResult> {
   const out = await new Promise<{ code: number | null; text: string }>((resolve) => {
     const p = spawn(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', '--project', 'integration', 'test/integration/security.test.ts'], {
       cwd: REPO_ROOT,
-      env: { ...process.env, KAFKA_BROKERS: brokers.join(','), FORCE_COLOR: '0' },
+      env: { ...process.env, KAFKA_BROKERS: brokers.join(','), NO_COLOR: '1', FORCE_COLOR: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let text = ''
     p.stdout.on('data', (d: Buffer) => (text += d.toString()))
     p.stderr.on('data', (d: Buffer) => (text += d.toString()))
-    p.on('exit', (code) => resolve({ code, text }))
+    // eslint-disable-next-line no-control-regex
+    p.on('exit', (code) => resolve({ code, text: text.replace(/\u001b\[[0-9;]*m/g, '') }))
   })
   const tests = /Tests\s+(.*)/.exec(out.text)?.[1]?.trim() ?? 'no summary'
   const failed = [...out.text.matchAll(/(?:×|FAIL)\s+(.+)/g)].map((m) => m[1]!.trim()).slice(0, 5)
