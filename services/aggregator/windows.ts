@@ -61,6 +61,8 @@ interface PartitionState {
   buckets: Map<number, Map<string, Acc>>
   /** pending late counts per series, reported with the series' next window */
   late: Map<string, number>
+  /** start of the oldest open window (Infinity when none) */
+  oldest: number
 }
 
 export interface Windower {
@@ -84,7 +86,7 @@ export function createWindower(o: WindowerOptions): Windower {
   const parts = new Map<string, PartitionState>()
   const state = (p: string): PartitionState => {
     let s = parts.get(p)
-    if (!s) parts.set(p, (s = { maxEventTime: -Infinity, lastEventWall: 0, watermark: -Infinity, buckets: new Map(), late: new Map() }))
+    if (!s) parts.set(p, (s = { maxEventTime: -Infinity, lastEventWall: 0, watermark: -Infinity, buckets: new Map(), late: new Map(), oldest: Infinity }))
     return s
   }
 
@@ -111,7 +113,10 @@ export function createWindower(o: WindowerOptions): Windower {
     }
   }
 
+  const none: readonly WindowRecord[] = Object.freeze([])
   const close = (s: PartitionState, upTo: number): WindowRecord[] => {
+    // hot path (called per event in the backtest): nothing can close before the oldest window ends
+    if (s.buckets.size === 0 || s.oldest + o.windowMs > upTo) return none as WindowRecord[]
     const starts = [...s.buckets.keys()].filter((st) => st + o.windowMs <= upTo).sort((x, y) => x - y)
     const out: WindowRecord[] = []
     for (const st of starts) {
@@ -120,6 +125,8 @@ export function createWindower(o: WindowerOptions): Windower {
       const accs = [...b.values()].sort((x, y) => (x.series < y.series ? -1 : x.series > y.series ? 1 : 0))
       for (const a of accs) out.push(emit(s, a))
     }
+    s.oldest = Infinity
+    for (const st of s.buckets.keys()) if (st < s.oldest) s.oldest = st
     return out
   }
 
@@ -145,7 +152,10 @@ export function createWindower(o: WindowerOptions): Windower {
         return false
       }
       let b = s.buckets.get(start)
-      if (!b) s.buckets.set(start, (b = new Map()))
+      if (!b) {
+        s.buckets.set(start, (b = new Map()))
+        if (start < s.oldest) s.oldest = start
+      }
       let a = b.get(series)
       if (!a) {
         a = { series, team: e.team, endpoint: e.endpoint, model: e.model, start, requests: 0, errors: 0, input: 0, output: 0, cacheRead: 0, cacheWrite: 0, cost: 0, costSq: 0, unpriced: 0, deployments: new Map() }
