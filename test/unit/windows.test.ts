@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest'
+import { createWindower, type WindowInput } from '../../services/aggregator/windows.ts'
+
+const ev = (ts: number, cost = 0.01, over: Partial<WindowInput> = {}): WindowInput => ({ team: 't', endpoint: 'e', model: 'm', ts, cost, input: 10, output: 5, cacheRead: 0, cacheWrite: 0, error: false, unpriced: false, deployment: 'd1', ...over })
+const T = Date.parse('2026-11-22T10:00:00.000Z')
+
+describe('event-time windows', () => {
+  it('closes a window when the watermark (max event time − lateness) passes its end, with exact sums', () => {
+    const w = createWindower({ windowMs: 60_000, allowedLatenessMs: 30_000, idleAdvance: false })
+    w.add('p0', 's', ev(T + 1_000, 0.1), 0)
+    w.add('p0', 's', ev(T + 59_000, 0.3, { error: true, deployment: 'd2' }), 0)
+    w.add('p0', 's', ev(T + 85_000), 0)
+    expect(w.advance('p0', 0)).toEqual([]) // watermark T+55 s: the first window is still open
+    w.add('p0', 's', ev(T + 90_000), 0)
+    const [closed, ...rest] = w.advance('p0', 0)
+    expect(rest).toEqual([])
+    expect(closed).toMatchObject({ window_start: '2026-11-22T10:00:00.000Z', window_end: '2026-11-22T10:01:00.000Z', requests: 2, errors: 1, input_tokens: 20, deployments: { d1: 1, d2: 1 } })
+    expect(closed!.cost_usd).toBeCloseTo(0.4, 12)
+    expect(closed!.cost_sq_sum).toBeCloseTo(0.01 + 0.09, 12)
+  })
+
+  it('counts an event for a closed window as late, in the series’ next window', () => {
+    const w = createWindower({ windowMs: 60_000, allowedLatenessMs: 30_000, idleAdvance: false })
+    w.add('p0', 's', ev(T + 1_000), 0)
+    w.add('p0', 's', ev(T + 120_000), 0)
+    expect(w.advance('p0', 0).map((x) => x.window_start)).toEqual(['2026-11-22T10:00:00.000Z'])
+    expect(w.isLate('p0', T + 5_000, T + 120_000)).toBe(true)
+    expect(w.add('p0', 's', ev(T + 5_000), 0)).toBe(false)
+    const rest = w.flush()
+    expect(rest).toHaveLength(1)
+    expect(rest[0]).toMatchObject({ window_start: '2026-11-22T10:02:00.000Z', requests: 1, late_events: 1 })
+  })
+
+  it('advances an idle partition by wall time in live mode only', () => {
+    const live = createWindower({ windowMs: 60_000, allowedLatenessMs: 30_000, idleAdvance: true })
+    const backtest = createWindower({ windowMs: 60_000, allowedLatenessMs: 30_000, idleAdvance: false })
+    for (const w of [live, backtest]) w.add('p0', 's', ev(T + 10_000), 1_000)
+    expect(live.advance('p0', 1_000 + 81_000)).toHaveLength(1) // 81 s of silence: T+10 s − 30 s + 81 s ≥ T+60 s
+    expect(backtest.advance('p0', 1_000 + 81_000)).toHaveLength(0)
+  })
+
+  it('keeps partitions apart: one partition’s progress does not close another’s windows', () => {
+    const w = createWindower({ windowMs: 60_000, allowedLatenessMs: 0, idleAdvance: false })
+    w.add('p0', 'a', ev(T), 0)
+    w.add('p1', 'b', ev(T + 600_000), 0)
+    expect(w.advance('p0', 0)).toEqual([])
+    expect(w.openWindows()).toBe(2)
+  })
+})
