@@ -24,9 +24,12 @@ try {
     const [t] = await rs.json<{ rows: number; ids: number; input: number; output: number }>()
     const w = await h.client.query({ query: 'SELECT sum(requests) AS r FROM cost_windows', format: 'JSONEachRow' })
     const [wr] = await w.json<{ r: number }>()
+    const rollup = async (table: string) => Number(((await (await h.client.query({ query: `SELECT sum(requests) AS r FROM ${table}`, format: 'JSONEachRow' })).json<{ r: number }>())[0]?.r ?? 0))
+    const hourly = await rollup('cost_hourly')
+    const daily = await rollup('cost_daily')
     const idRs = await h.client.query({ query: 'SELECT DISTINCT event_id FROM usage_events', format: 'JSONEachRow' })
     const idList = (await idRs.json<{ event_id: string }>()).map((r) => r.event_id)
-    process.stdout.write(JSON.stringify({ rows: Number(t?.rows ?? 0), ids: Number(t?.ids ?? 0), input: Number(t?.input ?? 0), output: Number(t?.output ?? 0), windowRequests: Number(wr?.r ?? 0), idList }) + '\n')
+    process.stdout.write(JSON.stringify({ rows: Number(t?.rows ?? 0), ids: Number(t?.ids ?? 0), input: Number(t?.input ?? 0), output: Number(t?.output ?? 0), windowRequests: Number(wr?.r ?? 0), hourlyRequests: hourly, dailyRequests: daily, idList }) + '\n')
   } else if (command === 'insert-windows') {
     // what the aggregator's materialized view writes to cost_windows in a shared ClickHouse
     const windows = readFileSync(args.file!, 'utf8')

@@ -168,7 +168,7 @@ export function expectedOf(events: readonly UsageEvent[]): Expected {
 
 /** Reads an aggregator's totals from its chDB data dir in a checker process; compares them with the expected events. */
 export async function checkAggregatorTotals(dataDir: string, expected: Expected, database = 'burnwatch'): Promise<{ totals: Totals; stored: number; duplicates: number; lost: number; exact: boolean; notes: string[] }> {
-  const t = await chdbTool<{ rows: number; ids: number; input: number; output: number; windowRequests: number; idList: string[] }>('totals', { dataDir, database })
+  const t = await chdbTool<{ rows: number; ids: number; input: number; output: number; windowRequests: number; hourlyRequests: number; dailyRequests: number; idList: string[] }>('totals', { dataDir, database })
   const stored = new Set(t.idList)
   let lost = 0
   for (const id of expected.ids) if (!stored.has(id)) lost++
@@ -178,7 +178,10 @@ export async function checkAggregatorTotals(dataDir: string, expected: Expected,
   const duplicates = t.rows - t.ids
   const notes: string[] = []
   if (t.input !== expected.input || t.output !== expected.output) notes.push(`token sums differ: input ${t.input} vs ${expected.input}, output ${t.output} vs ${expected.output}`)
-  if (t.windowRequests !== t.rows) notes.push(`cost_windows requests ${t.windowRequests} vs usage_events rows ${t.rows}`)
+  // the materialized views of usage_events must agree with it exactly
+  if (t.windowRequests !== t.rows || t.hourlyRequests !== t.rows || t.dailyRequests !== t.rows) {
+    notes.push(`materialized views differ from usage_events (${t.rows} rows): cost_windows ${t.windowRequests}, cost_hourly ${t.hourlyRequests}, cost_daily ${t.dailyRequests} requests`)
+  }
   if (foreign) notes.push(`${foreign} unexpected event_ids stored`)
   return { totals, stored: t.ids, duplicates, lost, exact: notes.length === 0, notes }
 }

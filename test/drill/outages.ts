@@ -76,16 +76,18 @@ export async function clickhouseOutage(brokers: string[]): Promise<DrillResult> 
     await agg.stop()
     const rs = await h.client.query({ query: 'SELECT count() AS rows, uniqExact(event_id) AS ids, sum(input_tokens) AS input, sum(output_tokens) AS output FROM usage_events', format: 'JSONEachRow' })
     const [t] = await rs.json<{ rows: number; ids: number; input: number; output: number }>()
+    const w = await h.client.query({ query: 'SELECT sum(requests) AS r FROM cost_windows', format: 'JSONEachRow' })
+    const windowRequests = Number((await w.json<{ r: number }>())[0]?.r ?? 0)
     const exp = expectedOf(events)
     const rows = Number(t!.rows)
     const ids = Number(t!.ids)
     const paused = committedAtEnd === committedDuring && committedAtEnd === before.length
-    const exact = Number(t!.input) === exp.input && Number(t!.output) === exp.output
+    const exact = Number(t!.input) === exp.input && Number(t!.output) === exp.output && windowRequests === rows
     const notes = [
       `${refused} inserts refused over ${OUTAGE_MS / 1000} s; committed offsets stayed at ${committedAtEnd}/${events.length} (lag ${lagAtEnd} at the end of the outage); drained ${drainSeconds.toFixed(1)} s after recovery`,
     ]
     if (!paused) notes.push(`consumption did not pause: committed ${committedDuring} → ${committedAtEnd} during the outage`)
-    if (!exact) notes.push('token sums differ')
+    if (!exact) notes.push(`token sums or cost_windows (${windowRequests} requests for ${rows} rows) differ`)
     return result('ClickHouse down 60 s', { eventsIn: exp.ids.size, eventsStored: ids, duplicates: rows - ids, lost: exp.ids.size - ids }, notes, paused && exact && refused > 0)
   } finally {
     await agg.stop().catch(() => {})
