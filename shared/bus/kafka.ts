@@ -74,15 +74,7 @@ export function createKafkaBus(o: KafkaBusOptions): Bus {
       const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 3000 } })
       await p.connect()
       producers.add(p)
-      return {
-        async send(topic: string, messages: OutgoingMessage[]) {
-          if (!messages.length) return
-          await p.send({ topic, acks: -1, messages: messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers })) })
-        },
-        async stop() {
-          if (producers.delete(p)) await p.disconnect()
-        },
-      }
+      return { send: serializedSends(p), stop: async () => void (producers.delete(p) && (await p.disconnect())) }
     },
     consumer(opts: ConsumerOptions): BusConsumer {
       return kafkaConsumer(kafka, opts, log, consumers)
@@ -106,6 +98,65 @@ export function createKafkaBus(o: KafkaBusOptions): Bus {
         await a.disconnect()
       }
     },
+  }
+}
+
+/**
+ * kafkajs's idempotent producer breaks its sequence numbers when sends overlap (the broker then
+ * answers OUT_OF_ORDER_SEQUENCE_NUMBER, which is not retriable): overlapping `send` calls, from
+ * concurrent HTTP requests or partitions, are queued and go out one request at a time, small
+ * sends merged and large ones split so no request passes the broker's 1 MiB message limit.
+ * A send resolves when all its messages are acknowledged; if a request fails, every send with
+ * messages in it or after it rejects (its caller retries; consumers deduplicate).
+ */
+const MAX_REQUEST_BYTES = 512 * 1024
+
+function serializedSends(p: Producer): BusProducer['send'] {
+  type Pending = { topic: string; messages: OutgoingMessage[]; left: number; resolve(): void; reject(err: unknown): void }
+  let queue: Pending[] = []
+  let running = false
+  const drain = async () => {
+    running = true
+    while (queue.length) {
+      const batch = queue
+      queue = []
+      // requests of at most MAX_REQUEST_BYTES, each a list of (send, message) pairs
+      const requests: { owner: Pending; m: OutgoingMessage }[][] = [[]]
+      let size = 0
+      for (const q of batch) {
+        q.left = q.messages.length
+        for (const m of q.messages) {
+          const bytes = m.value.length + (m.key?.length ?? 0) + 64
+          if (size + bytes > MAX_REQUEST_BYTES && requests[requests.length - 1]!.length) {
+            requests.push([])
+            size = 0
+          }
+          requests[requests.length - 1]!.push({ owner: q, m })
+          size += bytes
+        }
+      }
+      let failed: unknown = null
+      for (const req of requests) {
+        if (failed !== null) break
+        const byTopic = new Map<string, OutgoingMessage[]>()
+        for (const { owner, m } of req) byTopic.set(owner.topic, [...(byTopic.get(owner.topic) ?? []), m])
+        try {
+          await p.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, ms]) => ({ topic, messages: ms.map((m) => ({ key: m.key, value: m.value, headers: m.headers })) })) })
+          for (const { owner } of req) if (--owner.left === 0) owner.resolve()
+        } catch (err) {
+          failed = err
+        }
+      }
+      if (failed !== null) for (const q of batch) if (q.left > 0) q.reject(failed)
+    }
+    running = false
+  }
+  return (topic, messages) => {
+    if (!messages.length) return Promise.resolve()
+    return new Promise<void>((resolve, reject) => {
+      queue.push({ topic, messages, left: messages.length, resolve, reject })
+      if (!running) void drain()
+    })
   }
 }
 
