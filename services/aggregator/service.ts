@@ -42,6 +42,11 @@ export interface AggregatorDeps {
   groupId?: string
   /** wall clock, for idle watermark advance */
   now?: () => number
+  /**
+   * Repair the rollups before consuming (reconcile.ts). Only where this process is the only
+   * writer, i.e. on chDB; on a shared server a concurrent INSERT would be counted twice.
+   */
+  repairRollups?: () => Promise<Record<string, number>>
 }
 
 export interface Aggregator {
@@ -268,6 +273,10 @@ export function createAggregator(d: AggregatorDeps): Aggregator {
 
   return {
     async start() {
+      if (d.repairRollups) {
+        const repaired = await d.repairRollups()
+        if (Object.values(repaired).some((n) => n > 0)) log.warn({ repaired }, 'rollups were short after an interrupted insert (a crash); repaired from usage_events')
+      }
       await d.bus.ensureTopics([{ topic: topics.events }, { topic: topics.windows }, { topic: topics.deadLetter }, { topic: topics.deployments }])
       producer = await d.bus.producer()
       consumer = d.bus.consumer({ groupId, topics: [topics.events], fromBeginning: true, maxBatchMessages: 20_000 })

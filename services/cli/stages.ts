@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { openRuntime, type Runtime } from '../runtime.ts'
 import { createAggregator } from '../aggregator/service.ts'
 import { createClickHouseUsageStore } from '../aggregator/clickhouse-store.ts'
+import { reconcileRollups } from '../aggregator/reconcile.ts'
 import { createDetector } from '../detector/service.ts'
 import { createClickHouseAlertStore } from '../detector/clickhouse-store.ts'
 import { createNotifier } from '../notifier/index.ts'
@@ -52,7 +53,15 @@ export async function startStages(names: StageName[], config: AppConfig, logger:
     })
   }
   if (names.includes('aggregate')) {
-    const agg = createAggregator({ bus: rt.bus, store: createClickHouseUsageStore(rt.clickhouse.client), config, logger, registry: rt.registry })
+    const client = rt.clickhouse.client
+    const agg = createAggregator({
+      bus: rt.bus,
+      store: createClickHouseUsageStore(client),
+      config,
+      logger,
+      registry: rt.registry,
+      ...(rt.clickhouse.kind === 'chdb' ? { repairRollups: () => reconcileRollups(client) } : {}),
+    })
     stages.push({ name: 'aggregate', input: { group: 'burnwatch-aggregator', topic: topics.events }, start: () => agg.start(), stop: () => agg.stop() })
   }
   if (names.includes('detect')) {
