@@ -25,7 +25,7 @@ export function decodeUsageEvent(value: string, strict = false, nowMs = Date.now
   return { ok: true, event: r.data, ts: Date.parse(r.data.timestamp) }
 }
 
-export const seriesId = (e: { team: string; endpoint: string; model: string }) => `${e.team}\u0000${e.endpoint}\u0000${e.model}`
+export { seriesId } from '../../schemas/series.ts'
 
 /** The windower's view of a priced event; fills `into` when given (no allocation in hot loops). */
 export function windowInput(e: UsageEvent, ts: number, priced: Priced, into?: WindowInput): WindowInput {

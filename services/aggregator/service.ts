@@ -31,6 +31,7 @@ import { createPricer } from './pricing.ts'
 import { createWindower } from './windows.ts'
 import { createDeduper } from './dedup.ts'
 import { decodeUsageEvent, seriesId, windowInput } from './decode.ts'
+import { seriesKey } from '../../shared/producer/index.ts'
 import { decimalText, type ClickHouseUsageStore, type UsageRow } from './clickhouse-store.ts'
 
 export interface AggregatorDeps {
@@ -138,7 +139,7 @@ export function createAggregator(d: AggregatorDeps): Aggregator {
     const batch = ctx.outbox.slice()
     await producer.send(
       topics.windows,
-      batch.map((w) => ({ key: seriesId(w), value: JSON.stringify(w) })),
+      batch.map((w) => ({ key: seriesKey(w), value: JSON.stringify(w) })),
     )
     ctx.outbox.splice(0, batch.length)
     stats.windowsPublished += batch.length

@@ -47,3 +47,11 @@ describe('event-time windows', () => {
     expect(w.openWindows()).toBe(2)
   })
 })
+
+describe('series identity', () => {
+  it('cannot be forged by separator characters inside names', async () => {
+    const { seriesId } = await import('../../schemas/series.ts')
+    expect(seriesId({ team: 'a\u0000b', endpoint: 'c', model: 'm' })).not.toBe(seriesId({ team: 'a', endpoint: 'b\u0000c', model: 'm' }))
+    expect(seriesId({ team: 'a1:', endpoint: 'x', model: 'm' })).not.toBe(seriesId({ team: 'a', endpoint: ':x', model: 'm' }))
+  })
+})

@@ -12,6 +12,7 @@
 import type { AlertRecord } from '../../../schemas/alert.ts'
 import type { DeploymentMarker } from '../../../schemas/deployment.ts'
 import type { WindowRecord } from '../../../schemas/window.ts'
+import { seriesId } from '../../../schemas/series.ts'
 import { thresholdFor, type DetectorConfig } from './config.ts'
 import { KeyTracker, type KeyWindow } from './key.ts'
 import { MAX_GAP_FILL_WINDOWS, TEAM_FINALIZE_LAG_WINDOWS, TEAM_MAX_SKEW_WINDOWS } from './params.ts'
@@ -73,7 +74,7 @@ export function createDetectorCore(config: DetectorConfig): DetectorCore {
   return {
     onWindow(w) {
       const t = toMs(w.window_start)
-      const id = `${w.team}\u0000${w.endpoint}\u0000${w.model}`
+      const id = seriesId(w)
       let s = series.get(id)
       if (!s) {
         s = { key: new KeyTracker(w.team, w.endpoint, w.model), team: teamState(w.team), member: newMember() }
