@@ -6,7 +6,8 @@ export default defineConfig({
   test: {
     // chDB is one engine per process: forks keep each test file's engine to itself
     pool: 'forks',
-    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+    // kafkajs 2.2.4 on Node ≥ 23 warns TimeoutNegativeWarning from its request queue (harmless)
+    poolOptions: { forks: { maxForks: 2, minForks: 1, execArgv: ['--disable-warning=TimeoutNegativeWarning'] } },
     // test files run one after another: they share two cores with Kafka and chDB
     fileParallelism: false,
     reporters: ['default', './test/support/summary-reporter.ts'],

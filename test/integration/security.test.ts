@@ -258,6 +258,16 @@ const ALLOWED: Record<string, string> = {
   "services/notifier/deliveries.ts: outcome ? ` WHERE last_outcome = '${outcome}'` : ''": "typed literal 'delivered' | null",
   'services/notifier/deliveries.ts: outcome': "typed literal 'delivered'",
   "services/notifier/render.ts: where.join('\\n  AND ')": 'a query shown to humans in the page, never executed; names escaped by sqlStringLiteral',
+  // the rollup repair's SQL is assembled from the constant ROLLUPS table in the same file
+  'services/aggregator/reconcile.ts: keyExpr': 'constant key expression (ROLLUPS)',
+  'services/aggregator/reconcile.ts: keyCol': 'constant key column (ROLLUPS)',
+  'services/aggregator/reconcile.ts: r.table': 'constant table name (ROLLUPS)',
+  "services/aggregator/reconcile.ts: cols.join(', ')": 'constant column names (ROLLUPS)',
+  "services/aggregator/reconcile.ts: cols.map((c) => `${diff(c)} AS ${c}`).join(', ')": 'constant column names (ROLLUPS)',
+  "services/aggregator/reconcile.ts: cols.map((c) => `${r.columns[c]} AS e_${c}`).join(', ')": 'constant aggregate expressions (ROLLUPS)',
+  "services/aggregator/reconcile.ts: cols.map((c) => `${c === 'deployments' ? 'sumMap' : 'sum'}(${c}) AS w_${c}`).join(', ')": 'constant column names (ROLLUPS)',
+  'services/aggregator/reconcile.ts: recent': 'literal SQL with a {since} parameter, built above from constants',
+  "services/aggregator/reconcile.ts: reconcileQuery(rollup).replace(/^INSERT INTO [^\\n]+\\n/, '')": 'the repair query above, as a count',
 }
 
 const SQL_SHAPE = /\bSELECT\b[\s\S]*\bFROM\b|\bINSERT\s+INTO\b|\bCREATE\s+(TABLE|DATABASE|ROLE|USER|VIEW|MATERIALIZED)\b|\bALTER\s+TABLE\b|\bDROP\s+(TABLE|DATABASE|ROLE)\b|\bGRANT\s+\w+\s+ON\b|\bDELETE\s+FROM\b|\bWHERE\b/
