@@ -4,6 +4,7 @@
  * from outside reaches ClickHouse as a query parameter or as inserted data, never as SQL text.
  */
 import type { ClickHouseClient } from '@clickhouse/client'
+import type { WindowInput } from './windows.ts'
 import { wrapClickHouseError } from '../../shared/clickhouse/client.ts'
 import type { DeploymentMarker } from '../../schemas/deployment.ts'
 
@@ -41,19 +42,10 @@ export interface Checkpoint {
   maxTimestamp: number | null
 }
 
-export interface RebuildRow {
+/** A stored event as the windower needs it, to reopen windows after a restart. */
+export interface RebuildRow extends Omit<WindowInput, 'deployment'> {
   event_id: string
-  ts: number
-  team: string
-  endpoint: string
-  model: string
-  cost: number
-  input: number
-  output: number
-  cacheRead: number
-  cacheWrite: number
-  error: boolean
-  unpriced: boolean
+  /** '' when the event had none */
   deployment: string
 }
 
