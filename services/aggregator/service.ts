@@ -118,9 +118,9 @@ export function createAggregator(d: AggregatorDeps): Aggregator {
           for (const r of ids) deduper.add(key, r.event_id, r.ts)
           const since = cp.maxTimestamp - defaults.allowed_lateness - 2 * defaults.window
           const rows = await d.store.eventsSince(topic, p, since - (since % defaults.window), 'full')
-          for (const r of rows) {
-            windower.add(key, seriesId(r), { ...r, deployment: r.deployment || undefined }, 0)
-          }
+          // wall time now: a partition that stays quiet after the restart still closes these by idle advance
+          const wall = now()
+          for (const r of rows) windower.add(key, seriesId(r), { ...r, deployment: r.deployment || undefined }, wall)
           log.info({ topic, partition: p, checkpoint: cp.maxOffset, dedupIds: ids.length, reopened: rows.length }, 'partition state rebuilt from ClickHouse')
         }
         const ctx: PartitionCtx = { key, checkpoint: cp.maxOffset, outbox: [] }
