@@ -11,21 +11,21 @@ import { createWriteStream, statSync } from 'node:fs'
 import { once } from 'node:events'
 import type { ConfigFile } from '../../shared/config.ts'
 import type { AlertRecord } from '../../schemas/alert.ts'
-import { createPricer } from '../aggregator/pricing.ts'
 import { createWindower, type WindowInput } from '../aggregator/windows.ts'
 import { createDeduper } from '../aggregator/dedup.ts'
-import { decodeUsageEvent, seriesId, windowInput } from '../aggregator/decode.ts'
-import { partitionFor } from '../../shared/bus/partitioner.ts'
-import { seriesKey } from '../../shared/producer/index.ts'
+import { Worker } from 'node:worker_threads'
+import { FIELDS, type DecodeRequest, type DecodeResult, type NewSeries } from './decoded.ts'
 import { createDetectorCore } from '../detector/core/index.ts'
 import { detectorConfig } from '../detector/config.ts'
-import { readLineBatches } from './lines.ts'
+import { readLineChunks } from './lines.ts'
 
 export interface BacktestOptions {
   eventsPath: string
   alertsOut: string
   file: ConfigFile
   partitions?: number
+  /** decode worker threads (default 2) */
+  workers?: number
   onProgress?: (bytesRead: number, totalBytes: number, events: number) => void
 }
 
@@ -47,7 +47,6 @@ export async function runBacktest(o: BacktestOptions): Promise<BacktestSummary> 
   const t0 = performance.now()
   const defaults = o.file.defaults
   const partitions = o.partitions ?? 3
-  const pricer = createPricer(o.file)
   const windower = createWindower({ windowMs: defaults.window, allowedLatenessMs: defaults.allowed_lateness, idleAdvance: false })
   const deduper = createDeduper(defaults.dedup_horizon)
   const core = createDetectorCore(detectorConfig(o.file))
@@ -69,38 +68,82 @@ export async function runBacktest(o: BacktestOptions): Promise<BacktestSummary> 
     }
   }
 
-  // series → its partition, as Kafka's default partitioner would place the series key
-  const partitionOf = new Map<string, string>()
-  const now = Date.now()
+  // Decode (parse, validate, price) runs in worker threads over batches of lines; the batches
+  // come back in file order, so dedup, windows and detection see the events exactly as a
+  // single-threaded loop would.
+  const workers = Array.from({ length: Math.max(1, o.workers ?? 2) }, () => new Worker(new URL('./decode-worker.ts', import.meta.url), { workerData: { file: o.file, partitions, now: Date.now() } }))
+  const tables = workers.map(() => ({ series: [] as NewSeries[], deps: [] as string[] }))
+  const pending = new Map<number, { resolve(r: DecodeResult): void; reject(err: unknown): void }>()
+  for (const w of workers) {
+    w.on('message', (r: DecodeResult) => {
+      pending.get(r.seq)?.resolve(r)
+      pending.delete(r.seq)
+    })
+    w.on('error', (err) => {
+      for (const p of pending.values()) p.reject(err)
+      pending.clear()
+    })
+  }
+  const decode = (seq: number, text: string) =>
+    new Promise<DecodeResult>((resolve, reject) => {
+      pending.set(seq, { resolve, reject })
+      workers[seq % workers.length]!.postMessage({ seq, text } satisfies DecodeRequest)
+    })
+
   const scratch = {} as WindowInput
-  for await (const lines of readLineBatches(o.eventsPath, (n) => (bytes += n))) {
-    for (const line of lines) {
-      s.lines++
-      if (line.length === 0 || !line.trim()) continue
-      const dec = decodeUsageEvent(line, false, now)
-      if (!dec.ok) {
-        s.invalid++
-        s.firstError ??= `line ${s.lines}: ${dec.reason}`
-        continue
-      }
-      const e = dec.event
-      const series = seriesId(e)
-      let p = partitionOf.get(series)
-      if (p === undefined) partitionOf.set(series, (p = String(partitionFor(seriesKey(e), partitions, 0))))
-      if (deduper.has(p, e.event_id)) {
+  const apply = async (r: DecodeResult) => {
+    const t = tables[r.seq % workers.length]!
+    t.series.push(...r.newSeries)
+    t.deps.push(...r.newDeps)
+    if (r.firstError) s.firstError ??= `line ${s.lines + r.firstError.index + 1}: ${r.firstError.reason}`
+    s.lines += r.lines
+    s.invalid += r.invalid
+    for (let k = 0; k < r.count; k++) {
+      const ser = t.series[r.series[k]!]!
+      const id = r.ids[k]!
+      const f = k * FIELDS
+      const ts = r.nums[f]!
+      if (deduper.has(ser.partition, id)) {
         s.duplicates++
         continue
       }
-      deduper.add(p, e.event_id, dec.ts)
+      deduper.add(ser.partition, id, ts)
       s.events++
-      if (!windower.add(p, series, windowInput(e, dec.ts, pricer.price(e), scratch), 0)) s.late++
-      const closed = windower.advance(p, 0)
+      scratch.team = ser.team
+      scratch.endpoint = ser.endpoint
+      scratch.model = ser.model
+      scratch.ts = ts
+      scratch.cost = r.nums[f + 1]!
+      scratch.input = r.nums[f + 2]!
+      scratch.output = r.nums[f + 3]!
+      scratch.cacheRead = r.nums[f + 4]!
+      scratch.cacheWrite = r.nums[f + 5]!
+      scratch.error = (r.nums[f + 6]! & 1) !== 0
+      scratch.unpriced = (r.nums[f + 6]! & 2) !== 0
+      scratch.deployment = r.deps[k]! >= 0 ? t.deps[r.deps[k]!] : undefined
+      if (!windower.add(ser.partition, ser.id, scratch, 0)) s.late++
+      const closed = windower.advance(ser.partition, 0)
       if (closed.length) {
         s.windows += closed.length
         for (const w of closed) await write(core.onWindow(w))
       }
     }
-    o.onProgress?.(bytes, total, s.events)
+  }
+
+  try {
+    const inFlight: Promise<DecodeResult>[] = []
+    let seq = 0
+    for await (const text of readLineChunks(o.eventsPath, (n) => (bytes += n))) {
+      inFlight.push(decode(seq++, text))
+      // keep each worker a few batches ahead (about 4 MiB each), bounded memory
+      if (inFlight.length >= 4 * workers.length) {
+        await apply(await inFlight.shift()!)
+        o.onProgress?.(bytes, total, s.events)
+      }
+    }
+    while (inFlight.length) await apply(await inFlight.shift()!)
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()))
   }
   const rest = windower.flush()
   s.windows += rest.length
