@@ -1,9 +1,12 @@
 /**
- * Backtest decode worker: the stateless half of the per-event work (JSON.parse, validation,
- * pricing, the series' Kafka partition), for batches of lines in file order. It answers with
- * typed arrays (transferred, not copied) and interns series and deployment IDs, so the main
- * thread only deduplicates, windows and detects, in file order, exactly as before.
+ * Backtest decode worker: the stateless half of the per-event work (reading, JSON.parse,
+ * validation, pricing, the series' Kafka partition). Every worker reads the whole file and cuts
+ * it into the same segments (at the last newline of each 1 MiB read; a newline byte never
+ * occurs inside a UTF-8 character), and decodes only the segments numbered `index` modulo
+ * `count`. Results go back as typed arrays (transferred, not copied) with series and deployment
+ * IDs interned, so the main thread only deduplicates, windows and detects, in file order.
  */
+import { createReadStream } from 'node:fs'
 import { parentPort, workerData } from 'node:worker_threads'
 import { decodeUsageEvent } from '../aggregator/decode.ts'
 import { createPricer } from '../aggregator/pricing.ts'
@@ -11,15 +14,16 @@ import { seriesId } from '../../schemas/series.ts'
 import { partitionFor } from '../../shared/bus/partitioner.ts'
 import { seriesKey } from '../../shared/producer/index.ts'
 import type { ConfigFile } from '../../shared/config.ts'
-import { FIELDS, type DecodeRequest, type DecodeResult, type NewSeries } from './decoded.ts'
+import { FIELDS, MAX_AHEAD, type DecodeResult, type NewSeries, type WorkerDone, type WorkerSetup } from './decoded.ts'
 
-const { file, partitions, now } = workerData as { file: ConfigFile; partitions: number; now: number }
-const pricer = createPricer(file)
+const setup = workerData as WorkerSetup & { file: ConfigFile }
+const pricer = createPricer(setup.file)
+const progress = new Int32Array(setup.progress)
 const seriesIdx = new Map<string, number>()
 const depIdx = new Map<string, number>()
 
-parentPort!.on('message', (req: DecodeRequest) => {
-  const lines = req.text.split('\n')
+function decodeSegment(seq: number, buf: Buffer): DecodeResult {
+  const lines = buf.toString('utf8').split('\n')
   if (lines[lines.length - 1] === '') lines.pop()
   const n = lines.length
   const nums = new Float64Array(n * FIELDS)
@@ -34,7 +38,7 @@ parentPort!.on('message', (req: DecodeRequest) => {
   for (let i = 0; i < n; i++) {
     const line = lines[i]!
     if (line.length === 0 || !line.trim()) continue
-    const dec = decodeUsageEvent(line, false, now)
+    const dec = decodeUsageEvent(line, false, setup.now)
     if (!dec.ok) {
       invalid++
       firstError ??= { index: i, reason: dec.reason }
@@ -45,7 +49,7 @@ parentPort!.on('message', (req: DecodeRequest) => {
     let si = seriesIdx.get(sid)
     if (si === undefined) {
       seriesIdx.set(sid, (si = seriesIdx.size))
-      newSeries.push({ id: sid, team: e.team, endpoint: e.endpoint, model: e.model, partition: String(partitionFor(seriesKey(e), partitions, 0)) })
+      newSeries.push({ id: sid, team: e.team, endpoint: e.endpoint, model: e.model, partition: String(partitionFor(seriesKey(e), setup.partitions, 0)) })
     }
     let di = -1
     if (e.deployment_id) {
@@ -69,6 +73,31 @@ parentPort!.on('message', (req: DecodeRequest) => {
     ids.push(e.event_id)
     k++
   }
-  const res: DecodeResult = { seq: req.seq, lines: n, count: k, nums, series, deps, ids, newSeries, newDeps, invalid, firstError }
-  parentPort!.postMessage(res, [nums.buffer, series.buffer, deps.buffer])
-})
+  return { kind: 'segment', seq, bytes: buf.length, lines: n, count: k, nums, series, deps, ids, newSeries, newDeps, invalid, firstError }
+}
+
+let rest: Buffer = Buffer.alloc(0)
+let seq = 0
+const mine = (s: number) => s % setup.count === setup.index
+/** Segment `seq` is `head` + `body`; only this worker's segments are copied and decoded. */
+const emit = (head: Buffer, body: Buffer) => {
+  const s = seq++
+  if (!mine(s)) return
+  // wait while too far ahead of the main thread (bounded memory)
+  while (s - Atomics.load(progress, 0) > MAX_AHEAD) Atomics.wait(progress, 0, Atomics.load(progress, 0), 50)
+  const r = decodeSegment(s, head.length ? Buffer.concat([head, body]) : body)
+  parentPort!.postMessage(r, [r.nums.buffer, r.series.buffer, r.deps.buffer])
+}
+for await (const chunk of createReadStream(setup.eventsPath, { highWaterMark: 1 << 20 })) {
+  const buf = chunk as Buffer
+  const cut = buf.lastIndexOf(10) + 1
+  if (cut === 0) {
+    rest = Buffer.concat([rest, buf])
+    if (rest.length > 64 << 20) throw new Error('a line longer than 64 MiB: is this NDJSON?')
+    continue
+  }
+  emit(rest, buf.subarray(0, cut))
+  rest = Buffer.from(buf.subarray(cut))
+}
+if (rest.length) emit(Buffer.alloc(0), rest)
+parentPort!.postMessage({ kind: 'done', segments: seq } satisfies WorkerDone)

@@ -1,10 +1,17 @@
 /** The messages between the backtest and its decode workers. */
 export const FIELDS = 7 // ts, cost, input, output, cacheRead, cacheWrite, flags (1 error, 2 unpriced)
 
-export interface DecodeRequest {
-  seq: number
-  /** whole lines of the file, newline-separated (the last may lack its newline) */
-  text: string
+/** How far (in segments) a worker may run ahead of the main thread: bounds memory. */
+export const MAX_AHEAD = 16
+
+export interface WorkerSetup {
+  eventsPath: string
+  index: number
+  count: number
+  partitions: number
+  now: number
+  /** Int32Array over a SharedArrayBuffer: [0] = the last segment the main thread applied */
+  progress: SharedArrayBuffer
 }
 
 export interface NewSeries {
@@ -16,17 +23,26 @@ export interface NewSeries {
 }
 
 export interface DecodeResult {
+  kind: 'segment'
+  /** segment number: segments are the file cut at the last newline of each 1 MiB read */
   seq: number
+  bytes: number
   lines: number
   count: number
-  nums: Float64Array
-  series: Int32Array
-  deps: Int32Array
+  nums: Float64Array<ArrayBuffer>
+  series: Int32Array<ArrayBuffer>
+  deps: Int32Array<ArrayBuffer>
   ids: string[]
-  /** series and deployment IDs first seen in this batch, in the worker's index order */
+  /** series and deployment IDs first seen in this segment, in this worker's index order */
   newSeries: NewSeries[]
   newDeps: string[]
   invalid: number
-  /** the first invalid line of the batch: its index in the batch and the reason */
+  /** the first invalid line of the segment: its index in the segment and the reason */
   firstError: { index: number; reason: string } | null
+}
+
+export interface WorkerDone {
+  kind: 'done'
+  /** number of segments in the file */
+  segments: number
 }

@@ -14,10 +14,9 @@ import type { AlertRecord } from '../../schemas/alert.ts'
 import { createWindower, type WindowInput } from '../aggregator/windows.ts'
 import { createDeduper } from '../aggregator/dedup.ts'
 import { Worker } from 'node:worker_threads'
-import { FIELDS, type DecodeRequest, type DecodeResult, type NewSeries } from './decoded.ts'
+import { FIELDS, type DecodeResult, type NewSeries, type WorkerDone, type WorkerSetup } from './decoded.ts'
 import { createDetectorCore } from '../detector/core/index.ts'
 import { detectorConfig } from '../detector/config.ts'
-import { readLineChunks } from './lines.ts'
 
 export interface BacktestOptions {
   eventsPath: string
@@ -68,36 +67,46 @@ export async function runBacktest(o: BacktestOptions): Promise<BacktestSummary> 
     }
   }
 
-  // Decode (parse, validate, price) runs in worker threads over batches of lines; the batches
-  // come back in file order, so dedup, windows and detection see the events exactly as a
-  // single-threaded loop would.
-  const workers = Array.from({ length: Math.max(1, o.workers ?? 2) }, () => new Worker(new URL('./decode-worker.ts', import.meta.url), { workerData: { file: o.file, partitions, now: Date.now() } }))
+  // Reading and decoding (parse, validate, price) run in worker threads, each on every
+  // `count`-th segment of the file; the main thread applies the segments in file order, so
+  // dedup, windows and detection see the events exactly as a single-threaded loop would.
+  const count = Math.max(1, o.workers ?? 2)
+  const progress = new SharedArrayBuffer(4)
+  const applied = new Int32Array(progress)
+  Atomics.store(applied, 0, -1)
+  const now = Date.now()
+  const workers = Array.from({ length: count }, (_, index) => new Worker(new URL('./decode-worker.ts', import.meta.url), { workerData: { eventsPath: o.eventsPath, index, count, partitions, now, progress, file: o.file } satisfies WorkerSetup & { file: ConfigFile } }))
   const tables = workers.map(() => ({ series: [] as NewSeries[], deps: [] as string[] }))
-  const pending = new Map<number, { resolve(r: DecodeResult): void; reject(err: unknown): void }>()
+  const ready = new Map<number, DecodeResult>()
+  let segments = Infinity
+  let failure: unknown = null
+  let wake: (() => void) | null = null
+  const notify = () => {
+    const w = wake
+    wake = null
+    w?.()
+  }
   for (const w of workers) {
-    w.on('message', (r: DecodeResult) => {
-      pending.get(r.seq)?.resolve(r)
-      pending.delete(r.seq)
+    w.on('message', (m: DecodeResult | WorkerDone) => {
+      if (m.kind === 'done') segments = m.segments
+      else ready.set(m.seq, m)
+      notify()
     })
     w.on('error', (err) => {
-      for (const p of pending.values()) p.reject(err)
-      pending.clear()
+      failure = err
+      notify()
     })
   }
-  const decode = (seq: number, text: string) =>
-    new Promise<DecodeResult>((resolve, reject) => {
-      pending.set(seq, { resolve, reject })
-      workers[seq % workers.length]!.postMessage({ seq, text } satisfies DecodeRequest)
-    })
 
   const scratch = {} as WindowInput
   const apply = async (r: DecodeResult) => {
-    const t = tables[r.seq % workers.length]!
+    const t = tables[r.seq % count]!
     t.series.push(...r.newSeries)
     t.deps.push(...r.newDeps)
     if (r.firstError) s.firstError ??= `line ${s.lines + r.firstError.index + 1}: ${r.firstError.reason}`
     s.lines += r.lines
     s.invalid += r.invalid
+    bytes += r.bytes
     for (let k = 0; k < r.count; k++) {
       const ser = t.series[r.series[k]!]!
       const id = r.ids[k]!
@@ -131,17 +140,21 @@ export async function runBacktest(o: BacktestOptions): Promise<BacktestSummary> 
   }
 
   try {
-    const inFlight: Promise<DecodeResult>[] = []
-    let seq = 0
-    for await (const text of readLineChunks(o.eventsPath, (n) => (bytes += n))) {
-      inFlight.push(decode(seq++, text))
-      // keep each worker a few batches ahead (about 4 MiB each), bounded memory
-      if (inFlight.length >= 4 * workers.length) {
-        await apply(await inFlight.shift()!)
-        o.onProgress?.(bytes, total, s.events)
+    for (let seq = 0; seq < segments; seq++) {
+      let r = ready.get(seq)
+      while (!r) {
+        if (failure !== null) throw failure
+        if (seq >= segments) break
+        await new Promise<void>((resolve) => (wake = resolve))
+        r = ready.get(seq)
       }
+      if (!r) break
+      ready.delete(seq)
+      await apply(r)
+      Atomics.store(applied, 0, seq)
+      Atomics.notify(applied, 0)
+      o.onProgress?.(bytes, total, s.events)
     }
-    while (inFlight.length) await apply(await inFlight.shift()!)
   } finally {
     await Promise.all(workers.map((w) => w.terminate()))
   }
