@@ -12,15 +12,3 @@ export async function* readLineBatches(path: string, onBytes?: (n: number) => vo
   if (rest) yield [rest]
 }
 
-/** Reads a text file as chunks of whole lines (each chunk ends at a newline, except the last). */
-export async function* readLineChunks(path: string, onBytes?: (n: number) => void): AsyncGenerator<string> {
-  let rest = ''
-  for await (const chunk of createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 })) {
-    onBytes?.(Buffer.byteLength(chunk as string))
-    const text = rest + (chunk as string)
-    const cut = text.lastIndexOf('\n') + 1
-    rest = text.slice(cut)
-    if (cut > 0) yield text.slice(0, cut)
-  }
-  if (rest) yield rest
-}
