@@ -54,22 +54,22 @@ export interface Pricer {
 }
 
 export function createPricer(file: Pick<ConfigFile, 'prices' | 'gpu_hour_usd'>, catalog: (model: string, provider?: string) => Rates | null = catalogRates): Pricer {
-  const cache = new Map<string, Rates | null>()
-  const overrides = new Map<string, Rates>()
+  // provider → model → rates: nested maps, no per-event key string on the hot path
+  const cache = new Map<string, Map<string, Rates | null>>()
+  const overrides = new Map<string, Map<string, Rates>>()
   for (const p of file.prices) {
     const r: Rates = { input: p.input / 1e6, output: p.output / 1e6, cacheRead: (p.cache_read ?? p.input) / 1e6, cacheWrite: (p.cache_write ?? p.input) / 1e6 }
-    overrides.set(p.provider ? `${p.provider}\u0000${p.model}` : p.model, r)
+    const byProvider = overrides.get(p.provider ?? '') ?? new Map<string, Rates>()
+    overrides.set(p.provider ?? '', byProvider.set(p.model, r))
   }
   const rates = (model: string, provider?: string): Rates | null => {
-    const k = `${provider ?? ''}\u0000${model}`
-    let r = cache.get(k)
-    if (r === undefined) {
-      r = catalog(model, provider)
-      cache.set(k, r)
-    }
+    let byModel = cache.get(provider ?? '')
+    if (!byModel) cache.set(provider ?? '', (byModel = new Map()))
+    let r = byModel.get(model)
+    if (r === undefined) byModel.set(model, (r = catalog(model, provider)))
     return r
   }
-  const override = (e: UsageEvent) => (e.provider ? overrides.get(`${e.provider}\u0000${e.model}`) : undefined) ?? overrides.get(e.model)
+  const override = (e: UsageEvent) => (e.provider ? overrides.get(e.provider)?.get(e.model) : undefined) ?? overrides.get('')?.get(e.model)
 
   return {
     rates,

@@ -19,7 +19,9 @@ import { FIELDS, MAX_AHEAD, type DecodeResult, type NewSeries, type WorkerDone, 
 const setup = workerData as WorkerSetup & { file: ConfigFile }
 const pricer = createPricer(setup.file)
 const progress = new Int32Array(setup.progress)
-const seriesIdx = new Map<string, number>()
+// team → endpoint → model → series index: nested maps, no per-event key string
+const seriesIdx = new Map<string, Map<string, Map<string, number>>>()
+let seriesCount = 0
 const depIdx = new Map<string, number>()
 
 function decodeSegment(seq: number, buf: Buffer): DecodeResult {
@@ -45,11 +47,14 @@ function decodeSegment(seq: number, buf: Buffer): DecodeResult {
       continue
     }
     const e = dec.event
-    const sid = seriesId(e)
-    let si = seriesIdx.get(sid)
+    let byEndpoint = seriesIdx.get(e.team)
+    if (!byEndpoint) seriesIdx.set(e.team, (byEndpoint = new Map()))
+    let byModel = byEndpoint.get(e.endpoint)
+    if (!byModel) byEndpoint.set(e.endpoint, (byModel = new Map()))
+    let si = byModel.get(e.model)
     if (si === undefined) {
-      seriesIdx.set(sid, (si = seriesIdx.size))
-      newSeries.push({ id: sid, team: e.team, endpoint: e.endpoint, model: e.model, partition: String(partitionFor(seriesKey(e), setup.partitions, 0)) })
+      byModel.set(e.model, (si = seriesCount++))
+      newSeries.push({ id: seriesId(e), team: e.team, endpoint: e.endpoint, model: e.model, partition: String(partitionFor(seriesKey(e), setup.partitions, 0)) })
     }
     let di = -1
     if (e.deployment_id) {
