@@ -14,6 +14,7 @@ import type { AlertRecord } from '../../schemas/alert.ts'
 import { createWindower, type WindowInput } from '../aggregator/windows.ts'
 import { createDeduper } from '../aggregator/dedup.ts'
 import { Worker } from 'node:worker_threads'
+import { availableParallelism } from 'node:os'
 import { FIELDS, type DecodeResult, type NewSeries, type WorkerDone, type WorkerSetup } from './decoded.ts'
 import { createDetectorCore } from '../detector/core/index.ts'
 import { detectorConfig } from '../detector/config.ts'
@@ -23,7 +24,7 @@ export interface BacktestOptions {
   alertsOut: string
   file: ConfigFile
   partitions?: number
-  /** decode worker threads (default 2) */
+  /** decode worker threads (default: one per core, 2 to 4) */
   workers?: number
   onProgress?: (bytesRead: number, totalBytes: number, events: number) => void
 }
@@ -70,7 +71,8 @@ export async function runBacktest(o: BacktestOptions): Promise<BacktestSummary> 
   // Reading and decoding (parse, validate, price) run in worker threads, each on every
   // `count`-th segment of the file; the main thread applies the segments in file order, so
   // dedup, windows and detection see the events exactly as a single-threaded loop would.
-  const count = Math.max(1, o.workers ?? 2)
+  // one decode worker per core (at least 2: the main thread and a worker overlap even on one core), at most 4
+  const count = Math.max(1, o.workers ?? Math.min(4, Math.max(2, availableParallelism())))
   const progress = new SharedArrayBuffer(4)
   const applied = new Int32Array(progress)
   Atomics.store(applied, 0, -1)
