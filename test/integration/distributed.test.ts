@@ -8,10 +8,9 @@ import { afterAll, describe, expect, inject, it } from 'vitest'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createServer } from 'node:net'
 import { startBurnwatch, type Child } from '../support/processes.ts'
 import { startFakeSlack, type FakeSlack } from '../support/fake-slack.ts'
-import { uniquePrefix, waitFor } from '../support/pipeline.ts'
+import { freePort, uniquePrefix, waitFor } from '../support/pipeline.ts'
 import { generateTraffic, DEMO_SERIES } from '../../services/demo/traffic.ts'
 import { replay } from '../../services/cli/replay.ts'
 
@@ -22,13 +21,6 @@ afterAll(async () => {
   await slack?.close()
 })
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => resolve(port))
-    })
-  })
 
 describe('distributed mode: one process per stage on the real broker', () => {
   it('pages the owning team end to end', { timeout: 240_000 }, async () => {

@@ -6,11 +6,10 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { REPO_ROOT } from '../support/processes.ts'
-import { waitFor } from '../support/pipeline.ts'
+import { freePort, waitFor } from '../support/pipeline.ts'
 import { generateTraffic, DEMO_SERIES } from '../../services/demo/traffic.ts'
 import { replay } from '../../services/cli/replay.ts'
 
@@ -19,13 +18,6 @@ afterAll(() => {
   proc?.kill('SIGKILL')
 })
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => resolve(port))
-    })
-  })
 
 describe('first run from a fresh clone', () => {
   it('npm install, npm start, events over HTTP, a page, SIGTERM → exit 0', { timeout: 420_000 }, async () => {

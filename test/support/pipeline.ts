@@ -1,6 +1,9 @@
 /** Test wiring: a config with unique topic names on the real broker, and polling helpers. */
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { createServer } from 'node:net'
+import { PassThrough } from 'node:stream'
+import { main } from '../../services/cli/main.ts'
 import { loadConfig, type AppConfig } from '../../shared/config.ts'
 import { createLogger, type Logger } from '../../shared/logger.ts'
 
@@ -29,4 +32,23 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | null | unde
     await sleep(everyMs)
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`)
+}
+
+/** A free loopback TCP port. */
+export function freePort(): Promise<number> {
+  return new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+/** Runs the `burnwatch` CLI in-process with the given environment; returns its exit code and output. */
+export async function runCli(argv: string[], env: Record<string, string>): Promise<{ code: number; text: string }> {
+  const out = new PassThrough()
+  let text = ''
+  out.on('data', (d: Buffer) => (text += d.toString()))
+  const code = await main(argv, { out, err: out, env })
+  return { code, text }
 }

@@ -2,18 +2,10 @@ import { describe, expect, it } from 'vitest'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { PassThrough } from 'node:stream'
-import { main } from '../../services/cli/main.ts'
 import { generateTraffic, DEMO_SERIES } from '../../services/demo/traffic.ts'
 import { AlertRecord } from '../../schemas/alert.ts'
+import { runCli } from '../support/pipeline.ts'
 
-async function run(argv: string[]) {
-  const out = new PassThrough()
-  let text = ''
-  out.on('data', (d: Buffer) => (text += d.toString()))
-  const code = await main(argv, { out, err: out, env: {} })
-  return { code, text }
-}
 
 describe('burnwatch backtest', () => {
   it('finds the injected break in recorded events, in event time, and writes alert records', async () => {
@@ -24,7 +16,7 @@ describe('burnwatch backtest', () => {
     const lines = events.map((e) => JSON.stringify(e))
     lines.splice(100, 0, '{"event_id": "broken"', JSON.stringify(events[5])) // one malformed line, one duplicate
     writeFileSync(join(dir, 'events.ndjson'), lines.join('\n') + '\n')
-    const r = await run(['backtest', '--events', join(dir, 'events.ndjson'), '--alerts-out', join(dir, 'alerts.ndjson')])
+    const r = await runCli(['backtest', '--events', join(dir, 'events.ndjson'), '--alerts-out', join(dir, 'alerts.ndjson')], {})
     expect(r.code).toBe(0)
     expect(r.text).toMatch(new RegExp(`backtest: ${events.length} events \\(1 invalid, 1 duplicates, 0 late\\)`))
     expect(r.text).toMatch(/first invalid line: line 101: not valid JSON/)
@@ -36,7 +28,7 @@ describe('burnwatch backtest', () => {
   })
 
   it('says which flag is missing and how to call it', async () => {
-    const r = await run(['backtest', '--events', '/nonexistent.ndjson'])
+    const r = await runCli(['backtest', '--events', '/nonexistent.ndjson'], {})
     expect(r.code).toBe(1)
     expect(r.text).toMatch(/--alerts-out FILE.ndjson is required, e\.g\. burnwatch backtest --events/)
   })
