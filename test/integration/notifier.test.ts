@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { PassThrough } from 'node:stream'
 import { afterEach, describe, expect, inject, it } from 'vitest'
-import { AlertRecord } from '../../schemas/alert.ts'
+import type { AlertRecord } from '../../schemas/alert.ts'
 import { createInProcessBus } from '../../shared/bus/in-process.ts'
 import { createKafkaBus } from '../../shared/bus/kafka.ts'
 import type { Bus, BusProducer } from '../../shared/bus/port.ts'
@@ -27,6 +27,7 @@ import { addSilence, formatSilences, listSilences } from '../../services/notifie
 import type { PageSink } from '../../services/notifier/sink.ts'
 import { createSlackSink } from '../../services/notifier/slack.ts'
 import { startFakeSlack, type FakeSlack } from '../support/fake-slack.ts'
+import { makeAlert } from '../support/alerts.ts'
 import { openTestClickHouse, type ClickHouseTarget } from '../support/clickhouse.ts'
 
 declare module 'vitest' {
@@ -115,25 +116,7 @@ async function harness(kind: 'kafka' | 'in-process'): Promise<Harness> {
     logger,
     topic,
     alert(over) {
-      return AlertRecord.parse({
-        alert_id: `${id}-a${++n}`,
-        status: 'firing',
-        team: 'search',
-        endpoint: 'POST /v1/summarize',
-        model: 'gpt-4o-mini',
-        signal: 'cost_per_request',
-        direction: 'up',
-        baseline: 0.0012,
-        current: 0.0017,
-        change_pct: 41.7,
-        started_at: '2026-11-22T10:03:00.000Z',
-        detected_at: '2026-11-22T10:09:00.000Z',
-        deployment_ids: [`deploy-${id}`],
-        drivers: { input_tokens_per_request: 3.5, output_tokens_per_request: 38.2, cache_reads: 0, price: 0, error_share: 0, primary: 'output_tokens_per_request' },
-        severity: 'critical',
-        monthly_impact_usd: 12_345,
-        ...over,
-      })
+      return makeAlert({ alert_id: `${id}-a${++n}`, deployment_ids: [`deploy-${id}`], drivers: { input_tokens_per_request: 3.5, output_tokens_per_request: 38.2, cache_reads: 0, price: 0, error_share: 0, primary: 'output_tokens_per_request' }, monthly_impact_usd: 12_345, ...over })
     },
     async send(records, key) {
       await producer.send(

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { AlertRecord } from '../../schemas/alert.ts'
-import { AlertRecord as AlertSchema } from '../../schemas/alert.ts'
+import { makeAlert } from '../support/alerts.ts'
 import { formatForConsole } from '../../services/notifier/console.ts'
 import { latestByAlertIdsQuery, pageMembersQuery, recentGroupPagesQuery } from '../../services/notifier/deliveries.ts'
 import {
@@ -16,27 +15,7 @@ import {
 } from '../../services/notifier/render.ts'
 import { parseUntil, silenceMatches } from '../../services/notifier/silences.ts'
 
-function alert(over: Partial<AlertRecord> = {}): AlertRecord {
-  return AlertSchema.parse({
-    alert_id: 'a-1',
-    status: 'firing',
-    team: 'search',
-    endpoint: 'POST /v1/summarize',
-    model: 'gpt-4o-mini',
-    signal: 'cost_per_request',
-    direction: 'up',
-    baseline: 0.0012,
-    current: 0.0017,
-    change_pct: 41.7,
-    started_at: '2026-11-22T10:03:00.000Z',
-    detected_at: '2026-11-22T10:09:00.000Z',
-    deployment_ids: ['deploy-2026-11-22.3', 'deploy-2026-11-21.9'],
-    drivers: { input_tokens_per_request: 3.5, output_tokens_per_request: 38.2, cache_reads: 0, price: 0, error_share: -0.2, primary: 'output_tokens_per_request' },
-    severity: 'critical',
-    monthly_impact_usd: 12_345.6,
-    ...over,
-  })
-}
+const alert = makeAlert
 
 const allText = (m: { text: string; blocks: unknown[] }) => m.text + '\n' + JSON.stringify(m.blocks)
 const opts = { deploymentUrlTemplate: 'https://deploys.example.com/{deployment_id}?env=prod', mention: '<!subteam^S012345>' }
