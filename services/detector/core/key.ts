@@ -17,18 +17,12 @@ import {
   RING_SIZE,
 } from './params.ts'
 import { BurnProfile } from './profile.ts'
+import type { WindowTotals } from './baseline.ts'
 import { COLS, WindowRing } from './ring.ts'
 import { buildTrendAlert, updateOrResolve, type OpenAlert } from './trend-alert.ts'
 
-export interface KeyWindow {
+export interface KeyWindow extends WindowTotals {
   t: number
-  n: number
-  c: number
-  q: number
-  i: number
-  o: number
-  k: number
-  e: number
   deps: Record<string, number> | null
   /** team rollups: expected cost and its variance from the member series' baselines (mix-adjusted) */
   xc?: number
