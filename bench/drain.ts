@@ -143,7 +143,7 @@ progress(P, `bare: ${(N / bareSeconds).toFixed(0)} events/s (${bareSeconds.toFix
 // --- (b) the aggregator ------------------------------------------------------------------------
 const ch = await openClickHouse(config.clickhouse)
 await migrate(ch.client)
-const store = createClickHouseUsageStore(ch.client)
+const store = createClickHouseUsageStore(ch.client, { stagingDir: ch.stagingDir })
 let insertMs = 0
 const timedStore: typeof store = {
   ...store,

@@ -3,14 +3,20 @@
  * by materialized views) and reads back the exactly-once checkpoint after a restart. Every value
  * from outside reaches ClickHouse as a query parameter or as inserted data, never as SQL text.
  */
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, readdirSync, rmSync } from 'node:fs'
+import { rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { ClickHouseClient } from '@clickhouse/client'
 import type { WindowInput } from './windows.ts'
 import { wrapClickHouseError } from '../../shared/clickhouse/client.ts'
+import { RowBinaryWriter } from '../../shared/clickhouse/row-binary.ts'
 import type { DeploymentMarker } from '../../schemas/deployment.ts'
 
 export interface UsageRow {
   event_id: string
-  timestamp: string
+  /** event time, ms since the epoch */
+  timestamp: number
   team: string
   endpoint: string
   model: string
@@ -83,12 +89,13 @@ const USAGE_COLUMNS = [
   'kafka_partition',
   'kafka_offset',
 ] as const satisfies readonly (keyof UsageRow)[]
+const USAGE_COLUMN_LIST = USAGE_COLUMNS.join(', ')
 
 /** A row as the JSONCompactEachRow array of USAGE_COLUMNS (same values as the JSONEachRow object). */
 function compactRow(r: UsageRow): unknown[] {
   return [
     r.event_id,
-    r.timestamp,
+    new Date(r.timestamp).toISOString(),
     r.team,
     r.endpoint,
     r.model,
@@ -114,10 +121,73 @@ function compactRow(r: UsageRow): unknown[] {
   ]
 }
 
-export function createClickHouseUsageStore(client: ClickHouseClient) {
+/** USAGE_COLUMNS as the RowBinary file declares them (ClickHouse converts String to LowCardinality on insert). */
+export const USAGE_ROWBINARY_STRUCTURE =
+  'event_id String, timestamp DateTime64(3), team String, endpoint String, model String, provider String, service String, deployment_id String, ' +
+  'input_tokens UInt64, output_tokens UInt64, cache_read_tokens UInt64, cache_write_tokens UInt64, batch Bool, cost_usd Decimal(38, 12), cost_source String, ' +
+  'unpriced Bool, gpu_seconds Float64, latency_ms Float64, status String, attributes Map(String, String), late Bool, kafka_topic String, kafka_partition UInt32, kafka_offset UInt64'
+
+/** Rows as RowBinary in the order of USAGE_COLUMNS / USAGE_ROWBINARY_STRUCTURE. */
+export function encodeUsageRows(rows: UsageRow[]): Buffer {
+  const w = new RowBinaryWriter(rows.length * 320 + 1024)
+  for (const r of rows) {
+    w.string(r.event_id).int64(r.timestamp).string(r.team).string(r.endpoint).string(r.model).string(r.provider).string(r.service).string(r.deployment_id)
+    w.int64(r.input_tokens).int64(r.output_tokens).int64(r.cache_read_tokens).int64(r.cache_write_tokens).bool(r.batch)
+    w.decimal128(r.cost_usd, 12).string(r.cost_source).bool(r.unpriced).float64(r.gpu_seconds).float64(r.latency_ms).string(r.status)
+    w.stringMap(r.attributes).bool(r.late).string(r.kafka_topic).uint32(r.kafka_partition).int64(r.kafka_offset)
+  }
+  return w.bytes()
+}
+
+export interface UsageStoreOptions {
+  /**
+   * chDB: a folder for staging files. Each batch is written there as RowBinary and inserted with
+   * `INSERT … SELECT FROM file()`, since chDB takes inline data only in text formats, whose parsing
+   * costs it several times the rest of the insert. null (a server): JSONCompactEachRow over HTTP.
+   */
+  stagingDir: string | null
+}
+
+export function createClickHouseUsageStore(client: ClickHouseClient, options: UsageStoreOptions = { stagingDir: null }) {
+  const staging = options.stagingDir
+  if (staging !== null) {
+    mkdirSync(staging, { recursive: true })
+    // leftovers of a process killed mid-insert; their rows are in usage_events or will be read again from Kafka
+    for (const f of readdirSync(staging)) if (f.endsWith('.rowbinary')) rmSync(join(staging, f), { force: true })
+  }
+  const stagePrefix = `usage-${process.pid}-${randomBytes(3).toString('hex')}-`
+  let seq = 0
+
+  // a retried INSERT of the same batch is dropped by usage_events and by every view's table
+  // (non_replicated_deduplication_window on each, migrations 001 and 007); without the second
+  // setting the views would count the retried batch again
+  const dedupSettings = (token: string) => ({ insert_deduplication_token: token, deduplicate_blocks_in_dependent_materialized_views: 1 as const })
+
+  const insertStaged = async (dir: string, rows: UsageRow[], token: string) => {
+    const file = join(dir, `${stagePrefix}${seq++}.rowbinary`)
+    await writeFile(file, encodeUsageRows(rows))
+    try {
+      // settings in the statement: chDB's connection would otherwise SET them for the whole session
+      await client.command({
+        query: `INSERT INTO usage_events (${USAGE_COLUMN_LIST}) SETTINGS insert_deduplication_token = {token:String}, deduplicate_blocks_in_dependent_materialized_views = 1, async_insert = 0 SELECT * FROM file({file:String}, 'RowBinary', {structure:String})`,
+        query_params: { token, file, structure: USAGE_ROWBINARY_STRUCTURE },
+      })
+    } finally {
+      await rm(file, { force: true })
+    }
+  }
+
   return {
     async insertEvents(rows: UsageRow[], dedupToken: string): Promise<void> {
       if (!rows.length) return
+      if (staging !== null) {
+        try {
+          await insertStaged(staging, rows, dedupToken)
+        } catch (err) {
+          throw wrapClickHouseError(err, 'insert into usage_events failed')
+        }
+        return
+      }
       try {
         await client.insert({
           table: 'usage_events',
@@ -127,7 +197,7 @@ export function createClickHouseUsageStore(client: ClickHouseClient) {
           values: rows.map(compactRow),
           format: 'JSONCompactEachRow',
           // a retried insert of the same batch is dropped by ClickHouse (non_replicated_deduplication_window)
-          clickhouse_settings: { insert_deduplication_token: dedupToken, async_insert: 0 },
+          clickhouse_settings: { ...dedupSettings(dedupToken), async_insert: 0 },
         })
       } catch (err) {
         throw wrapClickHouseError(err, 'insert into usage_events failed')

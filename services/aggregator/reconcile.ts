@@ -49,7 +49,8 @@ export function reconcileQuery(r: Rollup): string {
   const cols = Object.keys(r.columns)
   const recent = `(team, endpoint, model, ${keyExpr}) IN (SELECT team, endpoint, model, ${keyExpr} FROM usage_events WHERE ingested_at >= fromUnixTimestamp64Milli({since:Int64}))`
   const diff = (c: string) => (c === 'deployments' ? `mapSubtract(e_${c}, w_${c})` : `e_${c} - w_${c}`)
-  return `INSERT INTO ${r.table} (team, endpoint, model, ${keyCol}, ${cols.join(', ')})
+  // a repair is a correction, not a retry: never dropped as a duplicate of an earlier identical block
+  return `INSERT INTO ${r.table} (team, endpoint, model, ${keyCol}, ${cols.join(', ')}) SETTINGS insert_deduplicate = 0
 SELECT team, endpoint, model, k, ${cols.map((c) => `${diff(c)} AS ${c}`).join(', ')}
 FROM (
   SELECT team, endpoint, model, ${keyExpr} AS k, ${cols.map((c) => `${r.columns[c]} AS e_${c}`).join(', ')}
@@ -79,7 +80,7 @@ export async function reconcileRollups(client: ClickHouseClient, lookbackMs = 15
   }
   // the offsets view keeps maxima: inserting the true maxima again is always safe
   await client.command({
-    query: `INSERT INTO usage_offsets SELECT kafka_topic, kafka_partition, max(kafka_offset), max(timestamp) FROM usage_events WHERE ingested_at >= fromUnixTimestamp64Milli({since:Int64}) GROUP BY kafka_topic, kafka_partition`,
+    query: `INSERT INTO usage_offsets SETTINGS insert_deduplicate = 0 SELECT kafka_topic, kafka_partition, max(kafka_offset), max(timestamp) FROM usage_events WHERE ingested_at >= fromUnixTimestamp64Milli({since:Int64}) GROUP BY kafka_topic, kafka_partition`,
     query_params: { since },
   })
   return repaired

@@ -183,7 +183,7 @@ export function createAggregator(d: AggregatorDeps): Aggregator {
       const late = windower.isLate(ctx.key, ts, maxTs)
       const row: UsageRow = {
         event_id: e.event_id,
-        timestamp: new Date(ts).toISOString(),
+        timestamp: ts,
         team: e.team,
         endpoint: e.endpoint,
         model: e.model,

@@ -56,7 +56,7 @@ export async function startStages(names: StageName[], config: AppConfig, logger:
     const client = rt.clickhouse.client
     const agg = createAggregator({
       bus: rt.bus,
-      store: createClickHouseUsageStore(client),
+      store: createClickHouseUsageStore(client, { stagingDir: rt.clickhouse.stagingDir }),
       config,
       logger,
       registry: rt.registry,

@@ -3,8 +3,9 @@
  * ClickHouse engine) otherwise, both behind the same `@clickhouse/client` API, so every query
  * and migration is identical in both modes.
  */
-import { mkdirSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
 import { createClient, ClickHouseLogLevel, type ClickHouseClient } from '@clickhouse/client'
 import { DependencyError } from '../errors.ts'
 
@@ -23,6 +24,8 @@ export interface ClickHouseHandle {
   client: ClickHouseClient
   kind: 'server' | 'chdb'
   database: string
+  /** chDB: a folder for the bulk-insert files of createClickHouseUsageStore; null on a server */
+  stagingDir: string | null
   close(): Promise<void>
 }
 
@@ -56,7 +59,7 @@ export async function openClickHouse(s: ClickHouseSettings): Promise<ClickHouseH
       ...quiet,
       clickhouse_settings: { date_time_input_format: 'best_effort', output_format_json_quote_64bit_integers: 0 },
     })
-    return { client, kind: 'server', database, close: () => client.close() }
+    return { client, kind: 'server', database, stagingDir: null, close: () => client.close() }
   }
   const { createChdbConnection } = await import('chdb/connection')
   const path = s.dataDir === ':memory:' ? ':memory:' : resolve(s.dataDir, 'chdb')
@@ -75,12 +78,15 @@ export async function openClickHouse(s: ClickHouseSettings): Promise<ClickHouseH
     ...quiet,
     clickhouse_settings: { date_time_input_format: 'best_effort', output_format_json_quote_64bit_integers: 0 },
   })
+  const stagingDir = path === ':memory:' ? mkdtempSync(join(tmpdir(), 'burnwatch-staging-')) : resolve(s.dataDir, 'chdb-staging', database)
   return {
     client,
     kind: 'chdb',
     database,
+    stagingDir,
     close: async () => {
       await client.close()
+      if (path === ':memory:') rmSync(stagingDir, { recursive: true, force: true })
     },
   }
 }

@@ -38,7 +38,7 @@ export async function clickhouseOutage(brokers: string[]): Promise<DrillResult> 
   const config = loadConfig({ KAFKA_BROKERS: brokers.join(','), KAFKA_TOPIC_PREFIX: p, LOG_LEVEL: 'error' })
   const h = await openDrillClickHouse('drill_ch_outage')
   const bus = createBus({ brokers, clientId: 'drill-ch', logger })
-  const real = createClickHouseUsageStore(h.client)
+  const real = createClickHouseUsageStore(h.client, { stagingDir: h.stagingDir })
   let downUntil = 0
   let refused = 0
   const store: typeof real = {

@@ -47,7 +47,7 @@ async function totals(team?: string) {
 
 function start(config: AppConfig): { agg: Aggregator; bus: Bus } {
   const bus = createKafkaBus({ brokers, clientId: 'test', logger: testLogger() })
-  const agg = createAggregator({ bus, store: createClickHouseUsageStore(ch.client), config, logger: testLogger(), registry: createRegistry() })
+  const agg = createAggregator({ bus, store: createClickHouseUsageStore(ch.client, { stagingDir: ch.stagingDir }), config, logger: testLogger(), registry: createRegistry() })
   return { agg, bus }
 }
 
@@ -129,7 +129,7 @@ describe('aggregator on the real broker and engine', () => {
     // a second aggregator in a NEW consumer group reads the topic from the start: every record is
     // already at or below the checkpoint kept in ClickHouse, so nothing is stored again
     const second = start(config)
-    const agg2 = createAggregator({ bus: second.bus, store: createClickHouseUsageStore(ch.client), config, logger: testLogger(), registry: createRegistry(), groupId: 'another-group' })
+    const agg2 = createAggregator({ bus: second.bus, store: createClickHouseUsageStore(ch.client, { stagingDir: ch.stagingDir }), config, logger: testLogger(), registry: createRegistry(), groupId: 'another-group' })
     await agg2.start()
     await waitFor('500 skipped', () => agg2.stats().skippedStored >= 500)
     await agg2.stop()

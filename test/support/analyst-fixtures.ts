@@ -56,7 +56,7 @@ export interface Batch {
 }
 
 /** a usage_events row as the aggregator writes it, with the arrival time set explicitly */
-export type UsageRow = StoredRow & { ingested_at: string }
+export type UsageRow = Omit<StoredRow, 'timestamp'> & { timestamp: string; ingested_at: string }
 
 /** One fixture event with its numbers (ms timestamps, integer micro-dollars) for expectations. */
 export interface FixtureEvent {

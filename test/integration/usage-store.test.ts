@@ -1,0 +1,108 @@
+/**
+ * The aggregator's ClickHouse writes: the RowBinary bulk path (chDB) stores exactly what the
+ * JSONCompactEachRow path stores, and a retried INSERT of a batch (same token) counts once in
+ * usage_events and in every rollup view.
+ */
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { openTestClickHouse } from '../support/clickhouse.ts'
+import { createClickHouseUsageStore, encodeUsageRows, type UsageRow } from '../../services/aggregator/clickhouse-store.ts'
+import type { ClickHouseHandle } from '../../shared/clickhouse/client.ts'
+
+let ch: ClickHouseHandle
+beforeAll(async () => {
+  ch = await openTestClickHouse(inject('clickhouse'))
+})
+afterAll(async () => {
+  await ch?.close()
+})
+
+const now = Date.now() - 5 * 60_000
+function rows(topic: string, n: number): UsageRow[] {
+  const names = ['search', "it's \\ \"quoted\"\n\ttabbed", 'ünïcødé ✓ 日本語', 'x'.repeat(42), 'y'.repeat(43), 'é'.repeat(200), '']
+  return Array.from({ length: n }, (_, i) => ({
+    event_id: `e-${i}-${names[i % names.length]}`,
+    timestamp: now + i * 1234 + (i % 7),
+    team: `team-${i % 3}`,
+    endpoint: names[i % names.length]!,
+    model: i % 2 ? 'gpt-4o' : 'claude-sonnet-4',
+    provider: i % 2 ? 'openai' : '',
+    service: names[(i + 3) % names.length]!,
+    deployment_id: i % 5 ? `dep-${i % 4}` : '',
+    input_tokens: 1 + i * 977,
+    output_tokens: i === 3 ? 2 ** 40 + 3 : i * 13,
+    cache_read_tokens: i % 4,
+    cache_write_tokens: i % 3,
+    batch: i % 2 === 0,
+    // small, sub-cent, and large costs (the last above 10^15 in units of 10^-12 USD)
+    cost_usd: [0, 0.000001234567, 0.5, 12.345678901234, 98765.4321, 1e-12][i % 6]!.toFixed(12),
+    cost_source: i % 2 ? 'catalog' : 'reported',
+    unpriced: i % 9 === 0,
+    gpu_seconds: i * 0.25,
+    latency_ms: 100.5 + i,
+    status: i % 10 === 0 ? 'error' : 'ok',
+    attributes: i % 3 ? { tier: names[i % names.length]!, [names[(i + 1) % names.length]!]: 'v' } : {},
+    late: i % 8 === 0,
+    kafka_topic: topic,
+    kafka_partition: i % 3,
+    kafka_offset: 2 ** 33 + i,
+  }))
+}
+
+async function stored(topic: string) {
+  const rs = await ch.client.query({
+    query: `SELECT * EXCEPT (ingested_at, kafka_topic), toString(cost_usd) AS cost_usd, toUnixTimestamp64Milli(timestamp) AS timestamp FROM usage_events WHERE kafka_topic = {topic:String} ORDER BY kafka_offset`,
+    query_params: { topic },
+    format: 'JSONEachRow',
+  })
+  return rs.json<Record<string, unknown>>()
+}
+
+async function rollupRequests(topic: string) {
+  const rs = await ch.client.query({
+    query: `SELECT
+      (SELECT count() FROM usage_events WHERE kafka_topic = {topic:String}) AS events,
+      (SELECT sum(requests) FROM cost_windows WHERE team IN (SELECT team FROM usage_events WHERE kafka_topic = {topic:String})) AS windows,
+      (SELECT sum(requests) FROM cost_hourly WHERE team IN (SELECT team FROM usage_events WHERE kafka_topic = {topic:String})) AS hourly,
+      (SELECT sum(requests) FROM cost_daily WHERE team IN (SELECT team FROM usage_events WHERE kafka_topic = {topic:String})) AS daily`,
+    query_params: { topic },
+    format: 'JSONEachRow',
+  })
+  const [r] = await rs.json<Record<string, number | string>>()
+  return Object.fromEntries(Object.entries(r!).map(([k, v]) => [k, Number(v)]))
+}
+
+describe('usage_events writes', () => {
+  it('RowBinary through a staging file stores exactly what JSONCompactEachRow stores', async () => {
+    expect(ch.kind === 'server' || ch.stagingDir !== null).toBe(true)
+    const json = createClickHouseUsageStore(ch.client, { stagingDir: null })
+    await json.insertEvents(rows('json', 60), 'json-1')
+    const staged = createClickHouseUsageStore(ch.client, { stagingDir: ch.stagingDir })
+    await staged.insertEvents(rows('bin', 60), 'bin-1')
+    const a = await stored('json')
+    const b = await stored('bin')
+    expect(a).toHaveLength(60)
+    expect(b).toEqual(a)
+    // and both are the rows that were written
+    const first = rows('x', 5)[4]!
+    expect(b[4]).toMatchObject({ endpoint: first.endpoint, cost_usd: (98765.4321).toFixed(12), output_tokens: first.output_tokens, timestamp: first.timestamp })
+    expect(b[3]).toMatchObject({ output_tokens: 2 ** 40 + 3, kafka_offset: 2 ** 33 + 3 })
+  })
+
+  for (const path of ['staged', 'json'] as const) {
+    it(`a retried INSERT of the same batch counts once in usage_events and in every rollup (${path})`, async () => {
+      const topic = `retry-${path}`
+      const store = createClickHouseUsageStore(ch.client, { stagingDir: path === 'staged' ? ch.stagingDir : null })
+      const batch = rows(topic, 30).map((r) => ({ ...r, team: `${topic}-team` }))
+      await store.insertEvents(batch, `${topic}:0:0-29`)
+      await store.insertEvents(batch, `${topic}:0:0-29`)
+      expect(await rollupRequests(topic)).toEqual({ events: 30, windows: 30, hourly: 30, daily: 30 })
+      // another batch with other rows is stored
+      await store.insertEvents(rows(topic, 40).slice(30).map((r) => ({ ...r, team: `${topic}-team` })), `${topic}:0:30-39`)
+      expect(await rollupRequests(topic)).toEqual({ events: 40, windows: 40, hourly: 40, daily: 40 })
+    })
+  }
+
+  it('refuses a cost that is not a decimal instead of storing a wrong value', () => {
+    expect(() => encodeUsageRows([{ ...rows('bad', 1)[0]!, cost_usd: '1e-7' }])).toThrow(/not a decimal with 12 decimals/)
+  })
+})
