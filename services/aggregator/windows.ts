@@ -90,15 +90,22 @@ export function createWindower(o: WindowerOptions): Windower {
     return s
   }
 
+  // the windows of one start close together: their ISO bounds are formatted once
+  let isoStart = NaN
+  let isoBounds = ['', '']
   const emit = (s: PartitionState, a: Acc): WindowRecord => {
-    const late = s.late.get(a.series) ?? 0
+    const late = s.late.size ? (s.late.get(a.series) ?? 0) : 0
     if (late) s.late.delete(a.series)
+    if (a.start !== isoStart) {
+      isoStart = a.start
+      isoBounds = [new Date(a.start).toISOString(), new Date(a.start + o.windowMs).toISOString()]
+    }
     return {
       team: a.team,
       endpoint: a.endpoint,
       model: a.model,
-      window_start: new Date(a.start).toISOString(),
-      window_end: new Date(a.start + o.windowMs).toISOString(),
+      window_start: isoBounds[0]!,
+      window_end: isoBounds[1]!,
       requests: a.requests,
       errors: a.errors,
       input_tokens: a.input,

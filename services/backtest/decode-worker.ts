@@ -10,9 +10,10 @@ import { createReadStream } from 'node:fs'
 import { parentPort, workerData } from 'node:worker_threads'
 import { decodeUsageEvent } from '../aggregator/decode.ts'
 import { createPricer } from '../aggregator/pricing.ts'
+import { idFingerprint } from '../aggregator/dedup.ts'
 import { seriesId } from '../../schemas/series.ts'
 import { partitionFor } from '../../shared/bus/partitioner.ts'
-import { seriesKey } from '../../shared/producer/index.ts'
+import { seriesKey } from '../../shared/producer/series-key.ts'
 import type { ConfigFile } from '../../shared/config.ts'
 import { FIELDS, MAX_AHEAD, type DecodeResult, type NewSeries, type WorkerDone, type WorkerSetup } from './decoded.ts'
 
@@ -31,7 +32,9 @@ function decodeSegment(seq: number, buf: Buffer): DecodeResult {
   const nums = new Float64Array(n * FIELDS)
   const series = new Int32Array(n)
   const deps = new Int32Array(n)
-  const ids: string[] = []
+  const fingerprints = new Int32Array(n)
+  const idEnds = new Int32Array(n)
+  let idText = ''
   const newSeries: NewSeries[] = []
   const newDeps: string[] = []
   let invalid = 0
@@ -75,10 +78,12 @@ function decodeSegment(seq: number, buf: Buffer): DecodeResult {
     nums[o + 6] = (e.status === 'error' ? 1 : 0) | (priced.source === 'unpriced' ? 2 : 0)
     series[k] = si
     deps[k] = di
-    ids.push(e.event_id)
+    idText += e.event_id
+    idEnds[k] = idText.length
+    fingerprints[k] = idFingerprint(e.event_id)
     k++
   }
-  return { kind: 'segment', seq, bytes: buf.length, lines: n, count: k, nums, series, deps, ids, newSeries, newDeps, invalid, firstError }
+  return { kind: 'segment', seq, bytes: buf.length, lines: n, count: k, nums, series, deps, idText, idEnds, fingerprints, newSeries, newDeps, invalid, firstError }
 }
 
 let rest: Buffer = Buffer.alloc(0)
@@ -91,7 +96,7 @@ const emit = (head: Buffer, body: Buffer) => {
   // wait while too far ahead of the main thread (bounded memory)
   while (s - Atomics.load(progress, 0) > MAX_AHEAD) Atomics.wait(progress, 0, Atomics.load(progress, 0), 50)
   const r = decodeSegment(s, head.length ? Buffer.concat([head, body]) : body)
-  parentPort!.postMessage(r, [r.nums.buffer, r.series.buffer, r.deps.buffer])
+  parentPort!.postMessage(r, [r.nums.buffer, r.series.buffer, r.deps.buffer, r.fingerprints.buffer, r.idEnds.buffer])
 }
 for await (const chunk of createReadStream(setup.eventsPath, { highWaterMark: 1 << 20 })) {
   const buf = chunk as Buffer

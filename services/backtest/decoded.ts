@@ -32,7 +32,11 @@ export interface DecodeResult {
   nums: Float64Array<ArrayBuffer>
   series: Int32Array<ArrayBuffer>
   deps: Int32Array<ArrayBuffer>
-  ids: string[]
+  /** the event IDs back to back (one string to pass, not one per event); event k's is idText.slice(idEnds[k - 1] ?? 0, idEnds[k]) */
+  idText: string
+  idEnds: Int32Array<ArrayBuffer>
+  /** idFingerprint of each ID, for the main thread's deduplication */
+  fingerprints: Int32Array<ArrayBuffer>
   /** series and deployment IDs first seen in this segment, in this worker's index order */
   newSeries: NewSeries[]
   newDeps: string[]

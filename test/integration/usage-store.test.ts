@@ -40,7 +40,7 @@ function rows(topic: string, n: number): UsageRow[] {
     gpu_seconds: i * 0.25,
     latency_ms: 100.5 + i,
     status: i % 10 === 0 ? 'error' : 'ok',
-    attributes: i % 3 ? { tier: names[i % names.length]!, [names[(i + 1) % names.length]!]: 'v' } : {},
+    attributes: (i % 3 ? { tier: names[i % names.length]!, [names[(i + 1) % names.length]!]: 'v' } : {}) as Record<string, string>,
     late: i % 8 === 0,
     kafka_topic: topic,
     kafka_partition: i % 3,

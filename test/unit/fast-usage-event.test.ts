@@ -3,7 +3,7 @@
  * valid events. Checked on valid events and on thousands of single-field mutations.
  */
 import { describe, expect, it } from 'vitest'
-import { fastUsageEvent } from '../../schemas/fast-usage-event.ts'
+import { fastUsageEvent, isoTimestampMs } from '../../schemas/fast-usage-event.ts'
 import { UsageEventLenient, UsageEventStrict } from '../../schemas/usage-event.ts'
 import { mulberry32 } from '../../services/demo/traffic.ts'
 
@@ -70,5 +70,33 @@ describe('fast usage event path', () => {
     }
     expect(checked).toBeGreaterThan(1000)
     expect(fastAccepted).toBeGreaterThan(50) // the fast path is actually exercised
+  })
+
+  it('reads timestamps as Date.parse does, and refuses every one zod refuses', () => {
+    const random = mulberry32(11)
+    const pick = <T,>(xs: readonly T[]) => xs[Math.floor(random() * xs.length)]!
+    const two = (n: number) => String(n).padStart(2, '0')
+    const fractions = ['', '.', '.1', '.12', '.123', '.1234', '.999999999', '.0', '.a', '.05']
+    const zones = ['Z', 'z', '+00:00', '-00:00', '+05:30', '-11:45', '+23:59', '+24:00', '+05:60', '+0530', '+05', '', 'ZZ', ' Z', '+05:30Z']
+    let accepted = 0
+    for (let i = 0; i < 20_000; i++) {
+      const y = pick([1999, 2000, 2024, 2026, 2100, 2400, 1900, 99, 9999])
+      const mo = pick([0, 1, 2, 3, 6, 9, 11, 12, 13])
+      const d = pick([0, 1, 15, 28, 29, 30, 31, 32])
+      const h = pick([0, 9, 23, 24])
+      const mi = pick([0, 30, 59, 60])
+      const se = pick([0, 59, 60])
+      let ts = `${String(y).padStart(4, '0')}-${two(mo)}-${two(d)}T${two(h)}:${two(mi)}:${two(se)}${pick(fractions)}${pick(zones)}`
+      if (random() < 0.05) ts = ts.replace('T', pick([' ', 't', 'TT']))
+      if (random() < 0.05) ts = ts.slice(0, Math.floor(random() * ts.length))
+      const ms = isoTimestampMs(ts)
+      const zod = UsageEventLenient.shape.timestamp.safeParse(ts)
+      if (!Number.isNaN(ms)) {
+        accepted++
+        expect(zod.success, ts).toBe(true)
+        expect(ms, ts).toBe(Date.parse(ts))
+      }
+    }
+    expect(accepted).toBeGreaterThan(1000)
   })
 })
