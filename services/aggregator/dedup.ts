@@ -12,55 +12,19 @@
 export interface Deduper {
   has(partition: string, id: string): boolean
   add(partition: string, id: string, ts: number): void
-  /** `has` then `add` in one step (one partition lookup): true when the ID is new and now recorded */
-  addIfNew(partition: string, id: string, ts: number): boolean
+  /**
+   * `has` then `add` in one step: true when the ID is new (and now recorded). `fingerprint`, when
+   * given, must be idFingerprint(id): callers that computed it elsewhere (the backtest's decode
+   * workers) save the hashing.
+   */
+  addIfNew(partition: string, id: string, ts: number, fingerprint?: number): boolean
   drop(partition: string): void
   size(): number
 }
 
-interface Part {
-  current: Set<string>
-  previous: Set<string>
-  /** event time at which the current generation ends */
-  end: number
-}
-
-export function createDeduper(horizonMs: number): Deduper {
-  const parts = new Map<string, Part>()
-  const record = (s: Part, id: string, ts: number) => {
-    if (ts >= s.end) {
-      // a jump of more than a generation forgets both generations
-      s.previous = ts >= s.end + horizonMs ? new Set() : s.current
-      s.current = new Set()
-      s.end = ts + horizonMs
-    }
-    s.current.add(id)
-  }
-  return {
-    has(p, id) {
-      const s = parts.get(p)
-      return s !== undefined && (s.current.has(id) || s.previous.has(id))
-    },
-    add(p, id, ts) {
-      let s = parts.get(p)
-      if (!s) parts.set(p, (s = { current: new Set(), previous: new Set(), end: ts + horizonMs }))
-      record(s, id, ts)
-    },
-    addIfNew(p, id, ts) {
-      let s = parts.get(p)
-      if (!s) parts.set(p, (s = { current: new Set(), previous: new Set(), end: ts + horizonMs }))
-      else if (s.current.has(id) || (s.previous.size > 0 && s.previous.has(id))) return false
-      record(s, id, ts)
-      return true
-    },
-    drop: (p) => void parts.delete(p),
-    size: () => [...parts.values()].reduce((n, s) => n + s.current.size + s.previous.size, 0),
-  }
-}
-
 /**
- * FNV-1a of an ID, cut to 30 bits so that it is a small integer in V8 (a cheap map key). Two IDs
- * with one fingerprint are told apart by comparing the IDs themselves.
+ * FNV-1a of an ID, cut to 30 bits so that it is a small integer in V8. Two IDs with one
+ * fingerprint are told apart by comparing the IDs themselves: deduplication stays exact.
  */
 export function idFingerprint(id: string): number {
   let h = 0x811c9dc5
@@ -68,48 +32,100 @@ export function idFingerprint(id: string): number {
   return (h >>> 0) & 0x3fffffff
 }
 
-export interface FingerprintDeduper {
-  /** As Deduper.addIfNew, given the ID's idFingerprint (computed where the ID was parsed). */
-  addIfNew(partition: string, fingerprint: number, id: string, ts: number): boolean
-  size(): number
+/**
+ * A set of IDs as an open-addressing table: fingerprints in an Int32Array, IDs beside them.
+ * Against a JS Set of strings (measured in the aggregator: 1.5 µs an event at 500k IDs) it
+ * hashes no string in V8, grows by one copy of two flat arrays, and touches one cache line per
+ * probe.
+ */
+class IdTable {
+  private slots: Int32Array
+  private ids: (string | undefined)[]
+  private mask: number
+  count = 0
+
+  constructor(capacity = 1024) {
+    this.slots = new Int32Array(capacity)
+    this.ids = new Array<string | undefined>(capacity)
+    this.mask = capacity - 1
+  }
+
+  has(fp: number, id: string): boolean {
+    const tag = fp + 1
+    for (let i = fp & this.mask; ; i = (i + 1) & this.mask) {
+      const t = this.slots[i]!
+      if (t === 0) return false
+      if (t === tag && this.ids[i] === id) return true
+    }
+  }
+
+  /** Adds an ID known not to be in the table. */
+  add(fp: number, id: string): void {
+    if ((this.count + 1) * 2 > this.slots.length) this.grow()
+    this.put(fp, id)
+    this.count++
+  }
+
+  private put(fp: number, id: string): void {
+    let i = fp & this.mask
+    while (this.slots[i] !== 0) i = (i + 1) & this.mask
+    this.slots[i] = fp + 1
+    this.ids[i] = id
+  }
+
+  private grow(): void {
+    const slots = this.slots
+    const ids = this.ids
+    this.slots = new Int32Array(slots.length * 2)
+    this.ids = new Array<string | undefined>(slots.length * 2)
+    this.mask = slots.length * 2 - 1
+    for (let i = 0; i < slots.length; i++) if (slots[i] !== 0) this.put(slots[i]! - 1, ids[i]!)
+  }
 }
 
-type Bucket = string | string[]
-const holds = (b: Bucket | undefined, id: string) => b !== undefined && (b === id || (typeof b !== 'string' && b.includes(id)))
+interface Part {
+  current: IdTable
+  previous: IdTable
+  /** event time at which the current generation ends */
+  end: number
+}
 
-/**
- * The Deduper's semantics (two generations of `horizonMs` of event time per partition) keyed by
- * fingerprint: the backtest's decode workers fingerprint each ID, so the main thread, which
- * must deduplicate in file order, never hashes an ID string. Exact: a fingerprint match is
- * confirmed by comparing the IDs.
- */
-export function createFingerprintDeduper(horizonMs: number): FingerprintDeduper {
-  interface FpPart {
-    current: Map<number, Bucket>
-    previous: Map<number, Bucket>
-    end: number
+export function createDeduper(horizonMs: number): Deduper {
+  const parts = new Map<string, Part>()
+  const part = (p: string, ts: number): Part => {
+    let s = parts.get(p)
+    if (!s) parts.set(p, (s = { current: new IdTable(), previous: new IdTable(16), end: ts + horizonMs }))
+    return s
   }
-  const parts = new Map<string, FpPart>()
+  const seen = (s: Part, fp: number, id: string) => s.current.has(fp, id) || (s.previous.count > 0 && s.previous.has(fp, id))
+  const record = (s: Part, fp: number, id: string, ts: number) => {
+    if (ts >= s.end) {
+      // a jump of more than a generation forgets both generations
+      s.previous = ts >= s.end + horizonMs ? new IdTable(16) : s.current
+      s.current = new IdTable()
+      s.end = ts + horizonMs
+    }
+    s.current.add(fp, id)
+  }
   return {
-    addIfNew(p, fp, id, ts) {
-      let s = parts.get(p)
-      if (!s) parts.set(p, (s = { current: new Map(), previous: new Map(), end: ts + horizonMs }))
-      const cur = s.current.get(fp)
-      if (holds(cur, id) || (s.previous.size > 0 && holds(s.previous.get(fp), id))) return false
-      if (ts >= s.end) {
-        s.previous = ts >= s.end + horizonMs ? new Map() : s.current
-        s.current = new Map()
-        s.end = ts + horizonMs
-        s.current.set(fp, id)
-        return true
-      }
-      s.current.set(fp, cur === undefined ? id : typeof cur === 'string' ? [cur, id] : [...cur, id])
+    has(p, id) {
+      const s = parts.get(p)
+      return s !== undefined && seen(s, idFingerprint(id), id)
+    },
+    add(p, id, ts) {
+      const s = part(p, ts)
+      const fp = idFingerprint(id)
+      // add is idempotent, as on a Set
+      if (!seen(s, fp, id)) record(s, fp, id, ts)
+    },
+    addIfNew(p, id, ts, fingerprint) {
+      const s = part(p, ts)
+      const fp = fingerprint ?? idFingerprint(id)
+      if (seen(s, fp, id)) return false
+      record(s, fp, id, ts)
       return true
     },
-    size: () => {
-      let n = 0
-      for (const s of parts.values()) for (const m of [s.current, s.previous]) for (const b of m.values()) n += typeof b === 'string' ? 1 : b.length
-      return n
-    },
+    drop: (p) => void parts.delete(p),
+    size: () => [...parts.values()].reduce((n, s) => n + s.current.count + s.previous.count, 0),
   }
 }

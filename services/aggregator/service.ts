@@ -280,7 +280,7 @@ export function createAggregator(d: AggregatorDeps): Aggregator {
       }
       await d.bus.ensureTopics([{ topic: topics.events }, { topic: topics.windows }, { topic: topics.deadLetter }, { topic: topics.deployments }])
       producer = await d.bus.producer()
-      consumer = d.bus.consumer({ groupId, topics: [topics.events], fromBeginning: true, maxBatchMessages: 20_000 })
+      consumer = d.bus.consumer({ groupId, topics: [topics.events], fromBeginning: true, maxBatchMessages: 50_000 })
       consumer.onAssign((assigned) => {
         // a partition that moved away is forgotten; if it comes back, its state is rebuilt from ClickHouse
         const keep = new Set(assigned.flatMap((a) => a.partitions.map((p) => `${a.topic}/${p}`)))

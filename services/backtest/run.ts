@@ -12,7 +12,7 @@ import { once } from 'node:events'
 import type { ConfigFile } from '../../shared/config.ts'
 import type { AlertRecord } from '../../schemas/alert.ts'
 import { createWindower, type WindowInput } from '../aggregator/windows.ts'
-import { createFingerprintDeduper } from '../aggregator/dedup.ts'
+import { createDeduper } from '../aggregator/dedup.ts'
 import { Worker } from 'node:worker_threads'
 import { availableParallelism } from 'node:os'
 import { FIELDS, type DecodeResult, type NewSeries, type WorkerDone, type WorkerSetup } from './decoded.ts'
@@ -48,7 +48,7 @@ export async function runBacktest(o: BacktestOptions): Promise<BacktestSummary> 
   const defaults = o.file.defaults
   const partitions = o.partitions ?? 3
   const windower = createWindower({ windowMs: defaults.window, allowedLatenessMs: defaults.allowed_lateness, idleAdvance: false })
-  const deduper = createFingerprintDeduper(defaults.dedup_horizon)
+  const deduper = createDeduper(defaults.dedup_horizon)
   const core = createDetectorCore(detectorConfig(o.file))
   const out = createWriteStream(o.alertsOut)
   const total = statSync(o.eventsPath).size
@@ -114,7 +114,7 @@ export async function runBacktest(o: BacktestOptions): Promise<BacktestSummary> 
       const id = r.idText.slice(k === 0 ? 0 : r.idEnds[k - 1]!, r.idEnds[k]!)
       const f = k * FIELDS
       const ts = r.nums[f]!
-      if (!deduper.addIfNew(ser.partition, r.fingerprints[k]!, id, ts)) {
+      if (!deduper.addIfNew(ser.partition, id, ts, r.fingerprints[k]!)) {
         s.duplicates++
         continue
       }

@@ -13,6 +13,7 @@
 import { Kafka, logLevel, type Consumer, type Producer, type Admin, type LogEntry } from 'kafkajs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from '../logger.ts'
+import { createFastPartitioner } from './partitioner.ts'
 import type { Bus, BusBatch, BusConsumer, BusProducer, ConsumerOptions, BatchHandler, OutgoingMessage } from './port.ts'
 
 export interface KafkaBusOptions {
@@ -71,7 +72,7 @@ export function createKafkaBus(o: KafkaBusOptions): Bus {
     },
     async producer(): Promise<BusProducer> {
       // idempotent producers need unbounded retries (kafkajs warns otherwise); callers bound the wait
-      const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 3000 } })
+      const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: createFastPartitioner(), retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 3000 } })
       await p.connect()
       producers.add(p)
       return { send: serializedSends(p), stop: async () => void (producers.delete(p) && (await p.disconnect())) }
@@ -160,6 +161,19 @@ function serializedSends(p: Producer): BusProducer['send'] {
   }
 }
 
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
+/** Kafka record headers as strings (most records have none: no allocation for those). */
+function headersOf(h: Record<string, Buffer | string | (Buffer | string)[] | undefined> | undefined): Record<string, string> {
+  if (!h) return NO_HEADERS
+  let out: Record<string, string> | null = null
+  for (const k in h) {
+    const v = h[k]
+    out ??= {}
+    out[k] = v === undefined ? '' : Buffer.isBuffer(v) ? v.toString() : String(v)
+  }
+  return out ?? NO_HEADERS
+}
+
 function kafkaConsumer(kafka: Kafka, opts: ConsumerOptions, log: Logger, registry: Set<BusConsumer>): BusConsumer {
   let consumer: Consumer | null = null
   let running = false
@@ -177,8 +191,9 @@ function kafkaConsumer(kafka: Kafka, opts: ConsumerOptions, log: Logger, registr
         // kafkajs waits up to 5 s per fetch by default; a stream processor wants small waits
         maxWaitTimeInMs: 100,
         minBytes: 1,
-        maxBytesPerPartition: 4 * 1024 * 1024,
-        maxBytes: 16 * 1024 * 1024,
+        // large fetches when behind: fewer, larger batches, so fewer and larger ClickHouse inserts
+        maxBytesPerPartition: 16 * 1024 * 1024,
+        maxBytes: 64 * 1024 * 1024,
         sessionTimeout: 30_000,
         heartbeatInterval: 3000,
         rebalanceTimeout: 30_000,
@@ -220,7 +235,7 @@ function kafkaConsumer(kafka: Kafka, opts: ConsumerOptions, log: Logger, registr
                 offset: m.offset,
                 key: m.key ? m.key.toString() : null,
                 value: m.value ? m.value.toString() : '',
-                headers: Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, v === undefined ? '' : Buffer.isBuffer(v) ? v.toString() : String(v)])),
+                headers: headersOf(m.headers),
                 timestamp: Number(m.timestamp),
               })),
             }
