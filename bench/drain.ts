@@ -9,7 +9,7 @@
  * counted (a) or stored (b), so the join itself is excluded from both alike. Env: KAFKA_BROKERS (required), BENCH_EVENTS,
  * BENCH_SERIES.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -44,10 +44,20 @@ export interface DrainResult {
   avgEventBytes: number
   fillSeconds: number
   bare: { seconds: number; eventsPerSecond: number }
-  aggregator: { seconds: number; eventsPerSecond: number; toCommittedSeconds: number; batches: number; avgBatch: number; insertSeconds: number; windowsPublished: number; storedInClickHouse: number }
+  aggregator: { seconds: number; eventsPerSecond: number; toCommittedSeconds: number; batches: number; avgBatch: number; insertSeconds: number; windowsPublished: number; storedInClickHouse: number; cpu: { processSeconds: number; machineBusy: number } }
   ratio: number
   settings: Record<string, unknown>
   engine: { clickhouse: string; chdbPackage: string }
+}
+
+/** Busy and idle jiffies of all cores since boot (Linux), null elsewhere. */
+function machineTicks(): { idle: number; total: number } | null {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1).map(Number)
+    return { idle: f[3]! + f[4]!, total: f.reduce((a, b) => a + b, 0) }
+  } catch {
+    return null
+  }
 }
 
 const hex = randomBytes(4).toString('hex')
@@ -69,9 +79,11 @@ progress(P, `generating ${N.toLocaleString('en')} events over ${SERIES} series (
 const records: { key: string; value: string }[] = []
 let bytes = 0
 {
-  // 25-50 minutes of event time (the daily shape scales the rate), ending 10+ minutes ago
+  // an hour of event time from 12:00 UTC yesterday: the daily traffic shape, and so the number
+  // of windows, is the same in every run whatever the time of day
   const minutes = 60
-  const start = Date.now() - (minutes + 10) * 60_000
+  const day = 86_400_000
+  const start = Math.floor(Date.now() / day) * day - day + 12 * 3_600_000
   for (const e of generateTraffic({ start, minutes, series: benchSeries(SERIES, N / SERIES / 25), pairs: trace.pairs, seed: 7 })) {
     const value = JSON.stringify(e)
     bytes += value.length
@@ -183,6 +195,8 @@ const observed: Bus = {
 const group = `bench-aggregator-${hex}`
 const agg = createAggregator({ bus: observed, store: timedStore, config, logger, registry: createRegistry(), groupId: group })
 progress(P, 'draining with the aggregator (Kafka → chDB usage_events, windows → cost.windows)')
+const cpu0 = process.cpuUsage()
+const machine0 = machineTicks()
 await agg.start()
 let lastReport = performance.now()
 while (!aggLast) {
@@ -193,6 +207,14 @@ while (!aggLast) {
   }
 }
 const aggSeconds = (aggLast - aggFirst) / 1000
+const cpu = { processSeconds: 0, machineBusy: 0 }
+{
+  const c = process.cpuUsage(cpu0)
+  const m = machineTicks()
+  cpu.processSeconds = (c.user + c.system) / 1e6
+  cpu.machineBusy = m && machine0 ? 1 - (m.idle - machine0.idle) / Math.max(1, m.total - machine0.total) : NaN
+  progress(P, `CPU while the aggregator drained: this process ${cpu.processSeconds.toFixed(1)} s (aggregator, kafkajs, chDB); all cores ${(100 * cpu.machineBusy).toFixed(0)}% busy`)
+}
 // committed: the group's lag reaches 0 (commits follow each stored batch)
 while ((await bus.lag(group, topic)) > 0) await sleep(5)
 const toCommitted = (performance.now() - aggFirst) / 1000
@@ -228,6 +250,7 @@ const result: DrainResult = {
     insertSeconds: insertMs / 1000,
     windowsPublished: stats.windowsPublished,
     storedInClickHouse,
+    cpu,
   },
   ratio: aggSeconds > 0 ? bareSeconds / aggSeconds : 0,
   settings: { partitions: PARTITIONS, bare: BARE },

@@ -115,7 +115,7 @@ export function createDeduper(horizonMs: number): Deduper {
     add(p, id, ts) {
       const s = part(p, ts)
       const fp = idFingerprint(id)
-      // add is idempotent, as on a Set
+      // an ID already remembered (in either generation) is not added again
       if (!seen(s, fp, id)) record(s, fp, id, ts)
     },
     addIfNew(p, id, ts, fingerprint) {

@@ -169,7 +169,9 @@ function headersOf(h: Record<string, Buffer | string | (Buffer | string)[] | und
   for (const k in h) {
     const v = h[k]
     out ??= {}
-    out[k] = v === undefined ? '' : Buffer.isBuffer(v) ? v.toString() : String(v)
+    const text = v === undefined ? '' : Buffer.isBuffer(v) ? v.toString() : String(v)
+    // an own property even for a header named __proto__
+    Object.defineProperty(out, k, { value: text, enumerable: true, writable: true, configurable: true })
   }
   return out ?? NO_HEADERS
 }

@@ -20,7 +20,8 @@ export interface BusMessage {
   offset: string
   key: string | null
   value: string
-  headers: Record<string, string>
+  /** read only: records without headers share one frozen empty object */
+  headers: Readonly<Record<string, string>>
   /** broker or producer timestamp, ms since epoch */
   timestamp: number
 }

@@ -3,7 +3,7 @@
  * ClickHouse engine) otherwise, both behind the same `@clickhouse/client` API, so every query
  * and migration is identical in both modes.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { createClient, ClickHouseLogLevel, type ClickHouseClient } from '@clickhouse/client'
@@ -78,15 +78,15 @@ export async function openClickHouse(s: ClickHouseSettings): Promise<ClickHouseH
     ...quiet,
     clickhouse_settings: { date_time_input_format: 'best_effort', output_format_json_quote_64bit_integers: 0 },
   })
-  const stagingDir = path === ':memory:' ? mkdtempSync(join(tmpdir(), 'burnwatch-staging-')) : resolve(s.dataDir, 'chdb-staging', database)
+  const stagingDir = chooseStagingDir(path === ':memory:' ? null : resolve(s.dataDir, 'chdb-staging', database))
   return {
     client,
     kind: 'chdb',
     database,
-    stagingDir,
+    stagingDir: stagingDir.path,
     close: async () => {
       await client.close()
-      if (path === ':memory:') rmSync(stagingDir, { recursive: true, force: true })
+      if (stagingDir.temporary) rmSync(stagingDir.path, { recursive: true, force: true })
     },
   }
 }
@@ -112,6 +112,30 @@ function inDatabase<C extends object>(connection: C, database: string): C {
       return fn.bind(target)
     },
   })
+}
+
+/** ClickHouse reads these as glob patterns in a file() path: a staging path must not contain them. */
+const GLOB = /[*?{}[\]]/
+
+/**
+ * The folder for the bulk-insert files on chDB: `preferred` (in the data dir), else a fresh temp
+ * folder. A path ClickHouse would read as a glob (`{a,b}`, `*`, `?`, `[…]`) is never used: an
+ * INSERT … SELECT FROM file() whose glob matches nothing inserts nothing, without an error.
+ * Files left by a process killed mid-insert are removed here, once per engine open.
+ */
+export function chooseStagingDir(preferred: string | null): { path: string; temporary: boolean } {
+  if (preferred !== null && !GLOB.test(preferred)) {
+    mkdirSync(preferred, { recursive: true })
+    for (const f of readdirSync(preferred)) if (f.endsWith('.rowbinary')) rmSync(join(preferred, f), { force: true })
+    return { path: preferred, temporary: false }
+  }
+  for (const base of [tmpdir(), '/tmp']) {
+    if (GLOB.test(base)) continue
+    const dir = mkdtempSync(join(base, 'burnwatch-staging-'))
+    if (!GLOB.test(dir)) return { path: dir, temporary: true }
+    rmSync(dir, { recursive: true, force: true })
+  }
+  throw new DependencyError('clickhouse', `no folder for chDB's insert files: ${preferred ?? tmpdir()} contains one of * ? { } [ ] (file() would read it as a pattern); set BURNWATCH_DATA_DIR or TMPDIR to a path without them`, { code: 'CHDB_STAGING', retriable: false })
 }
 
 export function redactUrl(url: string): string {

@@ -14,7 +14,7 @@ export class RowBinaryWriter {
   private pos = 0
 
   constructor(initialBytes = 1 << 20) {
-    this.buf = Buffer.allocUnsafe(initialBytes)
+    this.buf = Buffer.allocUnsafe(Math.max(64, initialBytes))
   }
 
   /** The bytes written so far (a view: copy it before reusing the writer). */
@@ -102,7 +102,8 @@ export class RowBinaryWriter {
     const digits = (neg ? text.slice(1) : text).split('.')
     const int = digits[0] ?? '0'
     const frac = (digits[1] ?? '').padEnd(scale, '0')
-    if (frac.length !== scale || !/^\d+$/.test(int) || !/^\d*$/.test(frac)) throw new RangeError(`'${text}' is not a decimal with ${scale} decimals`)
+    if (digits.length > 2 || frac.length !== scale || !/^\d+$/.test(int) || !/^\d*$/.test(frac)) throw new RangeError(`'${text}' is not a decimal with ${scale} decimals`)
+    if (int.replace(/^0+/, '').length + scale > 38) throw new RangeError(`'${text}' has more than ${38 - scale} integer digits: out of range for Decimal(38, ${scale})`)
     this.ensure(16)
     const small = int.length + scale <= 15 // below 10^15: exact as a double
     if (small) {

@@ -40,6 +40,8 @@ try {
       await h.client.insert({
         table: 'cost_windows',
         format: 'JSONEachRow',
+        // a direct insert, not a retry: never dropped by the table's deduplication window (migration 007)
+        clickhouse_settings: { insert_deduplicate: 0 },
         values: windows.map((w) => ({
           team: w.team,
           endpoint: w.endpoint,

@@ -263,6 +263,8 @@ const ALLOWED: Record<string, string> = {
   'services/aggregator/reconcile.ts: keyCol': 'constant key column (ROLLUPS)',
   'services/aggregator/reconcile.ts: r.table': 'constant table name (ROLLUPS)',
   'services/aggregator/clickhouse-store.ts: USAGE_COLUMN_LIST': 'the constant column list (USAGE_COLUMNS)',
+  'services/aggregator/clickhouse-store.ts: INSERT_SETTINGS': 'constant settings',
+  'services/aggregator/clickhouse-store.ts: dedupToken': 'checked against [\\w.:-]+ just above (topic characters and offsets); older servers take no query parameter in SETTINGS',
   "services/aggregator/reconcile.ts: cols.join(', ')": 'constant column names (ROLLUPS)',
   "services/aggregator/reconcile.ts: cols.map((c) => `${diff(c)} AS ${c}`).join(', ')": 'constant column names (ROLLUPS)',
   "services/aggregator/reconcile.ts: cols.map((c) => `${r.columns[c]} AS e_${c}`).join(', ')": 'constant aggregate expressions (ROLLUPS)',

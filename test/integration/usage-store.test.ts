@@ -6,7 +6,10 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { openTestClickHouse } from '../support/clickhouse.ts'
 import { createClickHouseUsageStore, encodeUsageRows, type UsageRow } from '../../services/aggregator/clickhouse-store.ts'
-import type { ClickHouseHandle } from '../../shared/clickhouse/client.ts'
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { chooseStagingDir, type ClickHouseHandle } from '../../shared/clickhouse/client.ts'
 
 let ch: ClickHouseHandle
 beforeAll(async () => {
@@ -72,6 +75,19 @@ async function rollupRequests(topic: string) {
 }
 
 describe('usage_events writes', () => {
+  it('never stages files under a path that file() would read as a glob (such an INSERT would store nothing)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bw-glob-{1}-'))
+    const chosen = chooseStagingDir(join(dir, 'chdb-staging', 'db'))
+    expect(chosen.temporary).toBe(true)
+    expect(chosen.path).not.toMatch(/[*?{}[\]]/)
+    rmSync(chosen.path, { recursive: true, force: true })
+    const plain = mkdtempSync(join(tmpdir(), 'bw-plain-'))
+    writeFileSync(join(plain, 'usage-1-left-over.rowbinary'), 'x')
+    expect(chooseStagingDir(plain)).toEqual({ path: plain, temporary: false })
+    expect(readdirSync(plain)).toEqual([]) // a killed process's leftovers are removed
+    expect(() => createClickHouseUsageStore(ch.client, { stagingDir: join(dir, 'x') })).toThrow(/read it as a pattern/)
+  })
+
   it('RowBinary through a staging file stores exactly what JSONCompactEachRow stores', async () => {
     expect(ch.kind === 'server' || ch.stagingDir !== null).toBe(true)
     const json = createClickHouseUsageStore(ch.client, { stagingDir: null })
@@ -103,6 +119,14 @@ describe('usage_events writes', () => {
   }
 
   it('refuses a cost that is not a decimal instead of storing a wrong value', () => {
-    expect(() => encodeUsageRows([{ ...rows('bad', 1)[0]!, cost_usd: '1e-7' }])).toThrow(/not a decimal with 12 decimals/)
+    for (const cost of ['1e-7', '1.2.3', '-', 'NaN', '0.0000000000001']) expect(() => encodeUsageRows([{ ...rows('bad', 1)[0]!, cost_usd: cost }]), cost).toThrow(/not a decimal with 12 decimals/)
+    expect(() => encodeUsageRows([{ ...rows('bad', 1)[0]!, cost_usd: `${'9'.repeat(27)}.000000000000` }])).toThrow(/out of range for Decimal\(38, 12\)/)
+  })
+
+  it('leaves no insert setting behind on the session (chDB turns per-query settings into session SETs)', async () => {
+    const store = createClickHouseUsageStore(ch.client, { stagingDir: null })
+    await store.insertEvents(rows('leak', 3), 'leak:0:0-2')
+    const rs = await ch.client.query({ query: `SELECT name, value FROM system.settings WHERE name IN ('insert_deduplication_token', 'deduplicate_blocks_in_dependent_materialized_views') AND changed`, format: 'JSONEachRow' })
+    expect(await rs.json()).toEqual([])
   })
 })
