@@ -1,8 +1,9 @@
 /**
  * `alert_deliveries` in ClickHouse: the notifier's memory of what it paged, the source of truth
  * for "was this state change delivered?" and "which thread is this alert's page?" across
- * restarts and replicas. Rows are appended, never updated; per (alert_id, status) the row with
- * the latest delivered_at is the current one (a 'sending' intent, then delivered|failed).
+ * restarts and replicas. Rows are appended, never updated; per state change (alert_id, status,
+ * change) the row with the latest delivered_at is the current one (a 'sending' intent, then
+ * delivered|failed).
  * Query builders return `{ query, query_params }` and are tested as such.
  */
 import type { ClickHouseClient } from '@clickhouse/client'
@@ -13,6 +14,8 @@ export type Outcome = 'delivered' | 'silenced' | 'failed' | 'sending'
 export interface DeliveryRow {
   alert_id: string
   status: AlertRecord['status']
+  /** which update ('' for firing and resolved): sink.ts changeOf */
+  change: string
   team: string
   /** Slack channel ID once known (else the configured channel) */
   channel: string
@@ -37,13 +40,13 @@ export interface Built {
 const COLUMNS = ['team', 'channel', 'channel_name', 'message_ts', 'thread_ts', 'outcome', 'error', 'attempts', 'alert_json', 'group_key'] as const
 
 /**
- * The current row per (alert_id, status) among the rows matching `where`, optionally filtered
+ * The current row per state change (alert_id, status, change) among the rows matching `where`, optionally filtered
  * by its current outcome. The inner aliases are prefixed so no alias shadows a column in WHERE.
  */
 function latest(where: string, outcome: 'delivered' | null): string {
-  const inner = `SELECT alert_id, status, ${COLUMNS.map((c) => `argMax(${c}, delivered_at) AS last_${c}`).join(', ')}, max(delivered_at) AS last_at
-      FROM alert_deliveries WHERE ${where} GROUP BY alert_id, status`
-  return `SELECT alert_id, status, ${COLUMNS.map((c) => `last_${c} AS ${c}`).join(', ')}, toUnixTimestamp64Milli(last_at) AS delivered_ms
+  const inner = `SELECT alert_id, status, change, ${COLUMNS.map((c) => `argMax(${c}, delivered_at) AS last_${c}`).join(', ')}, max(delivered_at) AS last_at
+      FROM alert_deliveries WHERE ${where} GROUP BY alert_id, status, change`
+  return `SELECT alert_id, status, change, ${COLUMNS.map((c) => `last_${c} AS ${c}`).join(', ')}, toUnixTimestamp64Milli(last_at) AS delivered_ms
     FROM (${inner})${outcome ? ` WHERE last_outcome = '${outcome}'` : ''}
     ORDER BY last_at`
 }

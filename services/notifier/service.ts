@@ -3,7 +3,7 @@
  * (or the console), threads updates and the resolution under the page, edits the page to show
  * the current state, and records every outcome in ClickHouse `alert_deliveries`.
  *
- * Exactly once per alert state change (alert_id, status), per batch, in this order:
+ * Exactly once per alert state change (alert_id, status, change: sink.ts changeOf), per batch, in this order:
  *   1. look up: the in-memory cache of final outcomes, then alert_deliveries (the truth, shared
  *      by restarts and replicas); delivered, silenced or failed → skip (counted as duplicate).
  *   2. record intent: a 'sending' row (channel, thread) before calling Slack.
@@ -13,7 +13,7 @@
  *   5. return: only then does the bus commit the batch's offsets (write, then commit).
  * A crash between 3 and 4 is the only window for a duplicate. It is narrowed by 2: on the
  * next run a 'sending' row makes the notifier search the channel (or thread) history for the
- * message metadata carrying this (alert_id, status) and record it instead of posting again.
+ * message metadata carrying this state change and record it instead of posting again.
  * A crash after 4 and before 5 redelivers the batch, and 1 skips it. A permanent Slack refusal
  * is recorded as 'failed' (one log line, a metric) and the batch goes on; a retriable failure
  * past the sink's deadline fails the batch, so nothing is committed and nothing is lost.
@@ -31,7 +31,7 @@ import { createConsoleSink } from './console.ts'
 import { createClickHouseDeliveryStore, type DeliveryRow, type DeliveryStore, type Outcome } from './deliveries.ts'
 import { notifierMetrics, type NotifierMetrics } from './metrics.ts'
 import { renderPage, renderThreadReply, type RenderOptions, type SlackMessage } from './render.ts'
-import { deliveryKey, PageDeliveryError, type PageRef, type PageSink } from './sink.ts'
+import { alertDeliveryKey, changeOf, deliveryKey, PageDeliveryError, type PageRef, type PageSink } from './sink.ts'
 import { listSilences, silenceMatches, type Silence } from './silences.ts'
 import { createSlackSink } from './slack.ts'
 
@@ -94,12 +94,19 @@ export function createNotifier(deps: NotifierDeps): Notifier {
 
   /** final outcomes only: a positive fact never goes stale, a missing one is looked up */
   const cache = new Map<string, DeliveryRow>()
+  /** per alert, its latest delivered message with a thread (the page, or a reply in it) */
+  const threads = new Map<string, DeliveryRow>()
   const remember = (r: DeliveryRow) => {
     if (!FINAL.has(r.outcome)) return
-    const k = deliveryKey(r.alert_id, r.status)
+    const k = deliveryKey(r.alert_id, r.status, r.change)
     cache.delete(k)
     cache.set(k, r)
     if (cache.size > CACHE_LIMIT) cache.delete(cache.keys().next().value!)
+    if (r.outcome === 'delivered' && r.thread_ts) {
+      threads.delete(r.alert_id)
+      threads.set(r.alert_id, r)
+      if (threads.size > CACHE_LIMIT) threads.delete(threads.keys().next().value!)
+    }
   }
 
   /** strictly increasing timestamps, so the intent row never ties with the outcome row */
@@ -118,6 +125,7 @@ export function createNotifier(deps: NotifierDeps): Notifier {
   const row = (a: AlertRecord, f: { outcome: Outcome; channel: string; channelName: string; messageTs?: string; threadTs?: string; error?: string; attempts?: number }): DeliveryRow => ({
     alert_id: a.alert_id,
     status: a.status,
+    change: changeOf(a),
     team: a.team,
     channel: f.channel,
     channel_name: f.channelName,
@@ -149,7 +157,8 @@ export function createNotifier(deps: NotifierDeps): Notifier {
       const parsed = AlertRecord.safeParse(JSON.parse(r.alert_json || 'null'))
       if (!parsed.success) continue
       const prev = latest.get(r.alert_id)
-      if (!prev || STATUS_RANK[parsed.data.status] > STATUS_RANK[prev.status]) latest.set(r.alert_id, parsed.data)
+      const later = prev !== undefined && STATUS_RANK[parsed.data.status] === STATUS_RANK[prev.status] && Date.parse(parsed.data.detected_at) > Date.parse(prev.detected_at)
+      if (!prev || STATUS_RANK[parsed.data.status] > STATUS_RANK[prev.status] || later) latest.set(r.alert_id, parsed.data)
     }
     return [...latest.values()]
   }
@@ -185,7 +194,7 @@ export function createNotifier(deps: NotifierDeps): Notifier {
    * look for the message in Slack first; else record the intent and post.
    */
   async function sendOnce(alerts: AlertRecord[], pending: Map<string, DeliveryRow>, target: { channel: string; channelName: string; threadTs: string | null }, msg: SlackMessage): Promise<{ ref: PageRef; attempts: number }> {
-    const keys = alerts.map((a) => deliveryKey(a.alert_id, a.status))
+    const keys = alerts.map(alertDeliveryKey)
     for (const k of keys) {
       const intent = pending.get(k)
       if (!intent) continue
@@ -251,21 +260,15 @@ export function createNotifier(deps: NotifierDeps): Notifier {
 
   async function handleRecords(records: AlertRecord[]) {
     // 1. look up what is already done (the cache holds final outcomes only)
-    const keyOf = (a: AlertRecord) => deliveryKey(a.alert_id, a.status)
+    const keyOf = alertDeliveryKey
     const unknownIds = [...new Set(records.filter((a) => !cache.has(keyOf(a))).map((a) => a.alert_id))]
     const pending = new Map<string, DeliveryRow>()
     for (const r of await store.latest(unknownIds)) {
       remember(r)
-      if (r.outcome === 'sending') pending.set(deliveryKey(r.alert_id, r.status), r)
+      if (r.outcome === 'sending') pending.set(deliveryKey(r.alert_id, r.status, r.change), r)
     }
     const firingRow = (alertId: string) => cache.get(deliveryKey(alertId, 'firing'))
-    const threadOf = (alertId: string): DeliveryRow | undefined => {
-      for (const s of ['resolved', 'updated', 'firing'] as const) {
-        const r = cache.get(deliveryKey(alertId, s))
-        if (r?.outcome === 'delivered' && r.thread_ts) return r
-      }
-      return undefined
-    }
+    const threadOf = (alertId: string): DeliveryRow | undefined => threads.get(alertId)
 
     let silences: Silence[] | null = null
     const silencedBy = async (a: AlertRecord): Promise<Silence | null> => {

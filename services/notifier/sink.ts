@@ -46,9 +46,22 @@ export interface PageSink {
 
 export const METADATA_EVENT_TYPE = 'burnwatch_alert'
 
-/** `firing:alert-123`: the status first (it has no `:`), so any alert_id parses back. */
-export function deliveryKey(alertId: string, status: string): string {
-  return `${status}:${alertId}`
+/**
+ * `firing:alert-123`, `updated@1763805600000:alert-123`: the state change first (it has no `:`),
+ * so any alert_id parses back. `change` tells the updates of one alert apart (changeOf).
+ */
+export function deliveryKey(alertId: string, status: string, change = ''): string {
+  return `${status}${change ? `@${change}` : ''}:${alertId}`
+}
+
+/** Which state change a record is: '' for firing and resolved (one each per alert), its detected_at (ms) for an update. */
+export function changeOf(a: { status: string; detected_at: string }): string {
+  return a.status === 'updated' ? String(Date.parse(a.detected_at)) : ''
+}
+
+/** The delivery key of an alert record's state change. */
+export function alertDeliveryKey(a: { alert_id: string; status: string; detected_at: string }): string {
+  return deliveryKey(a.alert_id, a.status, changeOf(a))
 }
 
 export class PageDeliveryError extends DependencyError {

@@ -7,7 +7,7 @@
 import type { FakeSlack } from '../support/fake-slack.ts'
 import type { AlertRecord } from '../../schemas/alert.ts'
 import type { WindowRecord } from '../../schemas/window.ts'
-import { deliveryKey } from '../../services/notifier/sink.ts'
+import { alertDeliveryKey } from '../../services/notifier/sink.ts'
 import { metadataDeliveries } from '../../services/notifier/slack.ts'
 import { mulberry32 } from '../../services/demo/traffic.ts'
 
@@ -103,7 +103,7 @@ export function syntheticAlerts(label: string, teams: number, perTeam: number): 
 }
 
 export function expectedPages(alerts: readonly AlertRecord[]): Set<string> {
-  return new Set(alerts.map((a) => deliveryKey(a.alert_id, a.status)))
+  return new Set(alerts.map(alertDeliveryKey))
 }
 
 export interface PageCount {

@@ -132,7 +132,7 @@ async function harness(kind: 'kafka' | 'in-process'): Promise<Harness> {
     },
     async rows(ids) {
       const out = new Map<string, DeliveryRow>()
-      for (const r of await store.latest(ids)) out.set(`${r.alert_id}/${r.status}`, r)
+      for (const r of await store.latest(ids)) out.set(`${r.alert_id}/${r.status}${r.change ? `@${r.change}` : ''}`, r)
       return out
     },
   }
@@ -158,24 +158,35 @@ describe('notifier (Slack fake, ClickHouse, bus)', () => {
     expect(page.text).toContain('<!subteam^S012345>')
     expect(text(h.fake.posts('#ads-oncall')[0]!)).toContain('ads-ranker')
 
-    await h.send([{ ...a, status: 'updated', current: 0.0025, change_pct: 108.3 }, { ...a, status: 'resolved', current: 0.00121, change_pct: 0.8, detected_at: '2026-11-22T11:00:00.000Z' }])
-    await until('two replies', () => h.fake.replies('#search-oncall', page.ts).length === 2)
-    const [worse, resolved] = h.fake.replies('#search-oncall', page.ts)
+    // worse, then worse again (each update is its own state change), then resolved
+    const worse1 = { ...a, status: 'updated' as const, current: 0.0025, change_pct: 108.3, detected_at: '2026-11-22T10:40:00.000Z' }
+    const worse2 = { ...a, status: 'updated' as const, current: 0.0031, change_pct: 158.4, detected_at: '2026-11-22T10:50:00.000Z' }
+    await h.send([worse1, worse2, { ...a, status: 'resolved', current: 0.00121, change_pct: 0.8, detected_at: '2026-11-22T11:00:00.000Z' }])
+    await until('three replies', () => h.fake.replies('#search-oncall', page.ts).length === 3)
+    const [worse, worseAgain, resolved] = h.fake.replies('#search-oncall', page.ts)
     expect(text(worse!)).toContain('worse')
     expect(text(worse!)).toContain('+108%')
+    expect(text(worseAgain!)).toContain('+158%')
     expect(text(resolved!)).toContain('resolved')
-    await until('parent edited twice', () => page.edits >= 2)
+    await until('parent edited three times', () => page.edits >= 3)
     expect(JSON.stringify(page.blocks[0])).toContain('Resolved')
     expect(h.fake.posts('#search-oncall')).toHaveLength(1)
 
     const rows = await h.rows([a.alert_id, b.alert_id])
-    for (const s of ['firing', 'updated', 'resolved']) {
+    const u1 = `updated@${Date.parse(worse1.detected_at)}`
+    const u2 = `updated@${Date.parse(worse2.detected_at)}`
+    for (const s of ['firing', u1, u2, 'resolved']) {
       expect(rows.get(`${a.alert_id}/${s}`)).toMatchObject({ outcome: 'delivered', thread_ts: page.ts, channel: h.fake.channelId('#search-oncall'), channel_name: '#search-oncall' })
     }
-    expect(rows.get(`${a.alert_id}/updated`)?.message_ts).toBe(worse!.ts)
+    expect(rows.get(`${a.alert_id}/${u1}`)?.message_ts).toBe(worse!.ts)
+    expect(rows.get(`${a.alert_id}/${u2}`)?.message_ts).toBe(worseAgain!.ts)
     expect(rows.get(`${b.alert_id}/firing`)?.outcome).toBe('delivered')
     expect(await metric(nt, 'burnwatch_notifier_invalid_alerts_total')).toBe(2)
-    expect(await metric(nt, 'burnwatch_slack_deliveries_total', { outcome: 'delivered' })).toBe(4)
+    expect(await metric(nt, 'burnwatch_slack_deliveries_total', { outcome: 'delivered' })).toBe(5)
+    // the same state changes again (a replay): nothing new in Slack
+    await h.send([worse1, worse2])
+    await until('replay skipped', async () => (await metric(nt, 'burnwatch_slack_deliveries_total', { outcome: 'duplicate' })) >= 2)
+    expect(h.fake.replies('#search-oncall', page.ts)).toHaveLength(3)
     expect(h.logs.join('')).toContain('status: Invalid option')
   })
 
