@@ -25,7 +25,7 @@ import { migrate } from '../shared/clickhouse/migrate.ts'
 import { createRegistry } from '../shared/metrics.ts'
 import { seriesKey } from '../shared/producer/index.ts'
 import { createAggregator } from '../services/aggregator/service.ts'
-import { createClickHouseUsageStore } from '../services/aggregator/clickhouse-store.ts'
+import { createClickHouseUsageStore, encodeUsageRows, type ClickHouseUsageStore } from '../services/aggregator/clickhouse-store.ts'
 import { generateTraffic } from '../services/demo/traffic.ts'
 import { benchSeries, loadTrace } from './lib/traffic.ts'
 import { progress, report } from './lib/child.ts'
@@ -46,6 +46,8 @@ export interface DrainResult {
   bare: { seconds: number; eventsPerSecond: number }
   aggregator: { seconds: number; eventsPerSecond: number; toCommittedSeconds: number; batches: number; avgBatch: number; insertSeconds: number; windowsPublished: number; storedInClickHouse: number; cpu: { processSeconds: number; machineBusy: number } }
   ratio: number
+  /** diagnosis: the aggregator with ClickHouse writes skipped */
+  withoutClickHouse: { seconds: number; eventsPerSecond: number; ratio: number; cpu: { processSeconds: number; machineBusy: number } }
   settings: Record<string, unknown>
   engine: { clickhouse: string; chdbPackage: string }
 }
@@ -165,68 +167,91 @@ const timedStore: typeof store = {
     insertMs += performance.now() - t
   },
 }
-const bus = createKafkaBus({ brokers, clientId: 'bench-aggregator', logger })
-// observe the aggregator's usage.events consumer: group joined, records handled
-let aggFirst = 0
-let aggHandled = 0
-let aggBatches = 0
-let aggLast = 0
-const observed: Bus = {
-  ...bus,
-  kind: bus.kind,
-  consumer(o: ConsumerOptions): BusConsumer {
-    const c = bus.consumer(o)
-    if (!o.topics.includes(topic)) return c
-    return {
-      ...c,
-      start: async (handler) => {
-        // resolves when the consumer joined its group; fetching starts right then
-        await c.start(async (batch, ctx) => {
-          await handler(batch, ctx)
-          aggHandled += batch.messages.length
-          aggBatches++
-          if (aggHandled >= N && !aggLast) aggLast = performance.now()
-        })
-        aggFirst ||= performance.now()
-      },
-    }
-  },
+interface AggregatorRun {
+  seconds: number
+  toCommittedSeconds: number
+  batches: number
+  handled: number
+  windowsPublished: number
+  stored: number
+  cpu: { processSeconds: number; machineBusy: number }
 }
-const group = `bench-aggregator-${hex}`
-const agg = createAggregator({ bus: observed, store: timedStore, config, logger, registry: createRegistry(), groupId: group })
-progress(P, 'draining with the aggregator (Kafka → chDB usage_events, windows → cost.windows)')
-const cpu0 = process.cpuUsage()
-const machine0 = machineTicks()
-await agg.start()
-let lastReport = performance.now()
-while (!aggLast) {
-  await sleep(5)
-  if (performance.now() - lastReport > 5000) {
-    lastReport = performance.now()
-    progress(P, `aggregator: ${aggHandled.toLocaleString('en')} / ${N.toLocaleString('en')} stored`)
+
+/** Drains the topic from the beginning with the aggregator in a fresh consumer group, writing through `via`. */
+async function drainAggregator(via: ClickHouseUsageStore, label: string): Promise<AggregatorRun> {
+  const bus = createKafkaBus({ brokers, clientId: `bench-${label}`, logger })
+  // observe the aggregator's usage.events consumer: group joined, records handled
+  let first = 0
+  let handled = 0
+  let batches = 0
+  let last = 0
+  const observed: Bus = {
+    ...bus,
+    kind: bus.kind,
+    consumer(o: ConsumerOptions): BusConsumer {
+      const c = bus.consumer(o)
+      if (!o.topics.includes(topic)) return c
+      return {
+        ...c,
+        start: async (handler) => {
+          // resolves when the consumer joined its group; fetching starts right then
+          await c.start(async (batch, ctx) => {
+            await handler(batch, ctx)
+            handled += batch.messages.length
+            batches++
+            if (handled >= N && !last) last = performance.now()
+          })
+          first ||= performance.now()
+        },
+      }
+    },
   }
-}
-const aggSeconds = (aggLast - aggFirst) / 1000
-const cpu = { processSeconds: 0, machineBusy: 0 }
-{
+  const group = `bench-${label}-${hex}`
+  const agg = createAggregator({ bus: observed, store: via, config, logger, registry: createRegistry(), groupId: group })
+  const cpu0 = process.cpuUsage()
+  const machine0 = machineTicks()
+  await agg.start()
+  let lastReport = performance.now()
+  while (!last) {
+    await sleep(5)
+    if (performance.now() - lastReport > 5000) {
+      lastReport = performance.now()
+      progress(P, `${label}: ${handled.toLocaleString('en')} / ${N.toLocaleString('en')} handled`)
+    }
+  }
   const c = process.cpuUsage(cpu0)
   const m = machineTicks()
-  cpu.processSeconds = (c.user + c.system) / 1e6
-  cpu.machineBusy = m && machine0 ? 1 - (m.idle - machine0.idle) / Math.max(1, m.total - machine0.total) : NaN
-  progress(P, `CPU while the aggregator drained: this process ${cpu.processSeconds.toFixed(1)} s (aggregator, kafkajs, chDB); all cores ${(100 * cpu.machineBusy).toFixed(0)}% busy`)
+  const cpu = { processSeconds: (c.user + c.system) / 1e6, machineBusy: m && machine0 ? 1 - (m.idle - machine0.idle) / Math.max(1, m.total - machine0.total) : NaN }
+  // committed: the group's lag reaches 0 (commits follow each stored batch)
+  while ((await bus.lag(group, topic)) > 0) await sleep(5)
+  const toCommittedSeconds = (performance.now() - first) / 1000
+  const stats = agg.stats()
+  await agg.stop()
+  await bus.stop()
+  return { seconds: (last - first) / 1000, toCommittedSeconds, batches, handled, windowsPublished: stats.windowsPublished, stored: stats.stored, cpu }
 }
-// committed: the group's lag reaches 0 (commits follow each stored batch)
-while ((await bus.lag(group, topic)) > 0) await sleep(5)
-const toCommitted = (performance.now() - aggFirst) / 1000
-const stats = agg.stats()
-await agg.stop()
-await bus.stop()
+
+progress(P, 'draining with the aggregator (Kafka → chDB usage_events, windows → cost.windows)')
+const run = await drainAggregator(timedStore, 'aggregator')
 const rs = await ch.client.query({ query: 'SELECT count() AS n, version() AS v FROM usage_events', format: 'JSONEachRow' })
 const [counted] = await rs.json<{ n: number | string; v: string }>()
 const storedInClickHouse = Number(counted!.n)
+if (run.stored !== N || storedInClickHouse !== N) throw new Error(`aggregator stored ${run.stored} (ClickHouse has ${storedInClickHouse}), expected ${N}`)
+progress(P, `CPU while the aggregator drained: this process ${run.cpu.processSeconds.toFixed(1)} s (aggregator, kafkajs, chDB); all cores ${(100 * run.cpu.machineBusy).toFixed(0)}% busy`)
+progress(P, `aggregator: ${(N / run.seconds).toFixed(0)} events/s (${run.seconds.toFixed(2)} s; ${run.batches} batches; ClickHouse inserts ${(insertMs / 1000).toFixed(2)} s; ${run.windowsPublished} windows published)`)
+
+// (c) a diagnosis, not a product mode: the same aggregator with ClickHouse taken out (rows still
+// encoded, never inserted; nothing to rebuild), the ceiling of the JavaScript side on this machine
+progress(P, 'draining with the aggregator, ClickHouse writes skipped (the ceiling of everything else)')
+const noClickHouse: ClickHouseUsageStore = {
+  ...store,
+  insertEvents: async (rows) => void encodeUsageRows(rows),
+  checkpoint: async () => ({ maxOffset: -1, maxTimestamp: null }),
+  eventsSince: async () => [],
+}
+const ceiling = await drainAggregator(noClickHouse, 'aggregator-no-clickhouse')
+progress(P, `aggregator without ClickHouse: ${(N / ceiling.seconds).toFixed(0)} events/s (${ceiling.seconds.toFixed(2)} s; CPU ${ceiling.cpu.processSeconds.toFixed(1)} s, all cores ${(100 * ceiling.cpu.machineBusy).toFixed(0)}% busy)`)
 await ch.close()
-if (stats.stored !== N || storedInClickHouse !== N) throw new Error(`aggregator stored ${stats.stored} (ClickHouse has ${storedInClickHouse}), expected ${N}`)
-progress(P, `aggregator: ${(N / aggSeconds).toFixed(0)} events/s (${aggSeconds.toFixed(2)} s; ${aggBatches} batches; ClickHouse inserts ${(insertMs / 1000).toFixed(2)} s; ${stats.windowsPublished} windows published)`)
 
 try {
   rmSync(dataDir, { recursive: true, force: true })
@@ -242,17 +267,18 @@ const result: DrainResult = {
   fillSeconds,
   bare: { seconds: bareSeconds, eventsPerSecond: N / bareSeconds },
   aggregator: {
-    seconds: aggSeconds,
-    eventsPerSecond: N / aggSeconds,
-    toCommittedSeconds: toCommitted,
-    batches: aggBatches,
-    avgBatch: Math.round(aggHandled / Math.max(1, aggBatches)),
+    seconds: run.seconds,
+    eventsPerSecond: N / run.seconds,
+    toCommittedSeconds: run.toCommittedSeconds,
+    batches: run.batches,
+    avgBatch: Math.round(run.handled / Math.max(1, run.batches)),
     insertSeconds: insertMs / 1000,
-    windowsPublished: stats.windowsPublished,
+    windowsPublished: run.windowsPublished,
     storedInClickHouse,
-    cpu,
+    cpu: run.cpu,
   },
-  ratio: aggSeconds > 0 ? bareSeconds / aggSeconds : 0,
+  ratio: run.seconds > 0 ? bareSeconds / run.seconds : 0,
+  withoutClickHouse: { seconds: ceiling.seconds, eventsPerSecond: N / ceiling.seconds, ratio: ceiling.seconds > 0 ? bareSeconds / ceiling.seconds : 0, cpu: ceiling.cpu },
   settings: { partitions: PARTITIONS, bare: BARE },
   engine: { clickhouse: `chDB (ClickHouse ${counted!.v})`, chdbPackage: (createRequire(import.meta.url)('chdb/package.json') as { version: string }).version },
 }

@@ -104,6 +104,7 @@ if (d) {
   rows.push(['drain: bare kafkajs consumer', `${n(d.bare.eventsPerSecond)} events/s`, `${n(d.events)} events, ${d.series} series, ${n(d.avgEventBytes)} B avg`])
   rows.push(['drain: aggregator → ClickHouse', `${n(d.aggregator.eventsPerSecond)} events/s`, `${d.aggregator.batches} batches, ${n(d.aggregator.windowsPublished)} windows out`])
   rows.push(['drain: ratio aggregator/bare', n(d.ratio, 3), 'target ≥ 0.6'])
+  rows.push(['drain: same, no ClickHouse', `${n(d.withoutClickHouse.eventsPerSecond)} events/s`, `ratio ${n(d.withoutClickHouse.ratio, 3)}: diagnosis, rows encoded but not inserted`])
 }
 const b = ok(results.backtest)
 if (b) {

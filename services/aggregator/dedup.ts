@@ -10,8 +10,9 @@
  * A copy arriving more than the horizon after the first may count twice: the documented limit.
  */
 export interface Deduper {
-  has(partition: string, id: string): boolean
-  add(partition: string, id: string, ts: number): void
+  /** `fingerprint`, when given, must be idFingerprint(id) (callers that have it save the hashing) */
+  has(partition: string, id: string, fingerprint?: number): boolean
+  add(partition: string, id: string, ts: number, fingerprint?: number): void
   /**
    * `has` then `add` in one step: true when the ID is new (and now recorded). `fingerprint`, when
    * given, must be idFingerprint(id): callers that computed it elsewhere (the backtest's decode
@@ -38,7 +39,7 @@ export function idFingerprint(id: string): number {
  * hashes no string in V8, grows by one copy of two flat arrays, and touches one cache line per
  * probe.
  */
-class IdTable {
+export class IdTable {
   private slots: Int32Array
   private ids: (string | undefined)[]
   private mask: number
@@ -108,13 +109,13 @@ export function createDeduper(horizonMs: number): Deduper {
     s.current.add(fp, id)
   }
   return {
-    has(p, id) {
+    has(p, id, fingerprint) {
       const s = parts.get(p)
-      return s !== undefined && seen(s, idFingerprint(id), id)
+      return s !== undefined && seen(s, fingerprint ?? idFingerprint(id), id)
     },
-    add(p, id, ts) {
+    add(p, id, ts, fingerprint) {
       const s = part(p, ts)
-      const fp = idFingerprint(id)
+      const fp = fingerprint ?? idFingerprint(id)
       // an ID already remembered (in either generation) is not added again
       if (!seen(s, fp, id)) record(s, fp, id, ts)
     },

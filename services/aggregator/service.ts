@@ -28,9 +28,9 @@ import { DeploymentMarker } from '../../schemas/deployment.ts'
 import { describeIssues } from '../../schemas/issues.ts'
 import type { WindowRecord } from '../../schemas/window.ts'
 import { createPricer } from './pricing.ts'
-import { createWindower } from './windows.ts'
-import { createDeduper } from './dedup.ts'
-import { decodeUsageEvent, seriesId, windowInput } from './decode.ts'
+import { createWindower, type WindowInput } from './windows.ts'
+import { createDeduper, IdTable, idFingerprint } from './dedup.ts'
+import { decodeUsageEvent, seriesId } from './decode.ts'
 import { seriesKey } from '../../shared/producer/index.ts'
 import { decimalText, type ClickHouseUsageStore, type UsageRow } from './clickhouse-store.ts'
 
@@ -67,6 +67,23 @@ export function deadLetter(msg: BusMessage, reason: string): OutgoingMessage {
   if (bytes <= MAX_DEAD_LETTER_VALUE_BYTES) return { key: msg.key, value: msg.value, headers }
   headers.value_truncated_from_bytes = String(bytes)
   return { key: msg.key, value: Buffer.from(msg.value).subarray(0, MAX_DEAD_LETTER_VALUE_BYTES).toString(), headers }
+}
+
+/** The windower's view of a stored row, written into `into` (the windower copies what it keeps). */
+function rowInput(r: UsageRow, cost: number, into: WindowInput): WindowInput {
+  into.team = r.team
+  into.endpoint = r.endpoint
+  into.model = r.model
+  into.ts = r.timestamp
+  into.cost = cost
+  into.input = r.input_tokens
+  into.output = r.output_tokens
+  into.cacheRead = r.cache_read_tokens
+  into.cacheWrite = r.cache_write_tokens
+  into.error = r.status === 'error'
+  into.unpriced = r.unpriced
+  into.deployment = r.deployment_id || undefined
+  return into
 }
 
 interface PartitionCtx {
@@ -152,8 +169,11 @@ export function createAggregator(d: AggregatorDeps): Aggregator {
     const ctx = await partition(batch.topic, batch.partition)
     const rows: UsageRow[] = []
     const dead: OutgoingMessage[] = []
-    const accepted: { row: UsageRow; ts: number; series: string; input: ReturnType<typeof windowInput> }[] = []
-    const inBatch = new Set<string>()
+    // per stored row: its ID's fingerprint, its series and its cost as a number (parallel arrays, no object per event)
+    const fingerprints: number[] = []
+    const seriesOf: string[] = []
+    const costs: number[] = []
+    const inBatch = new IdTable()
     let duplicates = 0
     let skipped = 0
     let maxTs = -Infinity
@@ -170,11 +190,12 @@ export function createAggregator(d: AggregatorDeps): Aggregator {
         continue
       }
       const e = dec.event
-      if (deduper.has(ctx.key, e.event_id) || inBatch.has(e.event_id)) {
+      const fp = idFingerprint(e.event_id)
+      if (deduper.has(ctx.key, e.event_id, fp) || inBatch.has(fp, e.event_id)) {
         duplicates++
         continue
       }
-      inBatch.add(e.event_id)
+      inBatch.add(fp, e.event_id)
       const ts = dec.ts
       const priced = pricer.price(e)
       const series = seriesId(e)
@@ -208,7 +229,10 @@ export function createAggregator(d: AggregatorDeps): Aggregator {
         kafka_offset: offset,
       }
       rows.push(row)
-      accepted.push({ row, ts, series, input: windowInput(e, ts, { cost: Number(row.cost_usd), source: priced.source }) })
+      fingerprints.push(fp)
+      seriesOf.push(series)
+      // the stored (decimal) cost, so the windows add up to what ClickHouse sums
+      costs.push(Number(row.cost_usd))
     }
     // 2. dead letters first: once the offsets are committed they must be somewhere
     // in broker-sized requests: several large bad records must not make one send the broker refuses forever
@@ -221,10 +245,12 @@ export function createAggregator(d: AggregatorDeps): Aggregator {
     m.insertSeconds.observe({ table: 'usage_events' }, (performance.now() - t0) / 1000)
     // 4. in-memory state only after the write is durable
     const wall = now()
-    for (const a of accepted) {
-      deduper.add(ctx.key, a.row.event_id, a.ts)
+    const input = {} as WindowInput
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i]!
+      deduper.add(ctx.key, r.event_id, r.timestamp, fingerprints[i])
       // a late event is not added to a window but counted in the series' next one
-      if (!windower.add(ctx.key, a.series, a.input, wall)) stats.late++
+      if (!windower.add(ctx.key, seriesOf[i]!, rowInput(r, costs[i]!, input), wall)) stats.late++
     }
     ctx.checkpoint = Math.max(ctx.checkpoint, Number(last))
     stats.stored += rows.length
