@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest'
 import { createDeduper, idFingerprint } from '../../services/aggregator/dedup.ts'
+import { mulberry32 } from '../../services/demo/traffic.ts'
+
+/** A random stream of (partition, id, event time) with repeated IDs. */
+function* stream(seed: number, n: number, o: { maxStep: number; partitions: number; ids: number }) {
+  const rnd = mulberry32(seed)
+  let ts = 0
+  for (let i = 0; i < n; i++) {
+    ts += Math.floor(rnd() * o.maxStep)
+    yield { p: `p${Math.floor(rnd() * o.partitions)}`, id: `id-${Math.floor(rnd() * o.ids)}`, ts }
+  }
+}
 
 describe('deduper', () => {
   it('remembers an id for at least the horizon of event time, per partition', () => {
@@ -25,14 +36,8 @@ describe('deduper', () => {
   it('addIfNew agrees with has-then-add on a random stream', () => {
     const a = createDeduper(1000)
     const b = createDeduper(1000)
-    let seed = 3
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
-    let ts = 0
     let dups = 0
-    for (let i = 0; i < 5000; i++) {
-      ts += Math.floor(rnd() * 40)
-      const p = `p${Math.floor(rnd() * 3)}`
-      const id = `id-${Math.floor(rnd() * 400)}`
+    for (const { p, id, ts } of stream(3, 5000, { maxStep: 40, partitions: 3, ids: 400 })) {
       const fresh = !a.has(p, id)
       if (fresh) a.add(p, id, ts)
       else dups++
@@ -62,14 +67,8 @@ describe('deduper', () => {
     for (const [fp, horizon] of [[undefined, 1000], [7, 1000], [undefined, 1e9]] as const) {
       const a = reference(horizon)
       const b = createDeduper(horizon)
-      let seed = 5
-      const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31
-      let ts = 0
       let dups = 0
-      for (let i = 0; i < 20_000; i++) {
-        ts += Math.floor(rnd() * 10)
-        const p = `p${Math.floor(rnd() * 2)}`
-        const id = `id-${Math.floor(rnd() * 3000)}`
+      for (const { p, id, ts } of stream(5, 20_000, { maxStep: 10, partitions: 2, ids: 3000 })) {
         const fresh = a(p, id, ts)
         if (!fresh) dups++
         expect(b.addIfNew(p, id, ts, fp)).toBe(fresh)
