@@ -11,7 +11,7 @@ import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { ClickHouseClient } from '@clickhouse/client'
 import type { WindowInput } from './windows.ts'
-import { wrapClickHouseError } from '../../shared/clickhouse/client.ts'
+import { FILE_GLOB, wrapClickHouseError } from '../../shared/clickhouse/client.ts'
 import { RowBinaryWriter } from '../../shared/clickhouse/row-binary.ts'
 import type { DeploymentMarker } from '../../schemas/deployment.ts'
 
@@ -153,7 +153,7 @@ export interface UsageStoreOptions {
 export function createClickHouseUsageStore(client: ClickHouseClient, options: UsageStoreOptions) {
   const staging = options.stagingDir
   // openClickHouse never gives such a folder (see chooseStagingDir): file() would read it as a glob
-  if (staging !== null && /[*?{}[\]]/.test(staging)) throw new Error(`staging folder '${staging}' contains one of * ? { } [ ]; ClickHouse's file() would read it as a pattern`)
+  if (staging !== null && FILE_GLOB.test(staging)) throw new Error(`staging folder '${staging}' contains one of * ? { } [ ]; ClickHouse's file() would read it as a pattern`)
   const stagePrefix = `usage-${process.pid}-${randomBytes(3).toString('hex')}-`
   let seq = 0
 

@@ -81,13 +81,7 @@ export function createKafkaBus(o: KafkaBusOptions): Bus {
       return kafkaConsumer(kafka, opts, log, consumers)
     },
     async lag(groupId, topic) {
-      const a = await getAdmin()
-      const [committed, ends] = await Promise.all([a.fetchOffsets({ groupId, topics: [topic] }), a.fetchTopicOffsets(topic)])
-      const c = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]))
-      return ends.reduce((sum, e) => {
-        const done = c.get(e.partition) ?? -1
-        return sum + (done < 0 ? Number(e.high) - Number(e.low) : Number(e.high) - done)
-      }, 0)
+      return groupLag(await getAdmin(), groupId, topic)
     },
     async stop() {
       await Promise.all([...consumers].map((c) => c.stop()))
@@ -159,6 +153,16 @@ function serializedSends(p: Producer): BusProducer['send'] {
       if (!running) void drain()
     })
   }
+}
+
+/** Records behind the end of the topic for a group (a group that never committed counts everything). */
+export async function groupLag(admin: Admin, groupId: string, topic: string): Promise<number> {
+  const [committed, ends] = await Promise.all([admin.fetchOffsets({ groupId, topics: [topic] }), admin.fetchTopicOffsets(topic)])
+  const c = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]))
+  return ends.reduce((sum, e) => {
+    const done = c.get(e.partition) ?? -1
+    return sum + (done < 0 ? Number(e.high) - Number(e.low) : Number(e.high) - done)
+  }, 0)
 }
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({})

@@ -67,7 +67,8 @@ export function createFastPartitioner() {
     return ({ topic, partitionMetadata, message }: { topic: string; partitionMetadata: { partitionId: number; leader: number }[]; message: { partition?: number | null; key?: Buffer | string | null } }): number => {
       if (message.partition !== null && message.partition !== undefined) return message.partition
       const key = message.key
-      if (key !== null && key !== undefined) return ((typeof key === 'string' ? murmur2(key) : murmur2Bytes(key)) & 0x7fffffff) % partitionMetadata.length
+      if (typeof key === 'string') return partitionFor(key, partitionMetadata.length, 0)
+      if (key !== null && key !== undefined) return (murmur2Bytes(key) & 0x7fffffff) % partitionMetadata.length
       const available = partitionMetadata.filter((p) => p.leader >= 0)
       const n = (counters.get(topic) ?? Math.floor(Math.random() * 2 ** 31)) + 1
       counters.set(topic, n)

@@ -115,7 +115,7 @@ function inDatabase<C extends object>(connection: C, database: string): C {
 }
 
 /** ClickHouse reads these as glob patterns in a file() path: a staging path must not contain them. */
-const GLOB = /[*?{}[\]]/
+export const FILE_GLOB = /[*?{}[\]]/
 
 /**
  * The folder for the bulk-insert files on chDB: `preferred` (in the data dir), else a fresh temp
@@ -124,15 +124,15 @@ const GLOB = /[*?{}[\]]/
  * Files left by a process killed mid-insert are removed here, once per engine open.
  */
 export function chooseStagingDir(preferred: string | null): { path: string; temporary: boolean } {
-  if (preferred !== null && !GLOB.test(preferred)) {
+  if (preferred !== null && !FILE_GLOB.test(preferred)) {
     mkdirSync(preferred, { recursive: true })
     for (const f of readdirSync(preferred)) if (f.endsWith('.rowbinary')) rmSync(join(preferred, f), { force: true })
     return { path: preferred, temporary: false }
   }
   for (const base of [tmpdir(), '/tmp']) {
-    if (GLOB.test(base)) continue
+    if (FILE_GLOB.test(base)) continue
     const dir = mkdtempSync(join(base, 'burnwatch-staging-'))
-    if (!GLOB.test(dir)) return { path: dir, temporary: true }
+    if (!FILE_GLOB.test(dir)) return { path: dir, temporary: true }
     rmSync(dir, { recursive: true, force: true })
   }
   throw new DependencyError('clickhouse', `no folder for chDB's insert files: ${preferred ?? tmpdir()} contains one of * ? { } [ ] (file() would read it as a pattern); set BURNWATCH_DATA_DIR or TMPDIR to a path without them`, { code: 'CHDB_STAGING', retriable: false })

@@ -14,7 +14,6 @@ import {
   ensureTopic,
   expectedOf,
   freePort,
-  groupLag,
   kafkaClient,
   killHard,
   log,
@@ -32,6 +31,7 @@ import {
   waitUntil,
   type DrillResult,
 } from './lib.ts'
+import { groupLag } from '../../shared/bus/kafka.ts'
 import { expectedPages, pageCounter, syntheticAlerts, syntheticWindows, type WindowPlan } from './pages.ts'
 import { loadConfig } from '../../shared/config.ts'
 import { createDetectorCore } from '../../services/detector/core/index.ts'

@@ -11,12 +11,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Kafka, logLevel, type Admin } from 'kafkajs'
+import { Kafka, logLevel } from 'kafkajs'
 import { REPO_ROOT, startBurnwatch, type Child } from '../support/processes.ts'
 import { topicNames, type Topics } from '../../shared/config.ts'
 import { generateTraffic, DEMO_SERIES, type SeriesSpec } from '../../services/demo/traffic.ts'
 import type { UsageEvent } from '../../schemas/usage-event.ts'
 import { seriesKey } from '../../shared/producer/series-key.ts'
+import { groupLag } from '../../shared/bus/kafka.ts'
 
 export interface DrillResult {
   drill: string
@@ -197,15 +198,6 @@ export function topicsOf(p: string): Topics {
   return topicNames(p)
 }
 
-/** Records behind the end of the topic for a group (a group that never committed counts everything). */
-export async function groupLag(admin: Admin, groupId: string, topic: string): Promise<number> {
-  const [committed, ends] = await Promise.all([admin.fetchOffsets({ groupId, topics: [topic] }), admin.fetchTopicOffsets(topic)])
-  const c = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]))
-  return ends.reduce((sum, e) => {
-    const done = c.get(e.partition) ?? -1
-    return sum + (done < 0 ? Number(e.high) - Number(e.low) : Number(e.high) - done)
-  }, 0)
-}
 
 export async function waitUntil(what: string, fn: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 250): Promise<void> {
   const deadline = Date.now() + timeoutMs

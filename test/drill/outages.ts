@@ -17,7 +17,8 @@ import { createAggregator } from '../../services/aggregator/service.ts'
 import { createClickHouseUsageStore } from '../../services/aggregator/clickhouse-store.ts'
 import { createNotifier } from '../../services/notifier/index.ts'
 import { startFakeSlack, type Fault } from '../support/fake-slack.ts'
-import { ensureTopic, expectedOf, groupLag, kafkaClient, log, prefix, produceEvents, realisticEvents, result, tempDir, topicsOf, waitUntil, type DrillResult } from './lib.ts'
+import { ensureTopic, expectedOf, kafkaClient, log, prefix, produceEvents, realisticEvents, result, tempDir, topicsOf, waitUntil, type DrillResult } from './lib.ts'
+import { groupLag } from '../../shared/bus/kafka.ts'
 import { expectedPages, pageCounter, syntheticAlerts } from './pages.ts'
 
 export const OUTAGE_MS = 60_000

@@ -4,6 +4,7 @@ import type { WindowRecord } from '../../schemas/window.ts'
 import { createDetectorCore, defaultDetectorConfig, type DetectorConfig } from '../../services/detector/core/index.ts'
 import { Rng } from '../../eval/rng.ts'
 import { TEAM_MAX_SKEW_WINDOWS } from '../../services/detector/core/params.ts'
+import { makeWindow } from '../support/windows.ts'
 
 const M = 60_000
 const T0 = Date.UTC(2026, 0, 5, 0, 0)
@@ -37,24 +38,7 @@ function series(phases: Phase[], seed = 1, endpoint = 'POST /v1/chat'): WindowRe
         c += cost
         q += cost * cost
       }
-      out.push({
-        team: 'search',
-        endpoint,
-        model: 'gpt-4o-mini',
-        window_start: new Date(t).toISOString(),
-        window_end: new Date(t + M).toISOString(),
-        requests: p.n,
-        errors: 0,
-        input_tokens: i,
-        output_tokens: o,
-        cache_read_tokens: 0,
-        cache_write_tokens: 0,
-        cost_usd: c,
-        cost_sq_sum: q,
-        unpriced_requests: 0,
-        late_events: 0,
-        deployments: { [p.deploy ?? 'v1']: p.n },
-      })
+      out.push(makeWindow({ team: 'search', endpoint, start: t, windowMs: M, requests: p.n, input: i, output: o, cost: c, costSq: q, deployment: p.deploy ?? 'v1' }))
     }
   }
   return out

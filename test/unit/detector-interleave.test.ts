@@ -14,6 +14,7 @@ import type { WindowRecord } from '../../schemas/window.ts'
 import { Rng } from '../../eval/rng.ts'
 import { TEAM_MAX_SKEW_WINDOWS } from '../../services/detector/core/params.ts'
 import { createDetectorCore, defaultDetectorConfig, type DetectorConfig } from '../../services/detector/core/index.ts'
+import { makeWindow } from '../support/windows.ts'
 
 const M = 60_000
 const H = 60 * M
@@ -78,24 +79,7 @@ function windowsOf(s: Spec, rng: Rng): WindowRecord[] {
     const c = i * PIN + o * POUT
     const mean = c / n
     const dep = s.deploy?.(t) ?? `${s.endpoint}-v1`
-    out.push({
-      team: s.team,
-      endpoint: s.endpoint,
-      model: 'gpt-4o-mini',
-      window_start: new Date(t).toISOString(),
-      window_end: new Date(t + M).toISOString(),
-      requests: n,
-      errors: 0,
-      input_tokens: i,
-      output_tokens: o,
-      cache_read_tokens: 0,
-      cache_write_tokens: 0,
-      cost_usd: c,
-      cost_sq_sum: n * mean * mean * 1.25,
-      unpriced_requests: 0,
-      late_events: 0,
-      deployments: { [dep]: n },
-    })
+    out.push(makeWindow({ team: s.team, endpoint: s.endpoint, start: t, windowMs: M, requests: n, input: i, output: o, cost: c, costSq: n * mean * mean * 1.25, deployment: dep }))
   }
   return out
 }
