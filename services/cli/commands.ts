@@ -11,6 +11,7 @@ import { openClickHouse } from '../../shared/clickhouse/client.ts'
 import { migrate } from '../../shared/clickhouse/migrate.ts'
 import { addSilence, formatSilences, listSilences } from '../notifier/index.ts'
 import { runDemo } from '../demo/run.ts'
+import { buildReport } from '../report/run.ts'
 
 const stage =
   (...names: StageName[]): Command =>
@@ -113,6 +114,21 @@ export const commands: Record<string, Command> = {
     try {
       await migrate(h.client)
       ctx.out.write(formatSilences(await listSilences(h.client)))
+      return 0
+    } finally {
+      await h.close()
+    }
+  },
+
+  async report(args, ctx) {
+    const { values } = parseArgs({ args, options: { month: { type: 'string' }, team: { type: 'string' }, format: { type: 'string' }, config: { type: 'string' } } })
+    const month = need(values.month, '--month YYYY-MM', 'burnwatch report --month 2026-11 --team search --format focus')
+    const config = ctx.config()
+    const h = await openClickHouse(config.clickhouse)
+    try {
+      await migrate(h.client)
+      const r = await buildReport(h.client, config.file, { month, team: values.team ?? null, ...(values.format !== undefined ? { format: values.format } : {}) })
+      ctx.out.write(r.text)
       return 0
     } finally {
       await h.close()
