@@ -58,8 +58,8 @@ const OtlpFile = z.strictObject({
   default_team: z.string().min(1).optional(),
 })
 
-/** Per environment: `page: false` posts alerts of that environment to the channel without the team's mention. */
-const EnvironmentFile = z.strictObject({ name: z.string().min(1).max(64), page: z.boolean().default(true), slack_channel: z.string().min(1).optional() })
+/** Per environment: `page: false` posts alerts of that environment to the team's channel without its on-call mention. */
+const EnvironmentFile = z.strictObject({ name: z.string().min(1).max(64), page: z.boolean().default(true) })
 
 const PriceFile = z.strictObject({
   model: z.string().min(1),
@@ -243,7 +243,7 @@ export function teamSettings(file: ConfigFile, team: string) {
 }
 
 /** The monthly budget of a team in one environment (production: monthly_budget_usd); null when none is set. */
-export function environmentBudget(file: ConfigFile, team: string, environment: string): number | null {
+export function environmentBudget(file: Pick<ConfigFile, 'teams'>, team: string, environment: string): number | null {
   const t = file.teams.find((x) => x.name === team)
   if (!t) return null
   if (environment === 'production') return t.monthly_budget_usd ?? null
@@ -251,7 +251,7 @@ export function environmentBudget(file: ConfigFile, team: string, environment: s
 }
 
 /** Whether alerts of an environment page (mention the on-call) or only notify; production always pages. */
-export function environmentPages(file: ConfigFile, environment: string): boolean {
+export function environmentPages(file: Pick<ConfigFile, 'environments'>, environment: string): boolean {
   if (environment === 'production') return true
   return file.environments.find((e) => e.name === environment)?.page ?? true
 }

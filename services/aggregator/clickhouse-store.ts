@@ -232,7 +232,7 @@ export function createClickHouseUsageStore(client: ClickHouseClient, options: Us
       const cols =
         columns === 'ids'
           ? `event_id, toUnixTimestamp64Milli(timestamp) AS ts`
-          : `event_id, toUnixTimestamp64Milli(timestamp) AS ts, team, endpoint, model, toFloat64(cost_usd) AS cost, input_tokens AS input, output_tokens AS output, cache_read_tokens AS cacheRead, cache_write_tokens AS cacheWrite, status = 'error' AS error, unpriced, deployment_id AS deployment`
+          : `event_id, toUnixTimestamp64Milli(timestamp) AS ts, team, endpoint, model, toFloat64(cost_usd) AS cost, input_tokens AS input, output_tokens AS output, cache_read_tokens AS cacheRead, cache_write_tokens AS cacheWrite, status = 'error' AS error, unpriced, deployment_id AS deployment, environment`
       const rs = await client.query({
         query: `SELECT ${cols} FROM usage_events WHERE kafka_topic = {topic:String} AND kafka_partition = {partition:UInt32} AND timestamp >= fromUnixTimestamp64Milli({since:Int64}) AND NOT late ORDER BY kafka_offset`,
         query_params: { topic, partition, since: Math.max(0, Math.floor(sinceMs)) },

@@ -84,6 +84,7 @@ function rowInput(r: UsageRow, cost: number, into: WindowInput): WindowInput {
   into.error = r.status === 'error'
   into.unpriced = r.unpriced
   into.deployment = r.deployment_id || undefined
+  into.environment = r.environment
   return into
 }
 

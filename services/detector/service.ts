@@ -24,7 +24,8 @@ import { WindowRecord } from '../../schemas/window.ts'
 import { DeploymentMarker } from '../../schemas/deployment.ts'
 import { describeIssues } from '../../schemas/issues.ts'
 import type { AlertRecord } from '../../schemas/alert.ts'
-import { createDetectorCore, type DetectorCore } from './core/index.ts'
+import type { DetectorCore } from './core/index.ts'
+import { createEnvironmentDetectorCore } from './environments.ts'
 import { detectorConfig } from './config.ts'
 import type { ClickHouseAlertStore } from './clickhouse-store.ts'
 
@@ -87,7 +88,7 @@ export function createDetector(d: DetectorDeps): DetectorService {
   }
 
   const rebuild = async () => {
-    const c = createDetectorCore(detectorConfig(d.config.file))
+    const c = createEnvironmentDetectorCore(detectorConfig(d.config.file), d.config.file)
     const until = now()
     const since = until - historyMs
     known = await d.store.knownAlerts(since - historyMs)
