@@ -95,6 +95,7 @@ const EnvSchema = z.object({
   METRICS_PORT: z.coerce.number({ error: 'METRICS_PORT must be a port number' }).int().min(0).max(65535).optional(),
   BURNWATCH_BODY_LIMIT: z.coerce.number().int().positive().default(5 * 1024 * 1024),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty'], { error: 'LOG_FORMAT must be auto (readable on a terminal, JSON otherwise), json or pretty' }).default('auto'),
 })
 
 export interface IngestKey {
@@ -115,6 +116,8 @@ export interface AppConfig {
   publicUrl: string | null
   dataDir: string
   logLevel: string
+  /** auto: human-readable on a terminal, JSON lines otherwise */
+  logFormat: 'auto' | 'json' | 'pretty'
   file: ConfigFile
   ingestKeys: IngestKey[]
   /** values that must never be logged */
@@ -200,6 +203,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: { co
     publicUrl: publicUrlOf(file.public_url, v.HOST, v.UI_PORT),
     dataDir: v.BURNWATCH_DATA_DIR,
     logLevel: v.LOG_LEVEL,
+    logFormat: v.LOG_FORMAT,
     file,
     ingestKeys,
     secrets,

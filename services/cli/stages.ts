@@ -16,6 +16,7 @@ import { createClickHouseAlertStore } from '../detector/clickhouse-store.ts'
 import { createNotifier } from '../notifier/index.ts'
 import { createIngestServer } from '../ingest/server.ts'
 import { startMetricsServer } from '../../shared/metrics-server.ts'
+import { curlFirstEvent } from './hints.ts'
 
 export type StageName = 'ingest' | 'aggregate' | 'detect' | 'notify'
 
@@ -114,12 +115,12 @@ async function drain(rt: Runtime, input: { group: string; topic: string }, logge
 }
 
 export async function runStages(names: StageName[], config: AppConfig, out: NodeJS.WritableStream, opts: { shutdownDeadlineMs?: number } = {}): Promise<number> {
-  const logger = createLogger({ level: config.logLevel, secrets: config.secrets })
+  const logger = createLogger({ level: config.logLevel, secrets: config.secrets, format: config.logFormat })
   const running = await startStages(names, config, logger, { out })
   const rt = running.runtime
   out.write(`burnwatch: ${names.join(', ')} running (${rt.bus.kind === 'kafka' ? `Kafka at ${config.kafka.brokers?.join(',')}` : 'embedded in-process bus'}, ClickHouse ${rt.clickhouse.kind === 'chdb' ? `chDB in ${config.clickhouse.dataDir}` : 'server'}, pages to ${config.slack.botToken ? 'Slack' : `the console and ${config.dataDir}/pages.ndjson`}).\n`)
   if (running.ingestUrl) {
-    out.write(`Ingest API listening on ${running.ingestUrl}. Send a first event:\n  curl -X POST ${running.ingestUrl}/v1/events -H 'content-type: application/json' \\\n    -d '{"event_id":"e1","timestamp":"${new Date().toISOString()}","team":"search","endpoint":"POST /v1/summarize","model":"gpt-4o-mini","input_tokens":1200,"output_tokens":300,"deployment_id":"api-2026.11.22"}'\n`)
+    out.write(`Ingest API listening on ${running.ingestUrl}. Send a first event:\n  ${curlFirstEvent(running.ingestUrl, config)}\n`)
   }
   out.write('Ctrl-C to stop.\n')
   const signal = await new Promise<string>((resolve) => {

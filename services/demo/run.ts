@@ -39,7 +39,7 @@ export const runDemo: Command = async (args, ctx) => {
   const minutes = Number(values.minutes ?? 1440)
   const dataDir = mkdtempSync(join(tmpdir(), 'burnwatch-demo-'))
   const config = loadConfig({ ...process.env, KAFKA_BROKERS: '', CLICKHOUSE_URL: '', SLACK_BOT_TOKEN: process.env.SLACK_BOT_TOKEN ?? '', BURNWATCH_DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' })
-  const logger = createLogger({ level: config.logLevel, secrets: config.secrets })
+  const logger = createLogger({ level: config.logLevel, secrets: config.secrets, format: config.logFormat })
   const out = ctx.out
   const end = Math.floor(Date.now() / 60_000) * 60_000 - 2 * 60_000
   const start = end - minutes * 60_000

@@ -4,7 +4,7 @@
  * with SIGTERM and get exit code 0.
  */
 import { afterAll, describe, expect, it } from 'vitest'
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -18,6 +18,27 @@ afterAll(() => {
   proc?.kill('SIGKILL')
 })
 
+
+describe('first run on an old Node.js', () => {
+  // Debian's nodejs package (Node 20 on these machines) at /usr/bin, as a newcomer has it
+  const OLD_PATH = '/usr/bin:/bin'
+  const version = () => execFileSync('/usr/bin/node', ['--version'], { encoding: 'utf8' }).trim()
+
+  it.each([
+    ['npm start', ['npm', 'start']],
+    ['npx burnwatch', ['npx', 'burnwatch', 'start']],
+  ])('%s says which Node.js is needed and how to get it, before any TypeScript loads', (_name, [cmd, ...args]) => {
+    const v = version()
+    if (Number(v.slice(1).split('.')[0]) >= 22) throw new Error(`this test needs an old Node.js at /usr/bin/node (Debian's nodejs); it is ${v}`)
+    const r = spawnSync(cmd!, args, { cwd: REPO_ROOT, env: { ...process.env, PATH: OLD_PATH, npm_config_update_notifier: 'false' }, encoding: 'utf8', timeout: 60_000 })
+    const out = r.stdout + r.stderr
+    expect(r.status, out).not.toBe(0)
+    expect(out).toContain(`burnwatch needs Node.js 22.18 or newer (24 LTS recommended); this is Node.js ${v}`)
+    expect(out).toContain('nvm install 24')
+    expect(out).toContain('https://nodejs.org/en/download')
+    expect(out).not.toContain('ERR_UNKNOWN_FILE_EXTENSION')
+  })
+})
 
 describe('first run from a fresh clone', () => {
   it('npm install, npm start, events over HTTP, a page, SIGTERM → exit 0', { timeout: 420_000 }, async () => {
