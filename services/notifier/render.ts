@@ -88,13 +88,13 @@ function alertPageLink(alertId: string, opts: RenderOptions): string {
 // ---------------------------------------------------------------------------------------------
 // words and numbers
 
-const SIGNAL_WORDS: Record<AlertRecord['signal'], string> = {
+export const SIGNAL_WORDS: Record<AlertRecord['signal'], string> = {
   cost_per_request: 'cost per request',
   burn_rate: 'burn rate',
   budget_burn: 'budget burn rate',
 }
 
-const DRIVER_WORDS: Record<Drivers['primary'], string> = {
+export const DRIVER_WORDS: Record<Drivers['primary'], string> = {
   input_tokens_per_request: 'input tokens/request',
   output_tokens_per_request: 'output tokens/request',
   cache_reads: 'cache reads',

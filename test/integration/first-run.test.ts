@@ -47,19 +47,23 @@ describe('first run from a fresh clone', () => {
     execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir, stdio: 'ignore', timeout: 300_000 })
 
     const port = await freePort()
+    const uiPort = await freePort()
     // `npm start` runs this script; npm itself always reports a signal as its own end (code null),
     // so the test runs the script directly to see the exit code of Burnwatch itself
     const script = (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start
-    proc = spawn('sh', ['-c', `exec ${script}`], { cwd: dir, env: { ...process.env, PORT: String(port), LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] })
+    proc = spawn('sh', ['-c', `exec ${script}`], { cwd: dir, env: { ...process.env, PORT: String(port), UI_PORT: String(uiPort), LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     proc.stdout!.on('data', (d: Buffer) => (out += d.toString()))
     proc.stderr!.on('data', (d: Buffer) => (out += d.toString()))
     const exited = new Promise<number | null>((resolve) => proc!.on('exit', (code) => resolve(code)))
-    await waitFor('the ingest API to listen', () => out.includes('Ingest API listening on'), 120_000).catch((e: unknown) => {
+    await waitFor('the ingest API and the dashboard to listen', () => out.includes('Ctrl-C to stop'), 120_000).catch((e: unknown) => {
       throw new Error(`${String(e)}\n${out}`)
     })
     expect(out).toContain(`http://127.0.0.1:${port}`)
     expect(out).toMatch(/curl -X POST/)
+    // the dashboard is up beside the ingest API
+    expect(out).toContain(`Dashboard: http://127.0.0.1:${uiPort}`)
+    expect((await fetch(`http://127.0.0.1:${uiPort}/`)).status).toBe(200)
     const url = `http://127.0.0.1:${port}`
 
     // a malformed event: 400 that names the field
