@@ -24,6 +24,7 @@ let running: RunningStages | null = null
 let browser: Browser | null = null
 let ui = ''
 let alertId = ''
+let env: Record<string, string> = {}
 
 beforeAll(async () => {
   writeFileSync(
@@ -34,7 +35,8 @@ beforeAll(async () => {
 deployment_url_template: "https://deploys.example.com/{deployment_id}"
 `,
   )
-  const config = loadConfig({ ...testClickHouseEnv(inject('clickhouse')), PORT: '0', UI_PORT: '0', LOG_LEVEL: 'warn', BURNWATCH_CONFIG: join(dir, 'burnwatch.yaml') })
+  env = { ...testClickHouseEnv(inject('clickhouse')), PORT: '0', UI_PORT: '0', LOG_LEVEL: 'warn', BURNWATCH_CONFIG: join(dir, 'burnwatch.yaml') }
+  const config = loadConfig(env)
   running = await startStages(['ingest', 'aggregate', 'detect', 'notify', 'ui'], config, testLogger(), { out: new Writable({ write: (_c, _e, cb) => cb() }) })
   ui = running.uiUrl!
   // the demo's data: 6 h of traffic, its deployment raising output tokens by 40% at 75%
@@ -112,6 +114,18 @@ describe('dashboard (headless Chromium)', () => {
     const png = await (await fetch(`${ui}/alerts/${encodeURIComponent(alertId)}/chart.png`)).arrayBuffer()
     expect(decodePng(Buffer.from(png)).height).toBe(720)
     await page.close()
+  })
+
+  it('`burnwatch ui` alone serves the same store without a bus or migrations (Kafka here is unreachable)', async () => {
+    const alone = await startStages(['ui'], loadConfig({ ...env, KAFKA_BROKERS: '127.0.0.1:9' }), testLogger())
+    try {
+      const r = await fetch(`${alone.uiUrl}/alerts/${encodeURIComponent(alertId)}`)
+      expect(r.status).toBe(200)
+      expect(await r.text()).toContain(DEMO_DEPLOYMENT)
+      expect(alone.ingestUrl).toBeNull()
+    } finally {
+      await alone.stop()
+    }
   })
 
   it('answers 404 for an unknown alert (an ID with quotes and SQL is only a parameter), 405 for writes', async () => {
