@@ -3,8 +3,9 @@
  * resolution): read the series around the break, render it, hand it to the sink's `attach`.
  *
  * It runs after the delivery is recorded, and it is best effort: a chart that cannot be made or
- * uploaded is one warning in the log and never holds back, repeats or fails a page (a crash
- * between the record and the upload leaves that state change without its chart).
+ * uploaded is one warning in the log and never repeats or fails a page, and it waits for Slack
+ * at most CHART_DEADLINE_MS (a crash between the record and the upload leaves that state change
+ * without its chart).
  */
 import type { ClickHouseClient } from '@clickhouse/client'
 import type { AlertRecord } from '../../schemas/alert.ts'
@@ -17,6 +18,8 @@ import type { PageRef, PageSink } from './sink.ts'
 
 /** A grouped page gets the charts of its first series only. */
 export const MAX_CHARTS_PER_MESSAGE = 3
+/** How long one chart may wait for Slack (its retries included) before the notifier goes on without it. */
+export const CHART_DEADLINE_MS = 20_000
 
 export interface ChartAttacher {
   attach(alerts: readonly AlertRecord[], ref: PageRef, signal: AbortSignal): Promise<void>
@@ -30,6 +33,8 @@ export function createChartAttacher(o: { client: ClickHouseClient; sink: PageSin
       if (!attach) return
       for (const a of alerts.slice(0, MAX_CHARTS_PER_MESSAGE)) {
         if (signal.aborted) return
+        // a chart never holds the next pages back for long, even while Slack is failing
+        const limited = AbortSignal.any([signal, AbortSignal.timeout(CHART_DEADLINE_MS)])
         try {
           const input = await loadChartInput(o.client, a)
           if (!input.points.length) {
@@ -46,7 +51,7 @@ export function createChartAttacher(o: { client: ClickHouseClient; sink: PageSin
               altText: `Chart of ${what}: the series, its baseline band, the change point at ${a.started_at} and the deployments near it`,
               data: chart.png,
             },
-            signal,
+            limited,
           )
           log.info({ alert_id: a.alert_id, status: a.status, channel: ref.channel, thread_ts: ref.ts, location }, 'chart attached to the page thread')
         } catch (err) {
