@@ -44,17 +44,17 @@ export function parseMonth(month: string): Period & { month: string } {
 }
 
 export function spendQuery(p: Period & { team?: string | null; byDay?: boolean }): { query: string; query_params: Record<string, unknown> } {
-  const day = p.byDay ? 'toString(toDate(hour))' : "''"
   return {
-    query: `SELECT team, environment, endpoint, model, provider, ${day} AS day,
+    query: `SELECT team, environment, endpoint, model, provider, if({by_day:Bool}, toString(toDate(hour)), '') AS day,
        sum(requests) AS requests, sum(errors) AS errors, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
        sum(cache_read_tokens) AS cache_read_tokens, sum(cache_write_tokens) AS cache_write_tokens, sum(reasoning_tokens) AS reasoning_tokens,
        toString(sum(cost_usd)) AS cost_text, sum(unpriced_requests) AS unpriced_requests
 FROM cost_hourly_env
-WHERE hour >= fromUnixTimestamp64Milli({from:Int64}) AND hour < fromUnixTimestamp64Milli({to:Int64})${p.team ? ' AND team = {team:String}' : ''}
+WHERE hour >= fromUnixTimestamp64Milli({from:Int64}) AND hour < fromUnixTimestamp64Milli({to:Int64})
+  AND ({all_teams:Bool} OR team = {team:String})
 GROUP BY team, environment, endpoint, model, provider, day
 ORDER BY team, environment, sum(cost_usd) DESC, endpoint, model, provider, day`,
-    query_params: { from: p.from, to: p.to, ...(p.team ? { team: p.team } : {}) },
+    query_params: { from: p.from, to: p.to, by_day: p.byDay === true, all_teams: !p.team, team: p.team ?? '' },
   }
 }
 
