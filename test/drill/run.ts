@@ -16,6 +16,7 @@ import { brokerRestart } from './broker.ts'
 import { clickhouseOutage, slackOutage } from './outages.ts'
 import { hostileInput } from './hostile.ts'
 import { securitySummary } from './security-summary.ts'
+import { fastClock, kcatProducers, oldMonths } from './stage-runner.ts'
 
 interface Env {
   brokers: string[]
@@ -43,6 +44,9 @@ const drills: Record<string, Drill> = {
   outages: async (e) => Promise.all([clickhouseOutage(e.brokers), slackOutage(e.brokers)]),
   hostile: (e) => hostileInput(e.brokers),
   security: (e) => securitySummary(e.brokers),
+  kcat: (e) => kcatProducers(e.brokers),
+  'old-months': (e) => oldMonths(e.brokers),
+  'fast-clock': (e) => fastClock(e.brokers),
 }
 
 function table(rows: DrillResult[]): string {
