@@ -17,6 +17,8 @@ import { clickhouseOutage, slackOutage } from './outages.ts'
 import { hostileInput } from './hostile.ts'
 import { securitySummary } from './security-summary.ts'
 import { fastClock, kcatProducers, oldMonths } from './stage-runner.ts'
+import { alertsRefusal } from './alerts-refusal.ts'
+import { seriesFlood } from './series-flood.ts'
 
 interface Env {
   brokers: string[]
@@ -47,6 +49,8 @@ const drills: Record<string, Drill> = {
   kcat: (e) => kcatProducers(e.brokers),
   'old-months': (e) => oldMonths(e.brokers),
   'fast-clock': (e) => fastClock(e.brokers),
+  'alerts-refusal': (e) => alertsRefusal(e.brokers),
+  'series-flood': () => seriesFlood(),
 }
 
 function table(rows: DrillResult[]): string {
