@@ -40,7 +40,7 @@ import { createWindower, type WindowInput } from './windows.ts'
 import { createDeduper, IdTable, idFingerprint } from './dedup.ts'
 import { decodeUsageEvent, seriesId } from './decode.ts'
 import { seriesKey } from '../../shared/producer/index.ts'
-import { createSeriesGate } from './series-caps.ts'
+import { createSeriesGate } from '../../shared/series-caps.ts'
 import { decimalText, RAW_RETENTION_MS, type ClickHouseUsageStore, type UsageRow } from './clickhouse-store.ts'
 
 /** Header of a record the aggregator re-keyed onto its series' partition (never re-keyed twice). */
@@ -125,6 +125,7 @@ export function createAggregator(d: AggregatorDeps): Aggregator {
   let stopped = false
   let eventPartitions = 0
   let lastEviction = now()
+  let overflowed = { team_cap: 0, total_cap: 0, teams: new Set<string>() }
 
   /** Loads the checkpoint and rebuilds the partition's dedup set and open windows. */
   const partition = (topic: string, p: number): Promise<PartitionCtx> => {
@@ -330,14 +331,19 @@ export function createAggregator(d: AggregatorDeps): Aggregator {
       const w = windower.advance(ctx.key, wall)
       if (w.length) ctx.outbox.push(...w)
     }
+    const o = gate.takeOverflow()
+    if (o.team_cap) m.overflow.inc({ cap: 'team' }, o.team_cap)
+    if (o.total_cap) m.overflow.inc({ cap: 'total' }, o.total_cap)
+    overflowed.team_cap += o.team_cap
+    overflowed.total_cap += o.total_cap
+    for (const t of o.teams) if (overflowed.teams.size < 100) overflowed.teams.add(t)
     if (wall - lastEviction >= 60_000) {
       lastEviction = wall
       const evicted = gate.evictIdle(wall)
       if (evicted) log.debug({ evicted }, 'idle series left the windower')
-      const o = gate.takeOverflow()
-      if (o.team_cap) m.overflow.inc({ cap: 'team' }, o.team_cap)
-      if (o.total_cap) m.overflow.inc({ cap: 'total' }, o.total_cap)
-      if (o.team_cap || o.total_cap) log.warn({ ...o, max_series_per_team: defaults.max_series_per_team, max_series: defaults.max_series }, 'series caps reached: new series were counted in overflow series in the last minute (raw events are stored with their names)')
+      // logged once a minute, whatever the flood
+      if (overflowed.team_cap || overflowed.total_cap) log.warn({ ...overflowed, teams: [...overflowed.teams], max_series_per_team: defaults.max_series_per_team, max_series: defaults.max_series }, 'series caps reached: events of new series were counted in overflow series in the last minute (raw events are stored with their names)')
+      overflowed = { team_cap: 0, total_cap: 0, teams: new Set() }
     }
     m.activeSeries.set(gate.active())
     for (const ctx of parts.values()) await publish(ctx)

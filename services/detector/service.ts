@@ -33,6 +33,8 @@ import { DeploymentMarker } from '../../schemas/deployment.ts'
 import { describeIssues } from '../../schemas/issues.ts'
 import type { AlertRecord } from '../../schemas/alert.ts'
 import { createDetectorCore, type DetectorCore } from './core/index.ts'
+import { createSeriesGate } from '../../shared/series-caps.ts'
+import { seriesId } from '../../schemas/series.ts'
 import { detectorConfig } from './config.ts'
 import type { ClickHouseAlertStore } from './clickhouse-store.ts'
 
@@ -101,10 +103,21 @@ export function createDetector(d: DetectorDeps): DetectorService {
     const until = now()
     const since = until - historyMs
     known = await d.store.knownAlerts(since - historyMs)
-    const [windows, markers] = await Promise.all([d.store.windowsSince(since, until, d.config.file.defaults.window), d.store.deploymentsSince(since - 3_600_000)])
+    const markers = await d.store.deploymentsSince(since - 3_600_000)
+    // the same caps as the aggregator's: a restart must not bring back more series than the live path keeps
+    const defaults = d.config.file.defaults
+    const gate = createSeriesGate({ perTeam: defaults.max_series_per_team, total: defaults.max_series, idleMs: Infinity })
     let mi = 0
+    let windows = 0
+    let beyondCaps = 0
     const recovered: AlertRecord[] = []
-    for (const w of windows) {
+    // streamed: 26 h of windows are replayed as they arrive, never held at once
+    for await (const w of d.store.streamWindowsSince(since, until, defaults.window)) {
+      if (gate.admit(w.team, seriesId(w), 0)) {
+        beyondCaps++
+        continue
+      }
+      windows++
       const t = Date.parse(w.window_start)
       while (mi < markers.length && Date.parse(markers[mi]!.timestamp) <= t) c.onDeployment(markers[mi++]!)
       for (const a of c.onWindow(w)) {
@@ -112,9 +125,10 @@ export function createDetector(d: DetectorDeps): DetectorService {
       }
     }
     while (mi < markers.length) c.onDeployment(markers[mi++]!)
-    stats.replayedWindows = windows.length
+    stats.replayedWindows = windows
     core = c
-    if (windows.length) log.info({ windows: windows.length, markers: markers.length, recovered: recovered.length }, 'detector state rebuilt from ClickHouse history')
+    if (windows) log.info({ windows, markers: markers.length, recovered: recovered.length }, 'detector state rebuilt from ClickHouse history')
+    if (beyondCaps) log.warn({ windows: beyondCaps, max_series_per_team: defaults.max_series_per_team, max_series: defaults.max_series }, 'windows of series beyond the series caps were not replayed')
     return recovered
   }
 

@@ -298,7 +298,7 @@ function kafkaConsumer(kafka: Kafka, opts: ConsumerOptions, log: Logger, registr
       const { error, restart } = e.payload as unknown as { error: Error; restart: boolean }
       if (!running) return
       crashes++
-      log.error({ err: error, groupId: opts.groupId, restart }, restart ? 'consumer crashed; kafkajs restarts it' : 'consumer crashed; restarting it')
+      log[restart ? 'warn' : 'error']({ err: error, groupId: opts.groupId, restart }, restart ? 'consumer crashed; kafkajs restarts it' : 'consumer crashed; restarting it')
       status({ state: 'crashed', detail: `consumer of ${opts.topics.join(',')} crashed: ${errorMessage(error)}; ${restart ? 'kafkajs restarts it' : 'restarting it'}` })
       if (!restart) scheduleRestart(c, error)
     })

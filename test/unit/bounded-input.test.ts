@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import snappy from 'snappy'
 import { splitByMonth, MAX_PARTITIONS_PER_INSERT } from '../../services/aggregator/clickhouse-store.ts'
-import { createSeriesGate, OVERFLOW } from '../../services/aggregator/series-caps.ts'
+import { createSeriesGate, OVERFLOW } from '../../shared/series-caps.ts'
 import { createPricer, PRICE_CACHE_LIMIT } from '../../services/aggregator/pricing.ts'
 import { snappyDecompress } from '../../shared/bus/codecs.ts'
 import { ConfigFileSchema } from '../../shared/config.ts'
