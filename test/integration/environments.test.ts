@@ -112,9 +112,10 @@ describe('environment from HTTP, Kafka and OTLP to the report', () => {
     for (const env of ['production', 'staging', 'dev']) expect(focus.text).toContain(`""environment"":""${env}""`)
 
     // the detector's restart history: one series per environment, never summed together
-    const windows = await createClickHouseAlertStore(ch).windowsSince(base - 60_000, base + 60 * 60_000, 60_000)
     const perEnv = new Map<string, number>()
-    for (const w of windows.filter((x) => x.team === SERIES.team)) perEnv.set(w.environment ?? 'production', (perEnv.get(w.environment ?? 'production') ?? 0) + w.requests)
+    for await (const w of createClickHouseAlertStore(ch).streamWindowsSince(base - 60_000, base + 60 * 60_000, 60_000)) {
+      if (w.team === SERIES.team) perEnv.set(w.environment ?? 'production', (perEnv.get(w.environment ?? 'production') ?? 0) + w.requests)
+    }
     expect(Object.fromEntries(perEnv)).toEqual({ production: 30, staging: 40, dev: 20 })
   })
 })
