@@ -58,12 +58,19 @@ export const ConfigFileSchema = z.strictObject({
     .strictObject({
       slack_channel: z.string().min(1).default('#ai-spend'),
       threshold_pct: pct.default(20),
-      window: duration('defaults.window').default(60_000),
+      // one window length for the windower, the ClickHouse views (toStartOfMinute) and the rebuild
+      window: duration('defaults.window')
+        .refine((ms) => ms === 60_000, { message: 'defaults.window must be 1m: windows are one minute in the aggregator, the ClickHouse views (cost_windows, rollups) and the detector rebuild' })
+        .default(60_000),
       allowed_lateness: duration('defaults.allowed_lateness').default(30_000),
       min_requests_per_window: z.number().int().min(1).default(20),
       resolve_windows: z.number().int().min(1).default(10),
       dedup_horizon: duration('defaults.dedup_horizon').default(3_600_000),
       strict_events: z.boolean().default(true),
+      // bounded memory: series with their own live windows, per team and in all; the rest is counted in an overflow series
+      max_series_per_team: z.number().int().min(1).default(5_000),
+      max_series: z.number().int().min(1).default(50_000),
+      series_idle: duration('defaults.series_idle').default(3_600_000),
     })
     .prefault({}),
   teams: z.array(TeamFile).default([]),

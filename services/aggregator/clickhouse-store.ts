@@ -57,6 +57,40 @@ export interface RebuildRow extends Omit<WindowInput, 'deployment'> {
   deployment: string
 }
 
+/** How long usage_events keeps a row (its TTL, migration 001): older events would be dropped on insert. */
+export const RAW_RETENTION_MS = 90 * 86_400_000
+
+/**
+ * Most monthly partitions one INSERT may touch: ClickHouse refuses an insert block spanning more
+ * than max_partitions_per_insert_block (default 100) with "Too many partitions for single INSERT
+ * block"; usage_events and its views are partitioned by month.
+ */
+export const MAX_PARTITIONS_PER_INSERT = 50
+
+/**
+ * Splits rows into groups touching at most `max` months each, in a deterministic order (so a
+ * retried batch makes the same groups and the same deduplication tokens). One group, the rows
+ * themselves, in the common case.
+ */
+export function splitByMonth<T extends { timestamp: number }>(rows: T[], max = MAX_PARTITIONS_PER_INSERT): T[][] {
+  const monthOf = (ms: number) => {
+    const d = new Date(ms)
+    return d.getUTCFullYear() * 12 + d.getUTCMonth()
+  }
+  const months = new Map<number, T[]>()
+  for (const r of rows) {
+    const k = monthOf(r.timestamp)
+    let g = months.get(k)
+    if (!g) months.set(k, (g = []))
+    g.push(r)
+  }
+  if (months.size <= max) return [rows]
+  const keys = [...months.keys()].sort((a, b) => a - b)
+  const out: T[][] = []
+  for (let i = 0; i < keys.length; i += max) out.push(keys.slice(i, i + max).flatMap((k) => months.get(k)!))
+  return out
+}
+
 const chTime = (s: string) => Date.parse(s.includes('T') ? s : s.replace(' ', 'T') + 'Z')
 
 /** Formats a cost for a Decimal(38, 12) column without exponent notation. */
@@ -178,8 +212,14 @@ export function createClickHouseUsageStore(client: ClickHouseClient, options: Us
     }
   }
 
-  return {
+  const store = {
+    /** Inserts rows, one INSERT per at most MAX_PARTITIONS_PER_INSERT months (`token`, then `token:m1`, `token:m2`, …). */
     async insertEvents(rows: UsageRow[], dedupToken: string): Promise<void> {
+      const groups = splitByMonth(rows)
+      for (let i = 0; i < groups.length; i++) await store.insertBlock(groups[i]!, i === 0 ? dedupToken : `${dedupToken}:m${i}`)
+    },
+
+    async insertBlock(rows: UsageRow[], dedupToken: string): Promise<void> {
       if (!rows.length) return
       if (staging !== null) {
         try {
@@ -247,6 +287,7 @@ export function createClickHouseUsageStore(client: ClickHouseClient, options: Us
       }
     },
   }
+  return store
 }
 
 export type ClickHouseUsageStore = ReturnType<typeof createClickHouseUsageStore>

@@ -32,6 +32,8 @@ interface Stage {
 export interface RunningStages {
   runtime: Runtime
   ingestUrl: string | null
+  /** acknowledged events not stored yet that a stop now would lose (embedded bus only; Kafka keeps them) */
+  unstored(): Promise<number>
   /** where the dashboard listens (stage `ui`) */
   uiUrl: string | null
   /** graceful shutdown; resolves when everything is stopped */
@@ -113,6 +115,10 @@ export async function startStages(names: StageName[], config: AppConfig, logger:
     get ingestUrl() {
       return ingestUrl
     },
+    async unstored() {
+      if (rt.bus.kind !== 'in-process' || !names.includes('aggregate')) return 0
+      return rt.bus.lag('burnwatch-aggregator', topics.events).catch(() => 0)
+    },
     get uiUrl() {
       return uiUrl
     },
@@ -129,14 +135,16 @@ export async function startStages(names: StageName[], config: AppConfig, logger:
   }
 }
 
-/** Waits until a group has consumed its topic (bounded: the caller's deadline ends it anyway). */
+/** Waits until a group has consumed its topic (bounded: the caller's deadline ends it anyway); says what it could not drain. */
 async function drain(rt: Runtime, input: { group: string; topic: string }, logger: Logger): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    const lag = await rt.bus.lag(input.group, input.topic).catch(() => 0)
+  let lag = 0
+  for (let i = 0; i < 500; i++) {
+    lag = await rt.bus.lag(input.group, input.topic).catch(() => 0)
     if (lag === 0) return
     if (i % 20 === 0) logger.info({ group: input.group, lag }, 'draining before stop')
     await sleep(50)
   }
+  logger.error({ group: input.group, topic: input.topic, lag }, `could not drain ${input.topic} in time: ${lag} acknowledged records were not processed and are lost (the embedded bus keeps them in memory only)`)
 }
 
 export async function runStages(names: StageName[], config: AppConfig, out: NodeJS.WritableStream, opts: { shutdownDeadlineMs?: number } = {}): Promise<number> {
@@ -156,8 +164,10 @@ export async function runStages(names: StageName[], config: AppConfig, out: Node
   logger.info({ signal }, 'shutting down: stop intake, drain, flush, close')
   const deadline = opts.shutdownDeadlineMs ?? 30_000
   const timer = setTimeout(() => {
-    logger.error({ deadlineMs: deadline }, 'shutdown deadline passed; exiting')
-    process.exit(1)
+    void Promise.race([running.unstored(), sleep(1000).then(() => -1)]).then((n) => {
+      logger.error({ deadlineMs: deadline, unstoredEvents: n }, n > 0 ? `shutdown deadline passed; ${n} acknowledged events could not be stored and are lost (the embedded bus keeps them in memory only)` : 'shutdown deadline passed; exiting')
+      process.exit(1)
+    })
   }, deadline)
   timer.unref()
   await running.stop()

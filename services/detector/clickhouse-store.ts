@@ -36,8 +36,11 @@ export function createClickHouseAlertStore(client: ClickHouseClient) {
       return new Set(rows.map((r) => `${r.alert_id}/${r.status}`))
     },
 
-    /** Closed windows since a time, as the aggregator would have published them, oldest first. */
-    async windowsSince(sinceMs: number, untilMs: number, windowMs: number): Promise<WindowRecord[]> {
+    /**
+     * Closed windows of [since, until), as the aggregator would have published them, oldest first;
+     * streamed, so a rebuild never holds 26 h of history in memory at once.
+     */
+    async *streamWindowsSince(sinceMs: number, untilMs: number, windowMs: number): AsyncGenerator<WindowRecord> {
       const seconds = Math.max(60, Math.round(windowMs / 1000))
       const rs = await client.query({
         query: `SELECT team, endpoint, model, toStartOfInterval(window_start, toIntervalSecond({seconds:UInt32})) AS ws,
@@ -52,8 +55,7 @@ export function createClickHouseAlertStore(client: ClickHouseClient) {
         query_params: { since: Math.floor(sinceMs), until: Math.floor(untilMs), seconds },
         format: 'JSONEachRow',
       })
-      const rows = await rs.json<Record<string, unknown>>()
-      return rows.map((r) => {
+      const toWindow = (r: Record<string, unknown>): WindowRecord => {
         const start = Date.parse(String(r.ws).replace(' ', 'T') + 'Z')
         return {
           team: String(r.team),
@@ -73,7 +75,8 @@ export function createClickHouseAlertStore(client: ClickHouseClient) {
           late_events: 0,
           deployments: Object.fromEntries(Object.entries((r.deployments ?? {}) as Record<string, number>).map(([k, v]) => [k, Number(v)])),
         }
-      })
+      }
+      for await (const rows of rs.stream<Record<string, unknown>>()) for (const row of rows) yield toWindow(row.json())
     },
 
     async deploymentsSince(sinceMs: number): Promise<DeploymentMarker[]> {

@@ -6,6 +6,7 @@
  * connections, lets in-flight requests finish (up to `shutdownTimeoutMs`, then cuts them), and
  * only then stops its bus producer, so no acknowledged request loses its records.
  */
+import { healthAnswer } from '../../shared/health.ts'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Bus, BusProducer } from '../../shared/bus/port.ts'
@@ -92,7 +93,8 @@ export function createIngestServer(o: IngestServerOptions): IngestServer {
     { method: 'POST', path: '/v1/events', run: handlers.events },
     { method: 'POST', path: '/v1/deployments', run: handlers.deployments },
     { method: 'POST', path: '/v1/traces', run: handlers.traces },
-    { method: 'GET', path: '/healthz', run: async () => (stopping ? { status: 503, body: { status: 'stopping' } } : { status: 200, body: { status: 'ok' } }) },
+    // 503 while stopping, or while a stage of this process is down or stuck (a crashed consumer, a batch failing for a minute)
+    { method: 'GET', path: '/healthz', run: async () => healthAnswer(o.registry, stopping !== null) },
     {
       method: 'GET',
       path: '/metrics',

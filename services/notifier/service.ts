@@ -11,6 +11,9 @@
  *      and, before re-posting after an ambiguous failure, looks for the message in Slack).
  *   4. record: the delivered row with message_ts/thread_ts, after Slack answered ok.
  *   5. return: only then does the bus commit the batch's offsets (write, then commit).
+ * Steps 1–4 are the `store` step of the stage runner (shared/stage/runner.ts), which owns the
+ * batch loop: retries of what is retriable, the heartbeat while Slack makes us wait, and the
+ * dead-letter topic for records that are not alert records.
  * A crash between 3 and 4 is the only window for a duplicate. It is narrowed by 2: on the
  * next run a 'sending' row makes the notifier search the channel (or thread) history for the
  * message metadata carrying this state change and record it instead of posting again.
@@ -22,7 +25,8 @@ import { join } from 'node:path'
 import type { Writable } from 'node:stream'
 import type { ClickHouseClient } from '@clickhouse/client'
 import { AlertRecord } from '../../schemas/alert.ts'
-import type { Bus, BusBatch, BusConsumer, BusMessage } from '../../shared/bus/port.ts'
+import type { Bus, BusBatch, BusMessage } from '../../shared/bus/port.ts'
+import { createStageRunner, type StagePlan, type StageRunner } from '../../shared/stage/runner.ts'
 import { teamSettings, type AppConfig } from '../../shared/config.ts'
 import { errorMessage } from '../../shared/errors.ts'
 import type { Logger } from '../../shared/logger.ts'
@@ -244,21 +248,22 @@ export function createNotifier(deps: NotifierDeps): Notifier {
   // ---------------------------------------------------------------------------------------------
   // a batch
 
-  function parse(m: BusMessage): AlertRecord | null {
+  /** The alert record, or why it is not one (it goes to the dead-letter topic). */
+  function parse(m: BusMessage): AlertRecord | string {
     let raw: unknown
     try {
       raw = JSON.parse(m.value)
     } catch (err) {
       metrics.invalidAlerts.inc()
-      log.warn({ topic: m.topic, partition: m.partition, offset: m.offset, reason: `not JSON: ${errorMessage(err)}` }, 'skipping an alert record that is not JSON')
-      return null
+      log.warn({ topic: m.topic, partition: m.partition, offset: m.offset, reason: `not JSON: ${errorMessage(err)}` }, 'an alert record that is not JSON; set aside on the dead-letter topic')
+      return `alert record is not JSON: ${errorMessage(err)}`
     }
     const r = AlertRecord.safeParse(raw)
     if (!r.success) {
       metrics.invalidAlerts.inc()
       const reason = r.error.issues.map((i) => `${i.path.join('.') || '(record)'}: ${i.message}`).join('; ')
-      log.warn({ topic: m.topic, partition: m.partition, offset: m.offset, reason }, 'skipping an invalid alert record')
-      return null
+      log.warn({ topic: m.topic, partition: m.partition, offset: m.offset, reason }, 'an invalid alert record; set aside on the dead-letter topic')
+      return `invalid alert record: ${reason}`
     }
     return r.data
   }
@@ -358,40 +363,47 @@ export function createNotifier(deps: NotifierDeps): Notifier {
     return p
   }
 
-  async function onBatch(batch: BusBatch, ctx: { heartbeat(): Promise<void> }) {
-    // Slack retries can outlast a Kafka session timeout: keep the membership alive meanwhile
-    const beat = setInterval(() => void ctx.heartbeat().catch(() => {}), 3000)
-    try {
-      await serialized(async () => {
-        const records = batch.messages.map(parse).filter((r): r is AlertRecord => r !== null)
-        if (records.length) await handleRecords(records)
-      })
-    } catch (err) {
-      if (!abort.signal.aborted) log.warn({ err, topic: batch.topic, partition: batch.partition, offset: batch.messages[0]?.offset }, 'alert batch not finished; it will be retried (nothing committed)')
-      throw err
-    } finally {
-      clearInterval(beat)
+  /** Plans a batch for the stage runner: invalid records are set aside; the store step is the delivery (steps 1–4 above). */
+  async function plan(batch: BusBatch): Promise<StagePlan> {
+    const deadLetters: NonNullable<StagePlan['deadLetters']> = []
+    const records: AlertRecord[] = []
+    for (const m of batch.messages) {
+      const r = parse(m)
+      if (typeof r === 'string') deadLetters.push({ message: m, reason: r })
+      else records.push(r)
+    }
+    return {
+      deadLetters,
+      store: async () => {
+        try {
+          await serialized(async () => {
+            if (records.length) await handleRecords(records)
+          })
+        } catch (err) {
+          if (abort.signal.aborted) throw new PageDeliveryError('notifier stopping', { code: 'stopped', retriable: true, attempts: 0 })
+          throw err
+        }
+      },
     }
   }
 
-  let consumer: BusConsumer | null = null
+  let runner: StageRunner | null = null
   let stopping: Promise<void> | null = null
 
   return {
     registry,
     sink,
     async start() {
-      if (consumer) return
-      await bus.ensureTopics([{ topic: config.kafka.topics.alerts }])
-      consumer = bus.consumer({ groupId: deps.groupId ?? NOTIFIER_GROUP_ID, topics: [config.kafka.topics.alerts], fromBeginning: true, maxBatchMessages: 500 })
-      await consumer.start(onBatch)
+      if (runner) return
+      runner = createStageRunner({ stage: 'notifier', bus, groupId: deps.groupId ?? NOTIFIER_GROUP_ID, topics: [config.kafka.topics.alerts], deadLetterTopic: config.kafka.topics.deadLetter, fromBeginning: true, maxBatchMessages: 500, logger: deps.logger, registry, plan })
+      await runner.start()
       log.info({ topic: config.kafka.topics.alerts, sink: sink.kind }, `notifier started; pages go to ${sink.kind === 'slack' ? 'Slack' : 'the console'}`)
     },
     stop() {
       stopping ??= (async () => {
         // stop intake and abort Slack waits (an aborted batch is not committed), then close the sink
         abort.abort()
-        await consumer?.stop()
+        await runner?.stop()
         await sink.stop()
         log.info('notifier stopped')
       })()
