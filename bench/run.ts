@@ -135,7 +135,7 @@ if (r) {
   rows.push(['memory: total', `${n(r.total.rssPerSeries)} B/series RSS`, `${n(r.series)} series: +${n(r.total.rssBytes / 2 ** 20)} MiB`])
 }
 const c = ok(results.chart)
-if (c) rows.push(['chart: render (median)', `${n(c.medianMs, 1)} ms`, `p95 ${n(c.p95Ms, 1)} ms, max ${n(c.maxMs, 1)} ms, cold ${n(c.coldMs)} ms; ${c.size} PNG; target ≤ ${c.targetMs} ms`])
+if (c) rows.push(['chart: render (median)', `${n(c.medianMs, 1)} ms`, `CPU ${n(c.medianCpuMs, 1)} ms; p95 ${n(c.p95Ms, 1)} ms, max ${n(c.maxMs, 1)} ms, cold ${n(c.coldMs)} ms; ${c.size} PNG; target ≤ ${c.targetMs} ms`])
 for (const [k, v] of Object.entries({ drain: results.drain, backtest: results.backtest, latency: results.latency, rss: results.rss, chart: results.chart })) {
   if (v && 'error' in v) rows.push([`${k}: FAILED`, '', v.error.slice(0, 120)])
 }
