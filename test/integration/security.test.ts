@@ -274,8 +274,6 @@ const ALLOWED: Record<string, string> = {
   "services/aggregator/reconcile.ts: cols.map((c) => `${r.columns[c]} AS e_${c}`).join(', ')": 'constant aggregate expressions (ROLLUPS)',
   "services/aggregator/reconcile.ts: cols.map((c) => `${c === 'deployments' ? 'sumMap' : 'sum'}(${c}) AS w_${c}`).join(', ')": 'constant column names (ROLLUPS)',
   'services/aggregator/reconcile.ts: recent': 'literal SQL with a {since} parameter, built above from constants',
-  'services/dashboard/queries.ts: cols': 'one of three literal column lists, chosen by the typed Breakdown',
-  'services/dashboard/queries.ts: GROUPS[by]': 'one of three literal GROUP BY lists (GROUPS), chosen by the typed Breakdown',
   "services/aggregator/reconcile.ts: reconcileQuery(rollup).replace(/^INSERT INTO [^\\n]+\\n/, '')": 'the repair query above, as a count',
 }
 
