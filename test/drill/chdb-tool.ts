@@ -36,14 +36,17 @@ try {
       .split('\n')
       .filter(Boolean)
       .map((l) => JSON.parse(l) as WindowRecord)
-    if (windows.length) {
+    // and to cost_windows_env (environment in the key), which the detector rebuilds from (migration 041)
+    for (const table of ['cost_windows', 'cost_windows_env'] as const) {
+      if (!windows.length) break
       await h.client.insert({
-        table: 'cost_windows',
+        table,
         format: 'JSONEachRow',
         // a direct insert, not a retry: never dropped by the table's deduplication window (migration 007)
         clickhouse_settings: { insert_deduplicate: 0 },
         values: windows.map((w) => ({
           team: w.team,
+          ...(table === 'cost_windows_env' ? { environment: w.environment ?? 'production' } : {}),
           endpoint: w.endpoint,
           model: w.model,
           window_start: w.window_start,
