@@ -88,6 +88,11 @@ const EnvSchema = z.object({
   SLACK_API_URL: z.url({ error: 'SLACK_API_URL must be a URL such as https://slack.com/api/' }).optional(),
   BURNWATCH_CONFIG: z.string().optional(),
   BURNWATCH_DATA_DIR: z.string().default('./data'),
+  // embedded mode: serve the chDB data as a ClickHouse server on loopback (shared/clickhouse/embedded-server.ts)
+  BURNWATCH_EMBEDDED_SERVER: z.enum(['0', '1'], { error: 'BURNWATCH_EMBEDDED_SERVER must be 1 (serve the embedded store on loopback) or 0 (chDB in-process only)' }).default('1'),
+  CLICKHOUSE_HTTP_PORT: z.coerce.number({ error: 'CLICKHOUSE_HTTP_PORT must be a port number' }).int().min(1).max(65535).default(8123),
+  CLICKHOUSE_TCP_PORT: z.coerce.number({ error: 'CLICKHOUSE_TCP_PORT must be a port number' }).int().min(1).max(65535).default(9000),
+  BURNWATCH_ANALYST_PASSWORD: z.string().min(8, 'BURNWATCH_ANALYST_PASSWORD must have at least 8 characters').optional(),
   PORT: z.coerce.number({ error: 'PORT must be a port number' }).int().min(0).max(65535).default(8787),
   HOST: z.string().default('127.0.0.1'),
   METRICS_PORT: z.coerce.number({ error: 'METRICS_PORT must be a port number' }).int().min(0).max(65535).optional(),
@@ -102,9 +107,18 @@ export interface IngestKey {
   teams: string[]
 }
 
+/** embedded mode's loopback ClickHouse server (when url is null) */
+export interface EmbeddedServerConfig {
+  enabled: boolean
+  httpPort: number
+  tcpPort: number
+  /** null: generated once and kept in <data dir>/clickhouse-server/analyst-password */
+  analystPassword: string | null
+}
+
 export interface AppConfig {
   kafka: { brokers: string[] | null; clientId: string; topics: Topics }
-  clickhouse: { url: string | null; user: string; password: string; database: string; dataDir: string }
+  clickhouse: { url: string | null; user: string; password: string; database: string; dataDir: string; embeddedServer?: EmbeddedServerConfig }
   slack: { botToken: string | null; apiUrl: string | null }
   http: { port: number; host: string; bodyLimitBytes: number; metricsPort: number | null }
   dataDir: string
@@ -184,10 +198,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: { co
   if (problems.length || !e.success) throw new ConfigError(problems)
   const v = e.data
   const brokers = v.KAFKA_BROKERS?.split(',').map((b) => b.trim()).filter(Boolean) ?? []
-  const secrets = [v.SLACK_BOT_TOKEN, v.CLICKHOUSE_PASSWORD, ...ingestKeys.map((k) => k.key)].filter((s): s is string => !!s && s.length >= 4)
+  const secrets = [v.SLACK_BOT_TOKEN, v.CLICKHOUSE_PASSWORD, v.BURNWATCH_ANALYST_PASSWORD, ...ingestKeys.map((k) => k.key)].filter((s): s is string => !!s && s.length >= 4)
   return {
     kafka: { brokers: brokers.length ? brokers : null, clientId: v.KAFKA_CLIENT_ID, topics: topicNames(v.KAFKA_TOPIC_PREFIX) },
-    clickhouse: { url: v.CLICKHOUSE_URL ?? null, user: v.CLICKHOUSE_USER, password: v.CLICKHOUSE_PASSWORD, database: v.CLICKHOUSE_DATABASE, dataDir: v.BURNWATCH_DATA_DIR },
+    clickhouse: {
+      url: v.CLICKHOUSE_URL ?? null,
+      user: v.CLICKHOUSE_USER,
+      password: v.CLICKHOUSE_PASSWORD,
+      database: v.CLICKHOUSE_DATABASE,
+      dataDir: v.BURNWATCH_DATA_DIR,
+      embeddedServer: { enabled: v.BURNWATCH_EMBEDDED_SERVER === '1', httpPort: v.CLICKHOUSE_HTTP_PORT, tcpPort: v.CLICKHOUSE_TCP_PORT, analystPassword: v.BURNWATCH_ANALYST_PASSWORD ?? null },
+    },
     slack: { botToken: v.SLACK_BOT_TOKEN || null, apiUrl: v.SLACK_API_URL ?? null },
     http: { port: v.PORT, host: v.HOST, bodyLimitBytes: v.BURNWATCH_BODY_LIMIT, metricsPort: v.METRICS_PORT ?? null },
     dataDir: v.BURNWATCH_DATA_DIR,

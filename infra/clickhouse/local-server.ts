@@ -51,6 +51,8 @@ export interface AnalystLogin {
 export interface LocalClickHouseOptions {
   /** default: a fresh mkdtemp, removed at process exit; an existing data dir is reused */
   dataDir?: string
+  /** the ClickHouse data path (databases, tables); default <dataDir>/data. chDB's folder works: same layout */
+  path?: string
   httpPort?: number
   tcpPort?: number
   logFile?: string
@@ -105,13 +107,15 @@ function run(cmd: string, args: string[]): Promise<{ ok: boolean; output: string
 let launcherPromise: Promise<{ command: string; prefix: string[]; kind: 'gcc' | 'python3' }> | null = null
 
 /**
- * How to launch: `BURNWATCH_CLICKHOUSE_LAUNCHER=gcc|python3` forces one; else launcher.c compiled
+ * How to launch: `BURNWATCH_CLICKHOUSE_LAUNCHER=gcc|python3|none` forces one (or none); else launcher.c compiled
  * with gcc (once, cached under node_modules/.cache/burnwatch), else python3 with ctypes.
  */
 export function resolveLauncher(): Promise<{ command: string; prefix: string[]; kind: 'gcc' | 'python3' }> {
   launcherPromise ??= (async () => {
-    const lib = libchdbPath()
     const forced = process.env.BURNWATCH_CLICKHOUSE_LAUNCHER
+    // `none`: behave as a machine without gcc and python3 (tests of the fallback)
+    if (forced === 'none') throw new LauncherUnavailableError('cannot launch a local ClickHouse server: BURNWATCH_CLICKHOUSE_LAUNCHER=none')
+    const lib = libchdbPath()
     const problems: string[] = []
     if (forced === undefined || forced === 'gcc') {
       const source = join(here, 'launcher.c')
@@ -254,7 +258,7 @@ export async function startLocalClickHouse(opts: LocalClickHouseOptions = {}): P
   const args = [
     ...launcher.prefix,
     `--config-file=${configFile}`,
-    `--path=${join(dataDir, 'data')}/`,
+    `--path=${resolve(opts.path ?? join(dataDir, 'data'))}/`,
     `--http_port=${httpPort}`,
     `--tcp_port=${tcpPort}`,
     '--listen_host=127.0.0.1',

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { createClient, ClickHouseLogLevel, type ClickHouseClient } from '@clickhouse/client'
 import { DependencyError } from '../errors.ts'
+import { findEmbeddedServer } from './embedded-server.ts'
 
 export type { ClickHouseClient }
 
@@ -23,6 +24,8 @@ export interface ClickHouseSettings {
 export interface ClickHouseHandle {
   client: ClickHouseClient
   kind: 'server' | 'chdb'
+  /** set when url was null and a running `burnwatch start` serves the chDB data dir: its HTTP address */
+  embeddedServer?: string
   database: string
   /** chDB: a folder for the bulk-insert files of createClickHouseUsageStore; null on a server */
   stagingDir: string | null
@@ -38,8 +41,21 @@ export function assertIdentifier(name: string, what = 'database name'): string {
   return name
 }
 
-/** Opens ClickHouse and makes sure the database exists. */
+/**
+ * Opens ClickHouse and makes sure the database exists. Without a URL, a running `burnwatch start`
+ * that serves the chDB data dir on loopback is used over HTTP (chDB in-process could not open the
+ * folder it holds); else chDB in-process.
+ */
 export async function openClickHouse(s: ClickHouseSettings): Promise<ClickHouseHandle> {
+  assertIdentifier(s.database)
+  if (!s.url && s.dataDir !== ':memory:') {
+    const running = await findEmbeddedServer(s.dataDir)
+    if (running) return { ...(await openClickHouse({ ...s, url: running.url, user: 'default', password: '' })), embeddedServer: running.url }
+  }
+  return openEngine(s)
+}
+
+async function openEngine(s: ClickHouseSettings): Promise<ClickHouseHandle> {
   const database = assertIdentifier(s.database)
   if (s.url) {
     const admin = createClient({ url: s.url, username: s.user, password: s.password, request_timeout: 30_000, ...quiet })
