@@ -22,19 +22,22 @@ export interface Runtime {
   close(): Promise<void>
 }
 
-export async function openRuntime(config: AppConfig, logger: Logger, opts: { bus?: Bus } = {}): Promise<Runtime> {
-  const served = await serveEmbeddedStore(config, logger, opts.bus)
+/** `readOnly`: only reads ClickHouse (the dashboard alone, on a read-only login): no database creation, no migrations. */
+export async function openRuntime(config: AppConfig, logger: Logger, opts: { bus?: Bus; readOnly?: boolean } = {}): Promise<Runtime> {
+  const served = opts.readOnly ? ({ status: 'off' } as const) : await serveEmbeddedStore(config, logger, opts.bus)
   let clickhouse: ClickHouseHandle
   try {
-    clickhouse = await openClickHouse(served.status === 'started' ? { ...config.clickhouse, url: served.info.url, user: 'default', password: '' } : config.clickhouse)
+    clickhouse = await openClickHouse(served.status === 'started' ? { ...config.clickhouse, url: served.info.url, user: 'default', password: '' } : config.clickhouse, { createDatabase: !opts.readOnly })
   } catch (err) {
     if (served.status === 'started') await served.stop()
     throw err
   }
-  await migrate(clickhouse.client)
-  const role = await ensureAnalystRole(clickhouse)
-  // the embedded server declares its read-only login in its config instead (it has no writable access storage)
-  if (role.status === 'forbidden' && served.status !== 'started') logger.warn({ role: role.role, fix: role.fix }, 'could not create the read-only analyst role')
+  if (!opts.readOnly) {
+    await migrate(clickhouse.client)
+    const role = await ensureAnalystRole(clickhouse)
+    // the embedded server declares its read-only login in its config instead (it has no writable access storage)
+    if (role.status === 'forbidden' && served.status !== 'started') logger.warn({ role: role.role, fix: role.fix }, 'could not create the read-only analyst role')
+  }
   const bus = opts.bus ?? createBus({ brokers: config.kafka.brokers, clientId: config.kafka.clientId, logger })
   const registry = createRegistry({ defaultMetrics: true })
   let closed = false

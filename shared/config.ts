@@ -69,6 +69,7 @@ export const ConfigFileSchema = z.strictObject({
   teams: z.array(TeamFile).default([]),
   deployment_url_template: z.string().optional(),
   clickhouse_console_url: z.string().optional(),
+  public_url: z.url({ protocol: /^https?$/, error: 'public_url must be an http(s) URL such as https://burnwatch.example.com' }).optional(),
   ingest_keys: z.array(z.strictObject({ key_env: z.string().min(1), teams: z.array(z.string().min(1)).min(1) })).default([]),
   prices: z.array(PriceFile).default([]),
   gpu_hour_usd: z.number().min(0).default(0),
@@ -94,10 +95,12 @@ const EnvSchema = z.object({
   CLICKHOUSE_TCP_PORT: z.coerce.number({ error: 'CLICKHOUSE_TCP_PORT must be a port number' }).int().min(1).max(65535).default(9000),
   BURNWATCH_ANALYST_PASSWORD: z.string().min(8, 'BURNWATCH_ANALYST_PASSWORD must have at least 8 characters').optional(),
   PORT: z.coerce.number({ error: 'PORT must be a port number' }).int().min(0).max(65535).default(8787),
+  UI_PORT: z.coerce.number({ error: 'UI_PORT must be a port number' }).int().min(0).max(65535).default(8788),
   HOST: z.string().default('127.0.0.1'),
   METRICS_PORT: z.coerce.number({ error: 'METRICS_PORT must be a port number' }).int().min(0).max(65535).optional(),
   BURNWATCH_BODY_LIMIT: z.coerce.number().int().positive().default(5 * 1024 * 1024),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty'], { error: 'LOG_FORMAT must be auto (readable on a terminal, JSON otherwise), json or pretty' }).default('auto'),
 })
 
 export interface IngestKey {
@@ -121,8 +124,14 @@ export interface AppConfig {
   clickhouse: { url: string | null; user: string; password: string; database: string; dataDir: string; embeddedServer?: EmbeddedServerConfig }
   slack: { botToken: string | null; apiUrl: string | null }
   http: { port: number; host: string; bodyLimitBytes: number; metricsPort: number | null }
+  /** the dashboard: its port (UI_PORT, on HOST) */
+  ui: { port: number }
+  /** where people reach the dashboard (config `public_url`, else the local UI address); null when unknown (UI_PORT=0) */
+  publicUrl: string | null
   dataDir: string
   logLevel: string
+  /** auto: human-readable on a terminal, JSON lines otherwise */
+  logFormat: 'auto' | 'json' | 'pretty'
   file: ConfigFile
   ingestKeys: IngestKey[]
   /** values that must never be logged */
@@ -211,12 +220,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: { co
     },
     slack: { botToken: v.SLACK_BOT_TOKEN || null, apiUrl: v.SLACK_API_URL ?? null },
     http: { port: v.PORT, host: v.HOST, bodyLimitBytes: v.BURNWATCH_BODY_LIMIT, metricsPort: v.METRICS_PORT ?? null },
+    ui: { port: v.UI_PORT },
+    publicUrl: publicUrlOf(file.public_url, v.HOST, v.UI_PORT),
     dataDir: v.BURNWATCH_DATA_DIR,
     logLevel: v.LOG_LEVEL,
+    logFormat: v.LOG_FORMAT,
     file,
     ingestKeys,
     secrets,
   }
+}
+
+/** The dashboard's base URL without a trailing slash: `public_url`, else the address it listens on. */
+export function publicUrlOf(configured: string | undefined, host: string, uiPort: number): string | null {
+  if (configured) return configured.replace(/\/+$/, '')
+  if (uiPort === 0) return null
+  const h = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
+  return `http://${h}:${uiPort}`
 }
 
 /** Team settings with the defaults applied. */

@@ -46,7 +46,8 @@ function need(value: string | boolean | undefined, flag: string, example: string
 }
 
 export const commands: Record<string, Command> = {
-  start: stage('ingest', 'aggregate', 'detect', 'notify'),
+  start: stage('ingest', 'aggregate', 'detect', 'notify', 'ui'),
+  ui: stage('ui'),
   ingest: stage('ingest'),
   aggregate: stage('aggregate'),
   detect: stage('detect'),

@@ -16,8 +16,10 @@ import { createClickHouseAlertStore } from '../detector/clickhouse-store.ts'
 import { createNotifier } from '../notifier/index.ts'
 import { createIngestServer } from '../ingest/server.ts'
 import { startMetricsServer } from '../../shared/metrics-server.ts'
+import { curlFirstEvent } from './hints.ts'
+import { createDashboardServer } from '../dashboard/server.ts'
 
-export type StageName = 'ingest' | 'aggregate' | 'detect' | 'notify'
+export type StageName = 'ingest' | 'aggregate' | 'detect' | 'notify' | 'ui'
 
 interface Stage {
   name: StageName
@@ -30,17 +32,38 @@ interface Stage {
 export interface RunningStages {
   runtime: Runtime
   ingestUrl: string | null
+  /** where the dashboard listens (stage `ui`) */
+  uiUrl: string | null
   /** graceful shutdown; resolves when everything is stopped */
   stop(): Promise<void>
 }
 
 export async function startStages(names: StageName[], config: AppConfig, logger: Logger, opts: { out?: NodeJS.WritableStream } = {}): Promise<RunningStages> {
-  const rt = await openRuntime(config, logger)
+  // the dashboard alone only reads ClickHouse, possibly with a read-only login: no migrations, no topics
+  const readOnly = names.every((n) => n === 'ui')
+  const rt = await openRuntime(config, logger, { readOnly })
   const topics = config.kafka.topics
   // every stage may be the first to start on a new cluster: create all topics up front
-  await rt.bus.ensureTopics(Object.values(topics).map((topic) => ({ topic })))
+  if (!readOnly) await rt.bus.ensureTopics(Object.values(topics).map((topic) => ({ topic })))
   const stages: Stage[] = []
   let ingestUrl: string | null = null
+  let uiUrl: string | null = null
+  if (names.includes('ui')) {
+    const ui = createDashboardServer({ client: rt.clickhouse.client, file: config.file, logger, port: config.ui.port, host: config.http.host })
+    stages.push({
+      name: 'ui',
+      start: async () => {
+        try {
+          uiUrl = (await ui.start()).url
+        } catch (err) {
+          // paging must not depend on the dashboard: a busy port is a warning when other stages run
+          if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || readOnly) throw err
+          logger.warn({ port: config.ui.port }, `dashboard not started: port ${config.ui.port} is in use; set UI_PORT to a free port`)
+        }
+      },
+      stop: () => ui.stop(),
+    })
+  }
   if (names.includes('ingest')) {
     const server = createIngestServer({ bus: rt.bus, config, logger, registry: rt.registry })
     stages.push({
@@ -91,6 +114,9 @@ export async function startStages(names: StageName[], config: AppConfig, logger:
     get ingestUrl() {
       return ingestUrl
     },
+    get uiUrl() {
+      return uiUrl
+    },
     stop() {
       stopping ??= (async () => {
         for (const st of stages) {
@@ -124,13 +150,14 @@ async function drain(rt: Runtime, input: { group: string; topic: string }, logge
 }
 
 export async function runStages(names: StageName[], config: AppConfig, out: NodeJS.WritableStream, opts: { shutdownDeadlineMs?: number } = {}): Promise<number> {
-  const logger = createLogger({ level: config.logLevel, secrets: config.secrets })
+  const logger = createLogger({ level: config.logLevel, secrets: config.secrets, format: config.logFormat })
   const running = await startStages(names, config, logger, { out })
   const rt = running.runtime
   out.write(`burnwatch: ${names.join(', ')} running (${rt.bus.kind === 'kafka' ? `Kafka at ${config.kafka.brokers?.join(',')}` : 'embedded in-process bus'}, ClickHouse ${clickhouseSummary(rt)}, pages to ${config.slack.botToken ? 'Slack' : `the console and ${config.dataDir}/pages.ndjson`}).\n`)
   if (running.ingestUrl) {
-    out.write(`Ingest API listening on ${running.ingestUrl}. Send a first event:\n  curl -X POST ${running.ingestUrl}/v1/events -H 'content-type: application/json' \\\n    -d '{"event_id":"e1","timestamp":"${new Date().toISOString()}","team":"search","endpoint":"POST /v1/summarize","model":"gpt-4o-mini","input_tokens":1200,"output_tokens":300,"deployment_id":"api-2026.11.22"}'\n`)
+    out.write(`Ingest API listening on ${running.ingestUrl}. Send a first event:\n  ${curlFirstEvent(running.ingestUrl, config)}\n`)
   }
+  if (running.uiUrl) out.write(`Dashboard: ${running.uiUrl}${config.publicUrl && config.publicUrl !== running.uiUrl ? ` (pages link to ${config.publicUrl})` : ''}\n`)
   out.write('Ctrl-C to stop.\n')
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'))

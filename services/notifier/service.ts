@@ -27,6 +27,7 @@ import { teamSettings, type AppConfig } from '../../shared/config.ts'
 import { errorMessage } from '../../shared/errors.ts'
 import type { Logger } from '../../shared/logger.ts'
 import { createRegistry, type Registry } from '../../shared/metrics.ts'
+import { createChartAttacher } from './attach-chart.ts'
 import { createConsoleSink } from './console.ts'
 import { createClickHouseDeliveryStore, type DeliveryRow, type DeliveryStore, type Outcome } from './deliveries.ts'
 import { notifierMetrics, type NotifierMetrics } from './metrics.ts'
@@ -90,6 +91,7 @@ export function createNotifier(deps: NotifierDeps): Notifier {
       ? createSlackSink({ token: config.slack.botToken, apiUrl: config.slack.apiUrl, logger: deps.logger, metrics })
       : createConsoleSink({ stream: deps.consoleStream ?? process.stdout, file: join(config.dataDir, 'pages.ndjson') }))
   const store: DeliveryStore = createClickHouseDeliveryStore(deps.clickhouse.client)
+  const charts = createChartAttacher({ client: deps.clickhouse.client, sink, logger: deps.logger })
   const abort = new AbortController()
 
   /** final outcomes only: a positive fact never goes stale, a missing one is looked up */
@@ -120,6 +122,7 @@ export function createNotifier(deps: NotifierDeps): Notifier {
     deploymentUrlTemplate: config.file.deployment_url_template ?? null,
     clickhouseConsoleUrl: config.file.clickhouse_console_url ?? null,
     mention: teamSettings(config.file, team).mention,
+    publicUrl: config.publicUrl,
   })
 
   const row = (a: AlertRecord, f: { outcome: Outcome; channel: string; channelName: string; messageTs?: string; threadTs?: string; error?: string; attempts?: number }): DeliveryRow => ({
@@ -226,6 +229,7 @@ export function createNotifier(deps: NotifierDeps): Notifier {
     // 4. record
     await record(alerts.map((a) => row(a, { outcome: 'delivered', channel: ref.channel, channelName, messageTs: ref.ts, threadTs: ref.ts, attempts })))
     log.info({ alert_ids: alerts.map((a) => a.alert_id), team: alerts[0]!.team, channel: channelName, ts: ref.ts }, `paged ${alerts[0]!.team} in ${channelName}`)
+    await charts.attach(alerts, ref, abort.signal)
   }
 
   /** A reply in an existing page's thread, then the parent edited to show the current state. */
@@ -233,6 +237,7 @@ export function createNotifier(deps: NotifierDeps): Notifier {
     const { ref, attempts } = await sendOnce([a], pending, { channel: page.channel, channelName, threadTs: page.ts }, renderThreadReply(a, renderOpts(a.team), previous))
     await record([row(a, { outcome: 'delivered', channel: page.channel, channelName, messageTs: ref.ts, threadTs: page.ts, attempts })])
     await refreshParent(page, a.team)
+    await charts.attach([a], page, abort.signal)
     log.info({ alert_id: a.alert_id, status: a.status, team: a.team, channel: channelName, thread_ts: page.ts }, `${a.status} of ${a.team} threaded under its page`)
   }
 

@@ -42,22 +42,23 @@ export function assertIdentifier(name: string, what = 'database name'): string {
 }
 
 /**
- * Opens ClickHouse and makes sure the database exists. Without a URL, a running `burnwatch start`
- * that serves the chDB data dir on loopback is used over HTTP (chDB in-process could not open the
- * folder it holds); else chDB in-process.
+ * Opens ClickHouse and makes sure the database exists; `createDatabase: false` for a read-only
+ * login (the dashboard's `burnwatch ui`), which may not create anything. Without a URL, a running
+ * `burnwatch start` that serves the chDB data dir on loopback is used over HTTP (chDB in-process
+ * could not open the folder it holds); else chDB in-process.
  */
-export async function openClickHouse(s: ClickHouseSettings): Promise<ClickHouseHandle> {
+export async function openClickHouse(s: ClickHouseSettings, opts: { createDatabase?: boolean } = {}): Promise<ClickHouseHandle> {
   assertIdentifier(s.database)
   if (!s.url && s.dataDir !== ':memory:') {
     const running = await findEmbeddedServer(s.dataDir)
-    if (running) return { ...(await openClickHouse({ ...s, url: running.url, user: 'default', password: '' })), embeddedServer: running.url }
+    if (running) return { ...(await openEngine({ ...s, url: running.url, user: 'default', password: '' }, opts)), embeddedServer: running.url }
   }
-  return openEngine(s)
+  return openEngine(s, opts)
 }
 
-async function openEngine(s: ClickHouseSettings): Promise<ClickHouseHandle> {
+async function openEngine(s: ClickHouseSettings, opts: { createDatabase?: boolean }): Promise<ClickHouseHandle> {
   const database = assertIdentifier(s.database)
-  if (s.url) {
+  if (s.url && opts.createDatabase !== false) {
     const admin = createClient({ url: s.url, username: s.user, password: s.password, request_timeout: 30_000, ...quiet })
     try {
       await admin.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` })
@@ -66,6 +67,8 @@ async function openEngine(s: ClickHouseSettings): Promise<ClickHouseHandle> {
     } finally {
       await admin.close()
     }
+  }
+  if (s.url) {
     const client = createClient({
       url: s.url,
       username: s.user,
