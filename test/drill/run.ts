@@ -16,6 +16,7 @@ import { brokerRestart } from './broker.ts'
 import { clickhouseOutage, slackOutage } from './outages.ts'
 import { hostileInput } from './hostile.ts'
 import { securitySummary } from './security-summary.ts'
+import { clickhouseKill, leaderKill, scaleOut, stopTopologyDrills } from './topology.ts'
 
 interface Env {
   brokers: string[]
@@ -43,6 +44,10 @@ const drills: Record<string, Drill> = {
   outages: async (e) => Promise.all([clickhouseOutage(e.brokers), slackOutage(e.brokers)]),
   hostile: (e) => hostileInput(e.brokers),
   security: (e) => securitySummary(e.brokers),
+  // a ClickHouse server (infra/clickhouse/local-server.ts); a three-broker cluster started on first use
+  'clickhouse-kill': (e) => clickhouseKill(e.brokers),
+  'leader-kill': () => leaderKill(),
+  'scale-out': () => scaleOut(),
 }
 
 function table(rows: DrillResult[]): string {
@@ -91,6 +96,7 @@ async function main(): Promise<number> {
     }
   } finally {
     await broker?.stop().catch(() => {})
+    await stopTopologyDrills()
   }
   const seconds = Math.round((Date.now() - started) / 1000)
   process.stdout.write(`\nBurnwatch fault drills (${seconds} s, Kafka ${broker ? 'local broker' : 'external'}, chDB)\n\n${table(rows)}\n\n`)
