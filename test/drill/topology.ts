@@ -149,7 +149,10 @@ export async function leaderKill(): Promise<DrillResult> {
     await sleep(5000)
     await victim.restart()
     log('leader-kill: broker restarted')
-    const stats = await sending
+    // the clients' sends end (every batch accepted) or this drill fails with what the ingest said
+    const stats = await Promise.race([sending, sleep(180_000).then(() => {
+      throw new Error(`the sends did not complete within 180 s of the restart (${accepted}/${events.length} accepted); ingest output:\n${ingest.output().slice(-6000)}`)
+    })])
     await waitForDrain(brokers, 'burnwatch-aggregator', topics.events, 180_000)
     const stagesAlive = alive(ingest) && alive(agg)
     await stopGracefully(ingest, 'ingest')
