@@ -6,7 +6,7 @@ import type { AppConfig } from '../shared/config.ts'
 import type { Logger } from '../shared/logger.ts'
 import { createBus, type Bus } from '../shared/bus/index.ts'
 import { openClickHouse, type ClickHouseHandle } from '../shared/clickhouse/client.ts'
-import { migrate } from '../shared/clickhouse/migrate.ts'
+import { applySchema } from '../shared/clickhouse/sharded.ts'
 import { ensureAnalystRole } from '../shared/clickhouse/roles.ts'
 import { findEmbeddedServer, startEmbeddedServer, type EmbeddedServerResult } from '../shared/clickhouse/embedded-server.ts'
 import { createRegistry, type Registry } from '../shared/metrics.ts'
@@ -33,7 +33,7 @@ export async function openRuntime(config: AppConfig, logger: Logger, opts: { bus
     throw err
   }
   if (!opts.readOnly) {
-    await migrate(clickhouse.client)
+    await applySchema(clickhouse, config.clickhouse)
     const role = await ensureAnalystRole(clickhouse)
     // the embedded server declares its read-only login in its config instead (it has no writable access storage)
     if (role.status === 'forbidden' && served.status !== 'started') logger.warn({ role: role.role, fix: role.fix }, 'could not create the read-only analyst role')

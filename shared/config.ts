@@ -84,6 +84,9 @@ const EnvSchema = z.object({
   CLICKHOUSE_URL: z.url({ error: 'CLICKHOUSE_URL must be a URL such as http://localhost:8123' }).optional(),
   CLICKHOUSE_USER: z.string().default('default'),
   CLICKHOUSE_PASSWORD: z.string().default(''),
+  // the sharded layout (shared/clickhouse/sharded.ts): a cluster of the servers' remote_servers, and each shard's HTTP URL
+  CLICKHOUSE_CLUSTER: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'CLICKHOUSE_CLUSTER must be a cluster name from remote_servers (letters, digits, _)').optional(),
+  CLICKHOUSE_SHARD_URLS: z.string().optional(),
   CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'CLICKHOUSE_DATABASE must be an identifier (letters, digits, _)').default('burnwatch'),
   SLACK_BOT_TOKEN: z.string().optional(),
   SLACK_API_URL: z.url({ error: 'SLACK_API_URL must be a URL such as https://slack.com/api/' }).optional(),
@@ -121,7 +124,7 @@ export interface EmbeddedServerConfig {
 
 export interface AppConfig {
   kafka: { brokers: string[] | null; clientId: string; topics: Topics }
-  clickhouse: { url: string | null; user: string; password: string; database: string; dataDir: string; embeddedServer?: EmbeddedServerConfig }
+  clickhouse: { url: string | null; user: string; password: string; database: string; dataDir: string; embeddedServer?: EmbeddedServerConfig; sharded?: { cluster: string; shardUrls: string[] } | null }
   slack: { botToken: string | null; apiUrl: string | null }
   http: { port: number; host: string; bodyLimitBytes: number; metricsPort: number | null }
   /** the dashboard: its port (UI_PORT, on HOST) */
@@ -216,6 +219,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: { co
       password: v.CLICKHOUSE_PASSWORD,
       database: v.CLICKHOUSE_DATABASE,
       dataDir: v.BURNWATCH_DATA_DIR,
+      sharded: v.CLICKHOUSE_CLUSTER ? { cluster: v.CLICKHOUSE_CLUSTER, shardUrls: (v.CLICKHOUSE_SHARD_URLS ?? v.CLICKHOUSE_URL ?? '').split(',').map((u) => u.trim()).filter(Boolean) } : null,
       embeddedServer: { enabled: v.BURNWATCH_EMBEDDED_SERVER === '1', httpPort: v.CLICKHOUSE_HTTP_PORT, tcpPort: v.CLICKHOUSE_TCP_PORT, analystPassword: v.BURNWATCH_ANALYST_PASSWORD ?? null },
     },
     slack: { botToken: v.SLACK_BOT_TOKEN || null, apiUrl: v.SLACK_API_URL ?? null },

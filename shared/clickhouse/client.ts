@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path'
 import { createClient, ClickHouseLogLevel, type ClickHouseClient } from '@clickhouse/client'
 import { DependencyError } from '../errors.ts'
 import { findEmbeddedServer } from './embedded-server.ts'
+import { SHARDED_CLIENT_SETTINGS } from './sharded-settings.ts'
 
 export type { ClickHouseClient }
 
@@ -19,6 +20,8 @@ export interface ClickHouseSettings {
   database: string
   /** chDB data directory (used when url is null); `:memory:` for an ephemeral engine */
   dataDir: string
+  /** the sharded layout (shared/clickhouse/sharded.ts): its clients insert synchronously through Distributed tables */
+  sharded?: { cluster: string; shardUrls: string[] } | null
 }
 
 export interface ClickHouseHandle {
@@ -76,7 +79,7 @@ async function openEngine(s: ClickHouseSettings, opts: { createDatabase?: boolea
       database,
       request_timeout: 60_000,
       ...quiet,
-      clickhouse_settings: { date_time_input_format: 'best_effort', output_format_json_quote_64bit_integers: 0 },
+      clickhouse_settings: { date_time_input_format: 'best_effort', output_format_json_quote_64bit_integers: 0, ...(s.sharded ? SHARDED_CLIENT_SETTINGS : {}) },
     })
     return { client, kind: 'server', database, stagingDir: null, close: () => client.close() }
   }

@@ -10,7 +10,9 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { createClient, ClickHouseLogLevel } from '@clickhouse/client'
 import { assertIdentifier } from './client.ts'
-import { MIGRATIONS_DIR, migrate, splitStatements } from './migrate.ts'
+import { MIGRATIONS_DIR, migrate, splitStatements, type MigrationResult } from './migrate.ts'
+import type { ClickHouseHandle, ClickHouseSettings } from './client.ts'
+export { SHARDED_CLIENT_SETTINGS } from './sharded-settings.ts'
 
 export const DISTRIBUTED_SQL = fileURLToPath(new URL('../../infra/clickhouse/sharded/distributed.sql', import.meta.url))
 
@@ -22,14 +24,6 @@ export interface ShardedLayout {
   password: string
   database: string
 }
-
-/**
- * Settings of every client of the sharded layout: an insert through a Distributed table is stored
- * on its shard before the answer (so an acknowledged insert is durable and its deduplication token
- * applies there), and a subquery over a Distributed table inside IN/JOIN runs once, globally
- * (the default, 'deny', refuses the documented queries that use one).
- */
-export const SHARDED_CLIENT_SETTINGS = { distributed_foreground_insert: 1, distributed_product_mode: 'global' } as const
 
 export const shardDatabase = (database: string) => `${database}_shard`
 
@@ -66,4 +60,12 @@ export async function migrateSharded(l: ShardedLayout): Promise<{ shards: number
     }
   }
   return { shards: l.shardUrls.length, statements }
+}
+
+/** The schema for `s`: the sharded layout on every shard when a cluster is configured, else the migrations on `h`. */
+export async function applySchema(h: ClickHouseHandle, s: ClickHouseSettings): Promise<MigrationResult & { shards: number | null }> {
+  if (!s.sharded) return { ...(await migrate(h.client)), shards: null }
+  if (!s.sharded.shardUrls.length) throw new Error('CLICKHOUSE_CLUSTER is set without CLICKHOUSE_SHARD_URLS (or CLICKHOUSE_URL): the HTTP address of every shard is needed to create the per-shard tables')
+  const r = await migrateSharded({ cluster: s.sharded.cluster, shardUrls: s.sharded.shardUrls, user: s.user, password: s.password, database: h.database })
+  return { applied: ['sharded/distributed.sql'], statements: r.statements, shards: r.shards }
 }

@@ -1,17 +1,20 @@
 /**
  * The sharded layout on two local servers (a cluster of two shards in their remote_servers):
- * `migrateSharded` applies it, the analyst fixture goes in through the Distributed tables, and the
+ * `burnwatch migrate` with CLICKHOUSE_CLUSTER applies it, the analyst fixture goes in through the Distributed tables, and the
  * totals, the rollups and every documented analyst query answer exactly as on one server.
  */
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client'
 import { freePorts, startLocalClickHouse, type LocalClickHouse } from '../../infra/clickhouse/local-server.ts'
 import { openTestClickHouse } from '../support/clickhouse.ts'
+import { runCli } from '../support/pipeline.ts'
 import { DAY, TOPIC, addMonths, buildAnalystFixture, chDate, chDateTime } from '../support/analyst-fixtures.ts'
 import { docQueries } from '../../shared/clickhouse/doc-queries.ts'
-import { SHARDED_CLIENT_SETTINGS, migrateSharded, shardDatabase } from '../../shared/clickhouse/sharded.ts'
+import { SHARDED_CLIENT_SETTINGS, shardDatabase } from '../../shared/clickhouse/sharded.ts'
 import type { ClickHouseHandle } from '../../shared/clickhouse/client.ts'
 
 const queries = docQueries(readFileSync(new URL('../../docs/clickhouse.md', import.meta.url), 'utf8'))
@@ -59,7 +62,12 @@ const norm = (v: unknown): unknown => {
 beforeAll(async () => {
   const tcp = await freePorts(2)
   for (const port of tcp) servers.push(await startLocalClickHouse({ tcpPort: port, clusters: { [CLUSTER]: tcp } }))
-  await migrateSharded({ cluster: CLUSTER, shardUrls: servers.map((s) => s.url), user: 'default', password: '', database })
+  // `burnwatch migrate` with the cluster configured applies the layout on every shard
+  const env = { CLICKHOUSE_URL: servers[0]!.url, CLICKHOUSE_CLUSTER: CLUSTER, CLICKHOUSE_SHARD_URLS: servers.map((s) => s.url).join(','), CLICKHOUSE_DATABASE: database, BURNWATCH_DATA_DIR: mkdtempSync(join(tmpdir(), 'bw-sharded-')) }
+  const r = await runCli(['migrate'], env)
+  expect(r.code, r.text).toBe(0)
+  expect(r.text).toContain(`applied the sharded layout`)
+  expect((await runCli(['migrate'], env)).code, 'idempotent').toBe(0)
   sharded = createClient({ url: servers[0]!.url, database, log: { level: ClickHouseLogLevel.OFF }, clickhouse_settings: SHARDED_CLIENT_SETTINGS })
   single = await openTestClickHouse(inject('clickhouse'))
   await Promise.all([load(sharded), load(single.client)])
