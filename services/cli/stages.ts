@@ -16,6 +16,8 @@ import { createClickHouseAlertStore } from '../detector/clickhouse-store.ts'
 import { createNotifier } from '../notifier/index.ts'
 import { createIngestServer } from '../ingest/server.ts'
 import { startMetricsServer } from '../../shared/metrics-server.ts'
+import { createDigestScheduler } from '../digest/scheduler.ts'
+import { createSlackDigestPoster } from '../digest/send.ts'
 import { curlFirstEvent } from './hints.ts'
 import { createDashboardServer } from '../dashboard/server.ts'
 
@@ -32,6 +34,8 @@ interface Stage {
 export interface RunningStages {
   runtime: Runtime
   ingestUrl: string | null
+  /** acknowledged events not stored yet that a stop now would lose (embedded bus only; Kafka keeps them) */
+  unstored(): Promise<number>
   /** where the dashboard listens (stage `ui`) */
   uiUrl: string | null
   /** graceful shutdown; resolves when everything is stopped */
@@ -96,6 +100,11 @@ export async function startStages(names: StageName[], config: AppConfig, logger:
     const n = createNotifier({ bus: rt.bus, clickhouse: rt.clickhouse, config, logger, registry: rt.registry, ...(opts.out ? { consoleStream: opts.out as never } : {}) })
     stages.push({ name: 'notify', input: { group: 'burnwatch-notifier', topic: topics.alerts }, start: () => n.start(), stop: () => n.stop() })
   }
+  // the weekly digests go out from the notify stage when Slack is configured (send.ts: once per team and week)
+  if (names.includes('notify') && config.slack.botToken && config.file.teams.length) {
+    const digests = createDigestScheduler({ client: rt.clickhouse.client, config, poster: createSlackDigestPoster(config.slack), logger })
+    stages.push({ name: 'notify', start: async () => digests.start(), stop: () => digests.stop() })
+  }
   // stages without the ingest API serve /metrics and /healthz on METRICS_PORT when it is set
   if (!names.includes('ingest') && config.http.metricsPort !== null) {
     let metrics: { stop(): Promise<void> } | null = null
@@ -113,6 +122,10 @@ export async function startStages(names: StageName[], config: AppConfig, logger:
     runtime: rt,
     get ingestUrl() {
       return ingestUrl
+    },
+    async unstored() {
+      if (rt.bus.kind !== 'in-process' || !names.includes('aggregate')) return 0
+      return rt.bus.lag('burnwatch-aggregator', topics.events).catch(() => 0)
     },
     get uiUrl() {
       return uiUrl
@@ -139,14 +152,16 @@ function clickhouseSummary(rt: Runtime): string {
   return rt.clickhouse.kind === 'chdb' ? `chDB in ${c.dataDir}` : 'server'
 }
 
-/** Waits until a group has consumed its topic (bounded: the caller's deadline ends it anyway). */
+/** Waits until a group has consumed its topic (bounded: the caller's deadline ends it anyway); says what it could not drain. */
 async function drain(rt: Runtime, input: { group: string; topic: string }, logger: Logger): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    const lag = await rt.bus.lag(input.group, input.topic).catch(() => 0)
+  let lag = 0
+  for (let i = 0; i < 500; i++) {
+    lag = await rt.bus.lag(input.group, input.topic).catch(() => 0)
     if (lag === 0) return
     if (i % 20 === 0) logger.info({ group: input.group, lag }, 'draining before stop')
     await sleep(50)
   }
+  logger.error({ group: input.group, topic: input.topic, lag }, `could not drain ${input.topic} in time: ${lag} acknowledged records were not processed and are lost (the embedded bus keeps them in memory only)`)
 }
 
 export async function runStages(names: StageName[], config: AppConfig, out: NodeJS.WritableStream, opts: { shutdownDeadlineMs?: number } = {}): Promise<number> {
@@ -166,8 +181,10 @@ export async function runStages(names: StageName[], config: AppConfig, out: Node
   logger.info({ signal }, 'shutting down: stop intake, drain, flush, close')
   const deadline = opts.shutdownDeadlineMs ?? 30_000
   const timer = setTimeout(() => {
-    logger.error({ deadlineMs: deadline }, 'shutdown deadline passed; exiting')
-    process.exit(1)
+    void Promise.race([running.unstored(), sleep(1000).then(() => -1)]).then((n) => {
+      logger.error({ deadlineMs: deadline, unstoredEvents: n }, n > 0 ? `shutdown deadline passed; ${n} acknowledged events could not be stored and are lost (the embedded bus keeps them in memory only)` : 'shutdown deadline passed; exiting')
+      process.exit(1)
+    })
   }, deadline)
   timer.unref()
   await running.stop()

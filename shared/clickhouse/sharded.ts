@@ -35,14 +35,16 @@ export function distributedStatements(database: string, cluster: string): string
 
 /** Applies the sharded layout on every shard; idempotent like the migrations. */
 export async function migrateSharded(l: ShardedLayout): Promise<{ shards: number; statements: number }> {
-  const shardDb = shardDatabase(l.database)
+  const shardDb = assertIdentifier(shardDatabase(l.database))
+  const entryDb = assertIdentifier(l.database)
   let statements = 0
   for (const url of l.shardUrls) {
     const root = createClient({ url, username: l.user, password: l.password, log: { level: ClickHouseLogLevel.OFF } })
     const local = createClient({ url, username: l.user, password: l.password, database: shardDb, log: { level: ClickHouseLogLevel.OFF } })
     const entry = createClient({ url, username: l.user, password: l.password, database: l.database, log: { level: ClickHouseLogLevel.OFF } })
     try {
-      for (const db of [shardDb, l.database]) await root.command({ query: `CREATE DATABASE IF NOT EXISTS ${assertIdentifier(db)}` })
+      await root.command({ query: `CREATE DATABASE IF NOT EXISTS ${shardDb}` })
+      await root.command({ query: `CREATE DATABASE IF NOT EXISTS ${entryDb}` })
       statements += (await migrate(local)).statements
       for (const query of distributedStatements(l.database, l.cluster)) {
         await root.command({ query })

@@ -16,6 +16,9 @@ import { brokerRestart } from './broker.ts'
 import { clickhouseOutage, slackOutage } from './outages.ts'
 import { hostileInput } from './hostile.ts'
 import { securitySummary } from './security-summary.ts'
+import { fastClock, kcatProducers, oldMonths } from './stage-runner.ts'
+import { alertsRefusal } from './alerts-refusal.ts'
+import { seriesFlood } from './series-flood.ts'
 import { clickhouseKill, leaderKill, scaleOut, stopTopologyDrills } from './topology.ts'
 
 interface Env {
@@ -44,6 +47,11 @@ const drills: Record<string, Drill> = {
   outages: async (e) => Promise.all([clickhouseOutage(e.brokers), slackOutage(e.brokers)]),
   hostile: (e) => hostileInput(e.brokers),
   security: (e) => securitySummary(e.brokers),
+  kcat: (e) => kcatProducers(e.brokers),
+  'old-months': (e) => oldMonths(e.brokers),
+  'fast-clock': (e) => fastClock(e.brokers),
+  'alerts-refusal': (e) => alertsRefusal(e.brokers),
+  'series-flood': () => seriesFlood(),
   // a ClickHouse server (infra/clickhouse/local-server.ts); a three-broker cluster started on first use
   'clickhouse-kill': (e) => clickhouseKill(e.brokers),
   'leader-kill': () => leaderKill(),
