@@ -12,6 +12,7 @@ import { Writable } from 'node:stream'
 import { chromium, type Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { startStages, type RunningStages } from '../../services/cli/stages.ts'
+import { createDashboardServer } from '../../services/dashboard/server.ts'
 import { DEMO_DEPLOYMENT, sendDemoData, writeDemoEvents } from '../../services/demo/run.ts'
 import { loadConfig } from '../../shared/config.ts'
 import { testClickHouseEnv } from '../support/clickhouse.ts'
@@ -132,6 +133,30 @@ describe('dashboard (headless Chromium)', () => {
     } finally {
       await alone.stop()
     }
+  })
+
+  it('only ever reads: every statement of every page is a SELECT (a read-only login is enough)', async () => {
+    const real = running!.runtime.clickhouse.client
+    const calls: string[] = []
+    const recording = new Proxy(real, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver) as unknown
+        if (typeof v !== 'function') return v
+        return (params: { query?: string; table?: string }) => {
+          calls.push(`${String(prop)}: ${params?.query ?? params?.table ?? ''}`)
+          return (v as (p: unknown) => unknown).call(target, params)
+        }
+      },
+    })
+    const dash = createDashboardServer({ client: recording, file: loadConfig(env).file, logger: testLogger(), port: 0, host: '127.0.0.1' })
+    const { url } = await dash.start()
+    try {
+      for (const path of ['/', `/alerts/${encodeURIComponent(alertId)}`, `/alerts/${encodeURIComponent(alertId)}/chart.png`]) expect((await fetch(url + path)).status, path).toBe(200)
+    } finally {
+      await dash.stop()
+    }
+    expect(calls.length).toBeGreaterThan(8)
+    expect(calls.filter((c) => !/^query: \s*SELECT\b/.test(c))).toEqual([])
   })
 
   it('answers 404 for an unknown alert (an ID with quotes and SQL is only a parameter), 405 for writes', async () => {
