@@ -6,6 +6,8 @@
  * Also: names from events are text, never markup; outside input reaches SQL only as parameters.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
@@ -132,6 +134,21 @@ describe('dashboard (headless Chromium)', () => {
       expect(alone.ingestUrl).toBeNull()
     } finally {
       await alone.stop()
+    }
+  })
+
+  it('a busy UI port: `start` pages on without the dashboard (one warning); `ui` alone fails', async () => {
+    const busy = createServer()
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r))
+    const port = String((busy.address() as AddressInfo).port)
+    try {
+      const withIngest = await startStages(['ingest', 'ui'], loadConfig({ ...env, UI_PORT: port }), testLogger())
+      expect(withIngest.uiUrl).toBeNull()
+      expect(withIngest.ingestUrl).not.toBeNull()
+      await withIngest.stop()
+      await expect(startStages(['ui'], loadConfig({ ...env, UI_PORT: port }), testLogger())).rejects.toMatchObject({ code: 'EADDRINUSE' })
+    } finally {
+      busy.close()
     }
   })
 
