@@ -35,6 +35,7 @@ import { createStageRunner, type StagePlan, type StageRunner } from '../../share
 import { DeploymentMarker } from '../../schemas/deployment.ts'
 import { describeIssues } from '../../schemas/issues.ts'
 import type { WindowRecord } from '../../schemas/window.ts'
+import { DEFAULT_ENVIRONMENT } from '../../schemas/usage-event.ts'
 import { createPricer } from './pricing.ts'
 import { createWindower, type WindowInput } from './windows.ts'
 import { createDeduper, IdTable, idFingerprint } from './dedup.ts'
@@ -83,6 +84,7 @@ function rowInput(r: UsageRow, cost: number, into: WindowInput): WindowInput {
   into.error = r.status === 'error'
   into.unpriced = r.unpriced
   into.deployment = r.deployment_id || undefined
+  into.environment = r.environment
   return into
 }
 
@@ -249,6 +251,8 @@ export function createAggregator(d: AggregatorDeps): Aggregator {
         output_tokens: e.output_tokens,
         cache_read_tokens: e.cache_read_tokens ?? 0,
         cache_write_tokens: e.cache_write_tokens ?? 0,
+        reasoning_tokens: e.reasoning_tokens ?? 0,
+        environment: e.environment ?? DEFAULT_ENVIRONMENT,
         batch: e.batch ?? false,
         cost_usd: decimalText(priced.cost),
         cost_source: priced.source,

@@ -26,6 +26,8 @@ export interface WindowInput {
   team: string
   endpoint: string
   model: string
+  /** absent or 'production' = production; other environments are their own series */
+  environment?: string | undefined
   /** event time, ms since epoch */
   ts: number
   cost: number
@@ -43,6 +45,8 @@ interface Acc {
   team: string
   endpoint: string
   model: string
+  /** undefined for production */
+  environment: string | undefined
   start: number
   requests: number
   errors: number
@@ -107,6 +111,7 @@ export function createWindower(o: WindowerOptions): Windower {
       team: a.team,
       endpoint: a.endpoint,
       model: a.model,
+      ...(a.environment !== undefined ? { environment: a.environment } : {}),
       window_start: isoBounds[0]!,
       window_end: isoBounds[1]!,
       requests: a.requests,
@@ -170,7 +175,7 @@ export function createWindower(o: WindowerOptions): Windower {
       }
       let a = b.get(series)
       if (!a) {
-        a = { series, team: e.team, endpoint: e.endpoint, model: e.model, start, requests: 0, errors: 0, input: 0, output: 0, cacheRead: 0, cacheWrite: 0, cost: 0, costSq: 0, unpriced: 0, deployments: new Map() }
+        a = { series, team: e.team, endpoint: e.endpoint, model: e.model, environment: e.environment === 'production' ? undefined : e.environment, start, requests: 0, errors: 0, input: 0, output: 0, cacheRead: 0, cacheWrite: 0, cost: 0, costSq: 0, unpriced: 0, deployments: new Map() }
         b.set(series, a)
       }
       a.requests++

@@ -28,6 +28,10 @@ Commands:
                              send recorded events to the ingest API (N events/s; 0 = as fast as possible)
   silence --team T [--endpoint E] [--model M] --until TIME --reason R
   silences                   list active silences
+  report --month YYYY-MM [--team T] [--format table|csv|focus]
+                             showback per team, environment, endpoint and model; focus = FOCUS 1.2 CSV
+  digest --team T [--week YYYY-Www] [--send]
+                             the weekly digest of a team: printed, or sent to its channel once per week
   doctor                     check the connections to Kafka, ClickHouse and Slack
   demo [--serve]             the whole product on a day of real traffic, compressed (--serve: keep the dashboard up)
 

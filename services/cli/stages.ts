@@ -16,6 +16,8 @@ import { createClickHouseAlertStore } from '../detector/clickhouse-store.ts'
 import { createNotifier } from '../notifier/index.ts'
 import { createIngestServer } from '../ingest/server.ts'
 import { startMetricsServer } from '../../shared/metrics-server.ts'
+import { createDigestScheduler } from '../digest/scheduler.ts'
+import { createSlackDigestPoster } from '../digest/send.ts'
 import { curlFirstEvent } from './hints.ts'
 import { createDashboardServer } from '../dashboard/server.ts'
 
@@ -96,6 +98,11 @@ export async function startStages(names: StageName[], config: AppConfig, logger:
   if (names.includes('notify')) {
     const n = createNotifier({ bus: rt.bus, clickhouse: rt.clickhouse, config, logger, registry: rt.registry, ...(opts.out ? { consoleStream: opts.out as never } : {}) })
     stages.push({ name: 'notify', input: { group: 'burnwatch-notifier', topic: topics.alerts }, start: () => n.start(), stop: () => n.stop() })
+  }
+  // the weekly digests go out from the notify stage when Slack is configured (send.ts: once per team and week)
+  if (names.includes('notify') && config.slack.botToken && config.file.teams.length) {
+    const digests = createDigestScheduler({ client: rt.clickhouse.client, config, poster: createSlackDigestPoster(config.slack), logger })
+    stages.push({ name: 'notify', start: async () => digests.start(), stop: () => digests.stop() })
   }
   // stages without the ingest API serve /metrics and /healthz on METRICS_PORT when it is set
   if (!names.includes('ingest') && config.http.metricsPort !== null) {

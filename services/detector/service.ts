@@ -32,7 +32,8 @@ import { WindowRecord } from '../../schemas/window.ts'
 import { DeploymentMarker } from '../../schemas/deployment.ts'
 import { describeIssues } from '../../schemas/issues.ts'
 import type { AlertRecord } from '../../schemas/alert.ts'
-import { createDetectorCore, type DetectorCore } from './core/index.ts'
+import type { DetectorCore } from './core/index.ts'
+import { createEnvironmentDetectorCore } from './environments.ts'
 import { createSeriesGate } from '../../shared/series-caps.ts'
 import { seriesId } from '../../schemas/series.ts'
 import { detectorConfig } from './config.ts'
@@ -99,7 +100,7 @@ export function createDetector(d: DetectorDeps): DetectorService {
   }
 
   const rebuild = async () => {
-    const c = createDetectorCore(detectorConfig(d.config.file))
+    const c = createEnvironmentDetectorCore(detectorConfig(d.config.file), d.config.file)
     const until = now()
     const since = until - historyMs
     known = await d.store.knownAlerts(since - historyMs)

@@ -248,7 +248,9 @@ function queryBlock(a: AlertRecord, opts: RenderOptions): string {
 function headline(alerts: readonly AlertRecord[]): { plain: string; mrkdwn: string } {
   const first = alerts[0]!
   const state = pageState(alerts)
-  const prefix = state === 'resolved' ? 'Resolved: ' : state === 'updated' ? 'Worse: ' : ''
+  // the environment comes from events: only name characters reach the headline
+  const environment = first.environment !== undefined && first.environment !== 'production' ? `[${first.environment.replace(/[^\w.-]/g, '?')}] ` : ''
+  const prefix = (state === 'resolved' ? 'Resolved: ' : state === 'updated' ? 'Worse: ' : '') + environment
   if (alerts.length === 1) {
     const what = `${SIGNAL_WORDS[first.signal]} ${formatPct(first.change_pct)} on`
     return {

@@ -27,7 +27,7 @@ import type { ClickHouseClient } from '@clickhouse/client'
 import { AlertRecord } from '../../schemas/alert.ts'
 import type { Bus, BusBatch, BusMessage } from '../../shared/bus/port.ts'
 import { createStageRunner, type StagePlan, type StageRunner } from '../../shared/stage/runner.ts'
-import { teamSettings, type AppConfig } from '../../shared/config.ts'
+import { environmentPages, teamSettings, type AppConfig } from '../../shared/config.ts'
 import { errorMessage } from '../../shared/errors.ts'
 import type { Logger } from '../../shared/logger.ts'
 import { createRegistry, type Registry } from '../../shared/metrics.ts'
@@ -78,7 +78,9 @@ const CACHE_LIMIT = 20_000
 /** Series of one team whose break starts with the same deployment share a page. */
 export function groupKeyOf(a: AlertRecord): string {
   const dep = a.deployment_ids[0]
-  return dep === undefined ? '' : `${a.team}\u0000${dep}`
+  // environments are paged apart: a staging break never joins a production page
+  const env = a.environment === undefined || a.environment === 'production' ? '' : `\u0000${a.environment}`
+  return dep === undefined ? '' : `${a.team}\u0000${dep}${env}`
 }
 
 export function createNotifier(deps: NotifierDeps): Notifier {
@@ -122,10 +124,11 @@ export function createNotifier(deps: NotifierDeps): Notifier {
     return new Date(lastStamp).toISOString()
   }
 
-  const renderOpts = (team: string): RenderOptions => ({
+  const renderOpts = (a: AlertRecord): RenderOptions => ({
     deploymentUrlTemplate: config.file.deployment_url_template ?? null,
     clickhouseConsoleUrl: config.file.clickhouse_console_url ?? null,
-    mention: teamSettings(config.file, team).mention,
+    // an environment set to notify without paging (config `environments: [{name, page: false}]`) gets no mention
+    mention: environmentPages(config.file, a.environment ?? 'production') ? teamSettings(config.file, a.team).mention : null,
     publicUrl: config.publicUrl,
   })
 
@@ -171,10 +174,10 @@ export function createNotifier(deps: NotifierDeps): Notifier {
   }
 
   /** Edits the parent to show the current state; idempotent, so a failure only leaves it stale. */
-  async function refreshParent(ref: PageRef, team: string) {
+  async function refreshParent(ref: PageRef) {
     const members = await pageMembers(ref)
     if (!members.length) return
-    const msg = renderPage(members, renderOpts(team))
+    const msg = renderPage(members, renderOpts(members[0]!))
     try {
       await sink.update(ref, { ...msg, deliveries: members.map((m) => deliveryKey(m.alert_id, 'firing')) }, abort.signal)
     } catch (err) {
@@ -229,7 +232,7 @@ export function createNotifier(deps: NotifierDeps): Notifier {
 
   /** A new page for `alerts` (one series, or several of one team with the same deployment). */
   async function postPage(alerts: AlertRecord[], pending: Map<string, DeliveryRow>, channelName: string) {
-    const { ref, attempts } = await sendOnce(alerts, pending, { channel: channelName, channelName, threadTs: null }, renderPage(alerts, renderOpts(alerts[0]!.team)))
+    const { ref, attempts } = await sendOnce(alerts, pending, { channel: channelName, channelName, threadTs: null }, renderPage(alerts, renderOpts(alerts[0]!)))
     // 4. record
     await record(alerts.map((a) => row(a, { outcome: 'delivered', channel: ref.channel, channelName, messageTs: ref.ts, threadTs: ref.ts, attempts })))
     log.info({ alert_ids: alerts.map((a) => a.alert_id), team: alerts[0]!.team, channel: channelName, ts: ref.ts }, `paged ${alerts[0]!.team} in ${channelName}`)
@@ -238,9 +241,9 @@ export function createNotifier(deps: NotifierDeps): Notifier {
 
   /** A reply in an existing page's thread, then the parent edited to show the current state. */
   async function reply(a: AlertRecord, page: PageRef, pending: Map<string, DeliveryRow>, channelName: string, previous: AlertRecord | null) {
-    const { ref, attempts } = await sendOnce([a], pending, { channel: page.channel, channelName, threadTs: page.ts }, renderThreadReply(a, renderOpts(a.team), previous))
+    const { ref, attempts } = await sendOnce([a], pending, { channel: page.channel, channelName, threadTs: page.ts }, renderThreadReply(a, renderOpts(a), previous))
     await record([row(a, { outcome: 'delivered', channel: page.channel, channelName, messageTs: ref.ts, threadTs: page.ts, attempts })])
-    await refreshParent(page, a.team)
+    await refreshParent(page)
     await charts.attach([a], page, abort.signal)
     log.info({ alert_id: a.alert_id, status: a.status, team: a.team, channel: channelName, thread_ts: page.ts }, `${a.status} of ${a.team} threaded under its page`)
   }

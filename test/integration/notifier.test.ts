@@ -52,6 +52,9 @@ teams:
   - name: ghost
     slack_channel: "#gone"
 deployment_url_template: "https://deploys.example.com/{deployment_id}"
+environments:
+  - name: staging
+    page: false
 `
 
 async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
@@ -409,6 +412,19 @@ describe('notifier (Slack fake, ClickHouse, bus)', () => {
     await h.send([{ ...quiet, status: 'resolved' }])
     await until('resolution recorded', async () => (await h.rows([quiet.alert_id])).get(`${quiet.alert_id}/resolved`)?.outcome === 'silenced')
     expect(h.fake.calls.filter((c) => c.method === 'chat.postMessage')).toHaveLength(1)
+  })
+
+  it('an environment set to notify without paging posts to the channel without the mention; production still pages', async () => {
+    const h = await harness('in-process')
+    await h.notifier()
+    const production = h.alert({ endpoint: '/v1/prod' })
+    const staging = h.alert({ endpoint: '/v1/stg', environment: 'staging', deployment_ids: [`stg-${h.id}`] })
+    await h.send([{ ...staging, alert_id: `${staging.alert_id}@staging` }, production])
+    await until('two pages', () => h.fake.posts('#search-oncall').length === 2)
+    const [stg, prod] = ['/v1/stg', '/v1/prod'].map((e) => h.fake.posts('#search-oncall').find((p) => text(p).includes(e))!)
+    expect(stg!.text).toMatch(/^\[staging\] search: /)
+    expect(text(stg!)).not.toContain('<!subteam^S012345>')
+    expect(text(prod!)).toContain('<!subteam^S012345>')
   })
 
   it('without a Slack token pages go to the console stream and pages.ndjson, exactly once', async () => {

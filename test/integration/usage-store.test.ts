@@ -35,6 +35,8 @@ function rows(topic: string, n: number): UsageRow[] {
     output_tokens: i === 3 ? 2 ** 40 + 3 : i * 13,
     cache_read_tokens: i % 4,
     cache_write_tokens: i % 3,
+    reasoning_tokens: i % 5,
+    environment: ['production', 'staging', names[i % names.length]!.slice(0, 64) || 'dev'][i % 3]!,
     batch: i % 2 === 0,
     // small, sub-cent, and large costs (the last above 10^15 in units of 10^-12 USD)
     cost_usd: [0, 0.000001234567, 0.5, 12.345678901234, 98765.4321, 1e-12][i % 6]!.toFixed(12),

@@ -169,6 +169,8 @@ export function buildAnalystFixture(now = Date.now()): AnalystFixture {
           output_tokens: b.output_tokens,
           cache_read_tokens: b.cache_read_tokens,
           cache_write_tokens: 0,
+          reasoning_tokens: 0,
+          environment: 'production',
           batch: false,
           cost_usd: (b.costMicros / 1e6).toFixed(6),
           cost_source: b.unpriced ? 'unpriced' : 'catalog',
