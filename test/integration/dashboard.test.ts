@@ -55,8 +55,8 @@ deployment_url_template: "https://deploys.example.com/{deployment_id}"
   const ch = running.runtime.clickhouse.client
   // a team with two weeks of history: $100 the week before, $110 in the last 7 days
   const hour = (daysAgo: number) => new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000 - daysAgo * 86_400_000).toISOString().slice(0, 19).replace('T', ' ')
-  const row = (daysAgo: number, usd: number) => ({ team: 'archive', endpoint: 'batch-summaries', model: 'gpt-4o', hour: hour(daysAgo), requests: 1000, errors: 0, input_tokens: 0, output_tokens: 0, cache_read_tokens: 0, cost_usd: usd.toFixed(6), unpriced_requests: 0 })
-  await ch.insert({ table: 'cost_hourly', values: [row(10, 60), row(9, 40), row(3, 70), row(2, 40)], format: 'JSONEachRow' })
+  const row = (daysAgo: number, usd: number) => ({ team: 'archive', environment: 'staging', endpoint: 'batch-summaries', model: 'gpt-4o', provider: 'openai', hour: hour(daysAgo), requests: 1000, errors: 0, input_tokens: 0, output_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0, reasoning_tokens: 0, cost_usd: usd.toFixed(6), unpriced_requests: 0 })
+  await ch.insert({ table: 'cost_hourly_env', values: [row(10, 60), row(9, 40), row(3, 70), row(2, 40)], format: 'JSONEachRow' })
   alertId = await waitFor(
     "the demo's alert",
     async () => {
@@ -85,7 +85,7 @@ describe('dashboard (headless Chromium)', () => {
     const res = await page.goto(ui)
     expect(res?.status()).toBe(200)
     expect(res?.headers()['content-security-policy']).toContain("default-src 'none'")
-    for (const h of ['Spend now', 'Budgets and their burn', 'Alert timeline', 'Teams', 'Endpoints', 'Models']) await expect(page.locator('h2', { hasText: h }).count()).resolves.toBe(1)
+    for (const h of ['Spend now', 'Budgets and their burn', 'Alert timeline', 'Teams', 'Environments', 'Endpoints', 'Models']) await expect(page.locator('h2', { hasText: h }).count()).resolves.toBe(1)
     const spend = await page.locator('#spend-now').innerText()
     expect(spend).toMatch(/Burn rate\s+\$[\d.,]+\/h/i)
     expect(spend).toMatch(/Projected month-end\s+\$[\d.,]+\s+range \$[\d.,]+ – \$[\d.,]+/i)
@@ -94,6 +94,9 @@ describe('dashboard (headless Chromium)', () => {
     expect(await page.locator('#models').innerText()).toContain('claude-3-5-haiku')
     // week over week: $110 against $100
     expect(await page.locator('#teams tr', { hasText: 'archive' }).innerText()).toMatch(/archive\s+\$110\.00\s+\$100\.00\s+\+10%/)
+    const environments = await page.locator('#environments').innerText()
+    expect(environments).toMatch(/staging\s+\$110\.00\s+\$100\.00\s+\+10%/)
+    expect(environments).toMatch(/production\s+\$\d/)
     // the hostile endpoint is text: no image, no script ran
     expect(await page.locator('#endpoints').innerText()).toContain('<img src=x onerror=')
     expect(await page.evaluate(() => (globalThis as unknown as { __pwned?: number }).__pwned)).toBeUndefined()
