@@ -114,8 +114,19 @@ export async function startStages(names: StageName[], config: AppConfig, logger:
       stop: async () => metrics?.stop(),
     })
   }
-  // start downstream first so nothing produced is missed, intake last
-  for (const st of [...stages].reverse()) await st.start()
+  // start downstream first so nothing produced is missed, intake last; a stage that cannot start
+  // (a busy port) stops the ones already started and closes the clients before the error goes up
+  const started: Stage[] = []
+  try {
+    for (const st of [...stages].reverse()) {
+      await st.start()
+      started.unshift(st)
+    }
+  } catch (err) {
+    for (const st of started) await st.stop().catch(() => {})
+    await rt.close()
+    throw err
+  }
 
   let stopping: Promise<void> | null = null
   return {
