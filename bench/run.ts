@@ -25,6 +25,7 @@ import type { DrainResult } from './drain.ts'
 import type { BacktestResult } from './backtest.ts'
 import type { LatencyResult } from './latency.ts'
 import type { RssResult } from './rss.ts'
+import { ConfigFileSchema } from '../shared/config.ts'
 import type { ChartResult } from './chart.ts'
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url))
@@ -133,9 +134,12 @@ if (r) {
   rows.push(['memory: windower + deduper', `${n(r.aggregator.rssPerSeries)} B/series RSS`, `heap ${n(r.aggregator.heapPerSeries)} B; ${r.eventsPerSeries} event IDs/series`])
   rows.push(['memory: detector core', `${n(r.detector.rssPerSeries)} B/series RSS`, `heap ${n(r.detector.heapPerSeries)} B + typed arrays ${n(r.detector.externalPerSeries)} B`])
   rows.push(['memory: total', `${n(r.total.rssPerSeries)} B/series RSS`, `${n(r.series)} series: +${n(r.total.rssBytes / 2 ** 20)} MiB`])
+  // the caps bound the number of series; this is what the default caps allow at most
+  const caps = ConfigFileSchema.parse({}).defaults
+  rows.push(['memory: at the series cap', `${n((r.total.rssPerSeries * caps.max_series) / 2 ** 20)} MiB`, `defaults.max_series ${n(caps.max_series)} series (${n(caps.max_series_per_team)} per team) × the total above; target ≤ 2,048 B/series`])
 }
 const c = ok(results.chart)
-if (c) rows.push(['chart: render (median)', `${n(c.medianMs, 1)} ms`, `p95 ${n(c.p95Ms, 1)} ms, max ${n(c.maxMs, 1)} ms, cold ${n(c.coldMs)} ms; ${c.size} PNG; target ≤ ${c.targetMs} ms`])
+if (c) rows.push(['chart: render (median)', `${n(c.medianMs, 1)} ms`, `CPU ${n(c.medianCpuMs, 1)} ms; p95 ${n(c.p95Ms, 1)} ms, max ${n(c.maxMs, 1)} ms, cold ${n(c.coldMs)} ms; ${c.size} PNG; target ≤ ${c.targetMs} ms`])
 for (const [k, v] of Object.entries({ drain: results.drain, backtest: results.backtest, latency: results.latency, rss: results.rss, chart: results.chart })) {
   if (v && 'error' in v) rows.push([`${k}: FAILED`, '', v.error.slice(0, 120)])
 }

@@ -85,8 +85,8 @@ export const ConfigFileSchema = z.strictObject({
       dedup_horizon: duration('defaults.dedup_horizon').default(3_600_000),
       strict_events: z.boolean().default(true),
       // bounded memory: series with their own live windows, per team and in all; the rest is counted in an overflow series
-      max_series_per_team: z.number().int().min(1).default(5_000),
-      max_series: z.number().int().min(1).default(50_000),
+      max_series_per_team: z.number().int().min(1).default(2_000),
+      max_series: z.number().int().min(1).default(20_000),
       series_idle: duration('defaults.series_idle').default(3_600_000),
     })
     .prefault({}),

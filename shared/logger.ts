@@ -47,18 +47,19 @@ export type LogFormat = 'auto' | 'json' | 'pretty'
  * where it is not itself an escaped backslash followed by text.
  */
 export function stripControlEscapes(line: string): string {
-  return line.replace(/(?<!\\)((?:\\\\)*)\\(?:u001b\[[0-9;?]*[A-Za-z]|u00(?:0[0-8bcef]|1[0-9a-f]|7f)|[bfr])/gi, '$1').replace(/[\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, '')
+  return line.replace(/(?<!\\)((?:\\\\)*)\\(?:u001b\][^"\\]*(?:\\u0007|\\u001b\\\\)|u001b\[[0-9;?]*[A-Za-z]|u00(?:0[0-8bcef]|1[0-9a-f]|7f)|[bfr])/gi, '$1').replace(/[\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, '')
 }
 
-/** A human-readable destination on stdout (synchronous, so nothing is lost at exit). */
-function prettyDestination(): DestinationStream {
-  return pinoPretty({ colorize: true, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name', singleLine: false })
+/** Human-readable lines (synchronous, so nothing is lost at exit): on stdout in colour, or into `into` without. */
+function prettyDestination(into?: DestinationStream): DestinationStream {
+  return pinoPretty({ colorize: !into, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name', singleLine: false, ...(into ? { destination: into as NodeJS.WritableStream } : {}) })
 }
 
 export function createLogger(opts: { level?: string; secrets?: readonly string[]; destination?: DestinationStream; name?: string; format?: LogFormat } = {}): Logger {
   const secrets = opts.secrets ?? []
   const format = opts.format ?? 'auto'
-  const pretty = !opts.destination && (format === 'pretty' || (format === 'auto' && process.stdout.isTTY === true))
+  // an explicit 'pretty' formats into the given destination too; 'auto' only when writing to a terminal
+  const pretty = format === 'pretty' || (format === 'auto' && !opts.destination && process.stdout.isTTY === true)
   const clean = pretty ? (line: string) => stripControlEscapes(scrub(line, secrets)) : secrets.length ? (line: string) => scrub(line, secrets) : null
   return pino(
     {
@@ -67,6 +68,6 @@ export function createLogger(opts: { level?: string; secrets?: readonly string[]
       redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
       hooks: clean ? { streamWrite: clean } : {},
     },
-    pretty ? prettyDestination() : opts.destination,
+    pretty ? prettyDestination(opts.destination) : opts.destination,
   )
 }

@@ -7,6 +7,7 @@ import { runStages, type StageName } from './stages.ts'
 import { runBacktest } from '../backtest/run.ts'
 import { replay } from './replay.ts'
 import { ValidationError } from '../../shared/errors.ts'
+import { printable } from '../../shared/text.ts'
 import { openClickHouse } from '../../shared/clickhouse/client.ts'
 import { migrate } from '../../shared/clickhouse/migrate.ts'
 import { addSilence, formatSilences, listSilences } from '../notifier/index.ts'
@@ -78,7 +79,7 @@ export const commands: Record<string, Command> = {
     ctx.out.write(
       `backtest: ${s.events} events (${s.invalid} invalid, ${s.duplicates} duplicates, ${s.late} late) → ${s.windows} windows → ${s.alerts} alert state changes ${JSON.stringify(s.byStatus)} in ${s.seconds.toFixed(2)} s (${Math.round(s.eventsPerSecond)} events/s); written to ${alertsOut}\n`,
     )
-    if (s.firstError) ctx.out.write(`first invalid line: ${s.firstError}\n`)
+    if (s.firstError) ctx.out.write(`first invalid line: ${printable(s.firstError)}\n`)
     return 0
   },
 
@@ -94,7 +95,7 @@ export const commands: Record<string, Command> = {
     const bar = progress('replay', ctx.err, 'events')
     const r = await replay({ eventsPath: events, url, rate, ...(key ? { key } : {}), ...(values['batch-size'] ? { batchSize: Number(values['batch-size']) } : {}), onProgress: (done, total) => bar.update(done, total, done) })
     bar.stop()
-    ctx.out.write(`replay: ${r.sent} events accepted by ${url} in ${r.seconds.toFixed(1)} s (${Math.round(r.sent / Math.max(r.seconds, 1e-9))} events/s); ${r.rejected} rejected${r.firstError ? ` (first: ${r.firstError})` : ''}\n`)
+    ctx.out.write(`replay: ${r.sent} events accepted by ${url} in ${r.seconds.toFixed(1)} s (${Math.round(r.sent / Math.max(r.seconds, 1e-9))} events/s); ${r.rejected} rejected${r.firstError ? ` (first: ${printable(r.firstError)})` : ''}\n`)
     return r.rejected ? 1 : 0
   },
 

@@ -35,12 +35,14 @@ export function html(strings: TemplateStringsArray, ...values: unknown[]): SafeH
   return new SafeHtml(out)
 }
 
-export function page(title: string, body: SafeHtml, nav: { href: string; label: string }[] = [{ href: '/', label: 'Overview' }]): string {
+export function page(title: string, body: SafeHtml, opts: { refreshSeconds?: number } = {}): string {
+  const nav = [{ href: '/', label: 'Overview' }]
   return html`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+${opts.refreshSeconds ? html`<meta http-equiv="refresh" content="${opts.refreshSeconds}">` : ''}
 <title>${title} · Burnwatch</title>
 <link rel="stylesheet" href="/static/style.css">
 </head>

@@ -5,6 +5,7 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client'
 import { AlertRecord } from '../../schemas/alert.ts'
+import type { DeploymentTableRow } from '../../schemas/deployment.ts'
 
 export interface Query {
   query: string
@@ -209,16 +210,7 @@ export async function loadAlert(client: ClickHouseClient, alertId: string): Prom
   return out
 }
 
-export interface DeploymentRow {
-  deployment_id: string
-  team: string
-  service: string
-  timestamp: string
-  endpoint: string | null
-  version: string | null
-  commit: string | null
-  url: string | null
-}
+export type DeploymentRow = DeploymentTableRow
 
 export function deploymentsQuery(ids: string[]): Query {
   return {

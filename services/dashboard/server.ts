@@ -83,7 +83,7 @@ export function createDashboardServer(o: DashboardOptions): Dashboard {
   async function route(req: IncomingMessage, res: ServerResponse) {
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain; charset=utf-8', 'only GET and HEAD\n', { allow: 'GET, HEAD' })
     const path = new URL(req.url ?? '/', 'http://dashboard').pathname
-    if (path === '/' || path === '/index.html') return send(res, 200, 'text/html; charset=utf-8', page('Overview', await renderOverview(ctx(), sections)))
+    if (path === '/' || path === '/index.html') return send(res, 200, 'text/html; charset=utf-8', page('Overview', await renderOverview(ctx(), sections), { refreshSeconds: 60 }))
     if (path === '/static/style.css') return send(res, 200, 'text/css; charset=utf-8', STYLE, { 'cache-control': 'max-age=300' })
     if (path === '/healthz') return send(res, 200, 'text/plain; charset=utf-8', 'ok\n')
     if (path === '/favicon.ico') return send(res, 204, 'image/x-icon', '')

@@ -25,33 +25,23 @@ export function chartSpan(a: Pick<AlertRecord, 'started_at' | 'detected_at'>, un
   return { from: Math.floor(from / (bucketMinutes * 60_000)) * bucketMinutes * 60_000, to, bucketMinutes }
 }
 
-/** `team = … AND endpoint = … AND model = …` for the alert's series; a null endpoint or model means all. */
-function seriesFilter(a: Pick<AlertRecord, 'team' | 'endpoint' | 'model'>): { where: string; params: Record<string, unknown> } {
-  const where = ['team = {team:String}']
-  const params: Record<string, unknown> = { team: a.team }
-  if (a.endpoint !== null) {
-    where.push('endpoint = {endpoint:String}')
-    params.endpoint = a.endpoint
-  }
-  if (a.model !== null) {
-    where.push('model = {model:String}')
-    params.model = a.model
-  }
-  return { where: where.join(' AND '), params }
+/** The parameters of the alert's series in the queries' fixed WHERE clause; a null endpoint or model means all. */
+function seriesParams(a: Pick<AlertRecord, 'team' | 'endpoint' | 'model'>): Record<string, unknown> {
+  return { team: a.team, any_endpoint: a.endpoint === null, endpoint: a.endpoint ?? '', any_model: a.model === null, model: a.model ?? '' }
 }
 
 const sqlTime = (ms: number) => new Date(ms).toISOString().slice(0, 19).replace('T', ' ')
 
 /** The query of the series' buckets (exported for its test). */
 export function bucketsQuery(a: Pick<AlertRecord, 'team' | 'endpoint' | 'model'>, span: { from: number; to: number; bucketMinutes: number }) {
-  const f = seriesFilter(a)
   return {
     query: `SELECT toUnixTimestamp(toStartOfInterval(window_start, toIntervalMinute({bucket:UInt32}))) * 1000 AS t,
        sum(requests) AS requests, toFloat64(sum(cost_usd)) AS cost
 FROM cost_windows
-WHERE ${f.where} AND window_start >= {from:DateTime('UTC')} AND window_start < {to:DateTime('UTC')}
+WHERE team = {team:String} AND ({any_endpoint:Bool} OR endpoint = {endpoint:String}) AND ({any_model:Bool} OR model = {model:String})
+  AND window_start >= {from:DateTime('UTC')} AND window_start < {to:DateTime('UTC')}
 GROUP BY t ORDER BY t`,
-    query_params: { ...f.params, bucket: span.bucketMinutes, from: sqlTime(span.from), to: sqlTime(span.to + span.bucketMinutes * 60_000) },
+    query_params: { ...seriesParams(a), bucket: span.bucketMinutes, from: sqlTime(span.from), to: sqlTime(span.to + span.bucketMinutes * 60_000) },
   }
 }
 
@@ -86,14 +76,14 @@ GROUP BY deployment_id ORDER BY at LIMIT 20`,
   const out = new Map<string, ChartDeployment>(markers.map((m) => [m.deployment_id, { deployment_id: m.deployment_id, at: Number(m.at), source: 'marker' as const }]))
   const missing = a.deployment_ids.filter((id) => !out.has(id)).slice(0, 5)
   if (missing.length) {
-    const f = seriesFilter(a)
     const seen = await (
       await client.query({
         query: `SELECT dep AS deployment_id, toUnixTimestamp(min(window_start)) * 1000 AS at
 FROM cost_windows ARRAY JOIN mapKeys(deployments) AS dep
-WHERE ${f.where} AND dep IN {ids:Array(String)} AND window_start >= {from:DateTime('UTC')} AND window_start <= {to:DateTime('UTC')}
+WHERE team = {team:String} AND ({any_endpoint:Bool} OR endpoint = {endpoint:String}) AND ({any_model:Bool} OR model = {model:String})
+  AND dep IN {ids:Array(String)} AND window_start >= {from:DateTime('UTC')} AND window_start <= {to:DateTime('UTC')}
 GROUP BY dep`,
-        query_params: { ...f.params, ids: missing, ...range },
+        query_params: { ...seriesParams(a), ids: missing, ...range },
         format: 'JSONEachRow',
       })
     ).json<{ deployment_id: string; at: number | string }>()

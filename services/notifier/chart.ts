@@ -141,7 +141,8 @@ export function chartSpec(input: ChartInput): TopLevelSpec {
         data: { values: [{ t: started, t2: tMax, v: a.current, label: `now ${fmt(a.current)}` }] },
         layer: [
           { mark: { type: 'rule', color: COLORS.current, strokeWidth: 2.5 }, encoding: { x, x2: { field: 't2' }, y: { ...y, field: 'v' } } },
-          { mark: { type: 'text', align: 'right', baseline: 'top', dy: 5, dx: -2, fontWeight: 'bold', color: COLORS.current, fontSize: 12 }, encoding: { x: { ...x, field: 't2' }, y: { ...y, field: 'v' }, text: { field: 'label' } } },
+          // the label over a white halo, readable where it crosses the series
+          ...[{ stroke: 'white', strokeWidth: 4 }, {}].map((halo) => ({ mark: { type: 'text' as const, align: 'right' as const, baseline: 'top' as const, dy: 5, dx: -2, fontWeight: 'bold' as const, color: COLORS.current, fontSize: 12, ...halo }, encoding: { x: { ...x, field: 't2' }, y: { ...y, field: 'v' }, text: { field: 'label' } } })),
         ],
       },
       // deployment markers, labelled on the side with room

@@ -50,6 +50,10 @@ deployment_url_template: "https://deploys.example.com/{deployment_id}"
   })
   expect(hostile.status).toBe(202)
   const ch = running.runtime.clickhouse.client
+  // a team with two weeks of history: $100 the week before, $110 in the last 7 days
+  const hour = (daysAgo: number) => new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000 - daysAgo * 86_400_000).toISOString().slice(0, 19).replace('T', ' ')
+  const row = (daysAgo: number, usd: number) => ({ team: 'archive', endpoint: 'batch-summaries', model: 'gpt-4o', hour: hour(daysAgo), requests: 1000, errors: 0, input_tokens: 0, output_tokens: 0, cache_read_tokens: 0, cost_usd: usd.toFixed(6), unpriced_requests: 0 })
+  await ch.insert({ table: 'cost_hourly', values: [row(10, 60), row(9, 40), row(3, 70), row(2, 40)], format: 'JSONEachRow' })
   alertId = await waitFor(
     "the demo's alert",
     async () => {
@@ -85,6 +89,8 @@ describe('dashboard (headless Chromium)', () => {
     expect(await page.locator('#budgets').innerText()).toContain('search')
     expect(await page.locator('#teams').innerText()).toMatch(/search[\s\S]*support[\s\S]*growth|search[\s\S]*growth/)
     expect(await page.locator('#models').innerText()).toContain('claude-3-5-haiku')
+    // week over week: $110 against $100
+    expect(await page.locator('#teams tr', { hasText: 'archive' }).innerText()).toMatch(/archive\s+\$110\.00\s+\$100\.00\s+\+10%/)
     // the hostile endpoint is text: no image, no script ran
     expect(await page.locator('#endpoints').innerText()).toContain('<img src=x onerror=')
     expect(await page.evaluate(() => (globalThis as unknown as { __pwned?: number }).__pwned)).toBeUndefined()

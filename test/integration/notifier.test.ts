@@ -338,6 +338,8 @@ describe('notifier (Slack fake, ClickHouse, bus)', () => {
     await h.send([a, b], 'same-partition')
     await until('both pages', () => h.fake.posts('#search-oncall').length === 1 && h.fake.posts('#ads-oncall').length === 1)
     expect(Date.now() - t0).toBeGreaterThanOrEqual(2900)
+    // Slack shows a message a moment before its delivery is recorded (step 4 follows step 3)
+    await until('both recorded', async () => [...(await h.rows([a.alert_id, b.alert_id])).values()].filter((r) => r.outcome === 'delivered').length === 2)
     const calls = h.fake.callsOf('chat.postMessage')
     expect(calls.map((c) => c.status)).toEqual([429, 429, 429, 200, 200])
     for (let i = 1; i <= 3; i++) expect(calls[i]!.at - calls[i - 1]!.at).toBeGreaterThanOrEqual(950)

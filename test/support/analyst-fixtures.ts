@@ -25,6 +25,7 @@
  * al-labs-budget firing T-1d, resolved T-12h; al-support-burn firing T-10d, resolved T-9d.
  */
 import type { UsageRow as StoredRow } from '../../services/aggregator/clickhouse-store.ts'
+import type { DeploymentTableRow } from '../../schemas/deployment.ts'
 
 export const MINUTE = 60_000
 export const HOUR = 60 * MINUTE
@@ -68,15 +69,7 @@ export interface FixtureEvent {
   row: UsageRow
 }
 
-export interface DeploymentRow {
-  deployment_id: string
-  team: string
-  service: string
-  timestamp: string
-  endpoint: string | null
-  version: string | null
-  commit: string | null
-  url: string | null
+export interface DeploymentRow extends DeploymentTableRow {
   received_at: string
 }
 

@@ -23,8 +23,7 @@ describe('dashboard queries', () => {
     }
     const b = bucketsQuery({ team: hostile, endpoint: hostile, model: null }, chartSpan({ started_at: '2026-11-22T10:00:00.000Z', detected_at: '2026-11-22T10:10:00.000Z' }))
     expect(b.query).not.toContain(hostile)
-    expect(b.query).not.toContain('model =')
-    expect(b.query_params).toMatchObject({ team: hostile, endpoint: hostile })
+    expect(b.query_params).toMatchObject({ team: hostile, endpoint: hostile, any_endpoint: false, any_model: true })
     expect(breakdownQuery('endpoint', Date.parse('2026-11-22T10:00:00Z')).query_params).toMatchObject({ now: '2026-11-22 10:00:00' })
   })
 })

@@ -1,9 +1,10 @@
 // What a newcomer reads on a first run: the example config explains every key, the curl line
 // works with ingest keys, the readable logs carry no terminal escapes.
 import { readFileSync } from 'node:fs'
+import { Writable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import { ConfigFileSchema, parseConfigFile, publicUrlOf } from '../../shared/config.ts'
-import { stripControlEscapes } from '../../shared/logger.ts'
+import { createLogger, stripControlEscapes } from '../../shared/logger.ts'
 import { curlFirstEvent, shellQuote } from '../../services/cli/hints.ts'
 
 const EXAMPLE = new URL('../../infra/config/burnwatch.yaml', import.meta.url)
@@ -50,6 +51,17 @@ describe('first-run hints', () => {
     expect(publicUrlOf('https://bw.example.com/', '127.0.0.1', 8788)).toBe('https://bw.example.com')
     expect(publicUrlOf(undefined, '0.0.0.0', 8788)).toBe('http://127.0.0.1:8788')
     expect(publicUrlOf(undefined, '127.0.0.1', 0)).toBeNull()
+  })
+
+  it('readable logs are lines a person reads, without the escape sequences of names from events, secrets scrubbed', () => {
+    let out = ''
+    const log = createLogger({ format: 'pretty', secrets: ['xoxb-secret-token-1234'], destination: new Writable({ write: (c: Buffer, _e, cb) => ((out += c.toString()), cb()) }) })
+    log.child({ component: 'notifier' }).info({ team: 'se\u001b[2Jarch', token: 'xoxb-secret-token-1234' }, 'paged se\u001b]0;pwned\u0007arch in #ai-spend with xoxb-secret-token-1234')
+    expect(out).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: paged search in #ai-spend with \[REDACTED\]/)
+    expect(out).toContain('component: "notifier"')
+    expect(out).not.toContain('\u001b')
+    expect(out).not.toContain('xoxb-secret')
+    expect(out.trim().startsWith('{')).toBe(false)
   })
 
   it('readable logs: control escapes of names dropped, the JSON line still valid, an escaped backslash kept', () => {
