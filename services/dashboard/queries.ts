@@ -79,29 +79,33 @@ export async function loadSpendNow(client: ClickHouseClient, now: number): Promi
 }
 
 // ---------------------------------------------------------------------------------------------
-// teams, endpoints, models: this week against the week before
+// teams, endpoints, models, environments: this week against the week before
 
-export type Breakdown = 'team' | 'endpoint' | 'model'
+export type Breakdown = 'team' | 'endpoint' | 'model' | 'environment'
 
 export interface BreakdownRow {
   team: string
   endpoint: string
   model: string
+  /** the 'environment' breakdown only */
+  environment?: string
   this_week_usd: number
   last_week_usd: number
   requests: number
 }
 
-const GROUPS: Record<Breakdown, string> = { team: 'team', endpoint: 'team, endpoint', model: 'model' }
+const GROUPS: Record<Breakdown, string> = { team: 'team', endpoint: 'team, endpoint', model: 'model', environment: 'team, environment' }
+/** environments are in the key of cost_hourly_env only (migration 040); its totals equal cost_hourly's */
+const TABLES: Record<Breakdown, string> = { team: 'cost_hourly', endpoint: 'cost_hourly', model: 'cost_hourly', environment: 'cost_hourly_env' }
 
 export function breakdownQuery(by: Breakdown, now: number, limit = 15): Query {
-  const cols = by === 'team' ? "team, '' AS endpoint, '' AS model" : by === 'endpoint' ? "team, endpoint, '' AS model" : "'' AS team, '' AS endpoint, model"
+  const cols = by === 'team' ? "team, '' AS endpoint, '' AS model" : by === 'endpoint' ? "team, endpoint, '' AS model" : by === 'environment' ? "team, '' AS endpoint, '' AS model, environment" : "'' AS team, '' AS endpoint, model"
   return {
     query: `SELECT ${cols},
     toFloat64(sumIf(cost_usd, hour >= {now:DateTime('UTC')} - INTERVAL 7 DAY)) AS this_week_usd,
     toFloat64(sumIf(cost_usd, hour < {now:DateTime('UTC')} - INTERVAL 7 DAY)) AS last_week_usd,
     sumIf(requests, hour >= {now:DateTime('UTC')} - INTERVAL 7 DAY) AS requests
-FROM cost_hourly
+FROM ${TABLES[by]}
 WHERE hour >= {now:DateTime('UTC')} - INTERVAL 14 DAY AND hour <= {now:DateTime('UTC')}
 GROUP BY ${GROUPS[by]}
 ORDER BY this_week_usd DESC

@@ -113,8 +113,8 @@ const alertTimeline: Section = {
 }
 
 function breakdownSection(by: Breakdown, title: string): Section {
-  const cols = by === 'team' ? ['team'] : by === 'endpoint' ? ['team', 'endpoint'] : ['model']
-  const cells = (r: BreakdownRow) => cols.map((c) => html`<td>${printable(r[c as 'team' | 'endpoint' | 'model'])}</td>`)
+  const cols = by === 'team' ? ['team'] : by === 'endpoint' ? ['team', 'endpoint'] : by === 'environment' ? ['team', 'environment'] : ['model']
+  const cells = (r: BreakdownRow) => cols.map((c) => html`<td>${printable(r[c as 'team' | 'endpoint' | 'model' | 'environment'] ?? '')}</td>`)
   return {
     id: `${by}s`,
     title,
@@ -134,6 +134,7 @@ export const OVERVIEW_SECTIONS: Section[] = [
   breakdownSection('team', 'Teams'),
   breakdownSection('endpoint', 'Endpoints'),
   breakdownSection('model', 'Models'),
+  breakdownSection('environment', 'Environments'),
 ]
 
 async function renderSection(s: Section, ctx: ViewContext): Promise<SafeHtml> {
