@@ -38,6 +38,8 @@ let markerIdx = 0
 // EVAL_INTERLEAVE=1: also feed the same windows as a multi-partition consumer would (series on 8
 // partitions, each drained in random chunks) and check the alerts are the same multiset
 const interleave = Boolean(process.env.EVAL_INTERLEAVE)
+// EVAL_DUMP=<endpoint>: print that endpoint's windows (diagnosis)
+const dump = process.env.EVAL_DUMP
 const perSeries: WindowRecord[][] = specs.map(() => [])
 const alerts: AlertRecord[] = []
 let detectorMs = 0
@@ -50,6 +52,7 @@ for (let t = START; t < end; t += M) {
   }
   for (let k = 0; k < cursors.length; k++) {
     for (const w of windowsAt(cursors[k] as SeriesCursor, t, rng)) {
+      if (dump === w.endpoint) console.log(JSON.stringify(w))
       if (interleave) (perSeries[k] as WindowRecord[]).push(w)
       const a = performance.now()
       const out = detector.onWindow(w)

@@ -74,6 +74,7 @@ export function score(cursors: SeriesCursor[], alerts: AlertRecord[]): { rows: K
   const inSpan = (s: SeriesSpec, t: number): boolean => isBreakKind(s.kind) && t > s.t0 - 5 * M && t <= s.t1 + 60 * M
 
   const rows: KindRow[] = []
+  const falseBySignal: Record<string, number> = {}
   const allFound: Found[] = []
   let allBreaks = 0
   let allFalse = 0
@@ -95,7 +96,10 @@ export function score(cursors: SeriesCursor[], alerts: AlertRecord[]): { rows: K
       for (const a of as) {
         const t = Date.parse(a.detected_at)
         if (a.direction === 'down') notices++
-        else if (!inSpan(s, t)) falsePages++
+        else if (!inSpan(s, t)) {
+          falsePages++
+          falseBySignal[a.signal] = (falseBySignal[a.signal] ?? 0) + 1
+        }
       }
       if (!isBreak) continue
       breaks++
@@ -120,7 +124,10 @@ export function score(cursors: SeriesCursor[], alerts: AlertRecord[]): { rows: K
       if (a.signal === 'budget_burn') continue
       const t = Date.parse(a.detected_at)
       if (a.direction === 'down') teamNotices++
-      else if (!members.some((s) => inSpan(s, t))) teamFalse++
+      else if (!members.some((s) => inSpan(s, t))) {
+        teamFalse++
+        falseBySignal[`team ${a.signal}`] = (falseBySignal[`team ${a.signal}`] ?? 0) + 1
+      }
     }
   }
   rows.push(row('team rollups', teams.size, 0, [], 0, teamFalse, teamNotices, teams.size * DAYS))
@@ -142,6 +149,7 @@ export function score(cursors: SeriesCursor[], alerts: AlertRecord[]): { rows: K
     small_step_10_15_paging_rate: rows.find((r) => r.kind === 'small_step')?.paged_share ?? null,
     small_steps: small.length,
     series_days: (cursors.length + teams.size) * DAYS,
+    false_pages_by_signal: falseBySignal,
   }
   return { rows, summary }
 }

@@ -7,13 +7,15 @@ import type { AlertRecord } from '../../../schemas/alert.ts'
 import { DeploymentSightings, type MarkerRef } from './attribution.ts'
 import { CostBaseline } from './baseline.ts'
 import { newCusum, resetCusum, stepCusum, llr, type Cusum } from './cusum.ts'
+import { ShiftEvidence } from './glr.ts'
 import {
   ABSORB_DELAY_WINDOWS,
   BASELINE_MIN_REQUESTS,
   BASELINE_MIN_WINDOWS,
   BURN_PERSIST_MS,
   BURN_PRE_PROFILE_TOLERANCE,
-  MIN_PERSIST_WINDOWS,
+  HOLD_MAX_MS,
+  HOLD_Z,
   RING_SIZE,
 } from './params.ts'
 import { BurnProfile } from './profile.ts'
@@ -50,8 +52,10 @@ export class KeyTracker {
   readonly sightings = new DeploymentSightings()
   lastT = -Infinity
   private pending = 0
-  private readonly cprUp: Cusum = newCusum()
-  private readonly cprDown: Cusum = newCusum()
+  /** cost-per-request evidence since every candidate change point */
+  private readonly cprEvidence = new ShiftEvidence()
+  /** start of pending cost-per-request evidence (windows from it on wait to join the baseline) */
+  private cprHold = Infinity
   private readonly burnUp: Cusum = newCusum()
   private readonly burnDown: Cusum = newCusum()
   cprAlert: OpenAlert | null = null
@@ -82,8 +86,8 @@ export class KeyTracker {
 
   /** Forgets pending evidence (after a long gap). */
   restartEvidence(): void {
-    resetCusum(this.cprUp)
-    resetCusum(this.cprDown)
+    this.cprEvidence.reset()
+    this.cprHold = Infinity
     resetCusum(this.burnUp)
     resetCusum(this.burnDown)
   }
@@ -142,26 +146,24 @@ export class KeyTracker {
       const r = updateOrResolve(this, this.cprAlert, ctx, w.t, w.n > 0)
       if (r) out.push(r)
       if (r?.status === 'resolved') this.closeAlert('cpr')
-    } else if (cprOk && w.n > 0 && !ctx.suppressCpr) {
-      const se = Math.sqrt(xv * base.dispersion) / xc
-      const rel = w.c / xc - 1
-      const up = stepCusum(this.cprUp, w.t, llr(rel, se, ctx.thrCpr, 1))
-      const down = stepCusum(this.cprDown, w.t, llr(rel, se, ctx.thrCpr, -1))
-      if (up || down) {
-        const dir = up ? 1 : -1
-        const cus = up ? this.cprUp : this.cprDown
-        if (cus.windows >= MIN_PERSIST_WINDOWS) {
-          const a = buildTrendAlert(this, ctx, 'cost_per_request', dir, cus.start, w.t)
-          if (a) {
-            this.cprAlert = a.open
-            out.push(a.record)
-            this.restartEvidence()
-          }
+    } else if (cprOk && !ctx.suppressCpr) {
+      const ev = this.cprEvidence
+      ev.push(w.t, w.n, w.c, xc, xv)
+      const { hit, strongest } = ev.scan(ctx.thrCpr, base.dispersion, this.isTeam ? 0 : base.levelRelVar, base.skew)
+      this.cprHold = strongest !== null && Math.abs(strongest.z) >= HOLD_Z && w.t - strongest.start <= HOLD_MAX_MS ? strongest.start : Infinity
+      if (hit) {
+        const a = buildTrendAlert(this, ctx, 'cost_per_request', hit.dir, hit.start, w.t)
+        if (a) {
+          this.cprAlert = a.open
+          out.push(a.record)
+          this.restartEvidence()
         }
       }
     } else if (ctx.suppressCpr) {
-      resetCusum(this.cprUp)
-      resetCusum(this.cprDown)
+      this.cprEvidence.reset()
+      this.cprHold = Infinity
+    } else {
+      this.cprEvidence.push(w.t, 0, 0, 0, 0)
     }
 
     // burn rate
@@ -202,10 +204,11 @@ export class KeyTracker {
   private absorbReady(): void {
     if (this.cprAlert || this.burnAlert) return
     const ring = this.ring
-    // Windows carrying pending unit-cost evidence wait. Burn-rate evidence does not hold the
+    // Windows carrying pending unit-cost evidence wait (at most HOLD_MAX_MS: a change that does
+    // not page joins the baseline rather than pinning it). Burn-rate evidence does not hold the
     // burn baseline back: the profile only predicts later days, and a stale level would turn the
     // daily ramp into a break; volume breaks are confirmed by BURN_PERSIST_MS instead.
-    const block = Math.min(this.cprUp.s > 0 ? this.cprUp.start : Infinity, this.cprDown.s > 0 ? this.cprDown.start : Infinity)
+    const block = this.cprHold
     while (this.pending > ABSORB_DELAY_WINDOWS) {
       const idx = ring.size - this.pending
       const t = ring.get(idx, COLS.t)
@@ -214,7 +217,7 @@ export class KeyTracker {
       const c = ring.get(idx, COLS.c)
       const xc = ring.get(idx, COLS.xc)
       const xv = ring.get(idx, COLS.xv)
-      if (n > 0 && xc > 0 && xv > 0) this.base.recordResidual((c - xc) / Math.sqrt(xv))
+      if (n > 0 && xc > 0 && xv > 0) this.base.recordResidual((c - xc) / Math.sqrt(xv), n)
       const bc = ring.get(idx, COLS.bc)
       const bv = ring.get(idx, COLS.bv)
       if (bc > 0 && bv > 0) this.burn.recordResidual((c - bc) / Math.sqrt(bv))

@@ -69,3 +69,34 @@ export const CHANGE_POINT_SEARCH_BACK = 15
 
 /** Hours in a month, for monthly impact and budget even-spend rate. */
 export const HOURS_PER_MONTH = 730
+
+/**
+ * Cost-per-request evidence (glr.ts). EVIDENCE_Z is the one-sided z the requests since a change
+ * point must reach. One fixed change point would need z = 4; the test looks at ~50 correlated
+ * candidate change points in every window of every key (series, endpoint, team), so it asks for
+ * z = 5 (a one-sided Gaussian tail of 2.9e-7: with ~10 effectively independent candidates per
+ * window, about one false alarm per key per 1,000 days of one-minute windows). MAGNITUDE_FRACTION: the shift estimated since the change point must be at least this
+ * share of the threshold (a shift well below the threshold is conclusive on a busy series but is
+ * not a break). WINDOW_Z_CAP winsorizes each window's deviation, so no single window (a spike,
+ * one enormous request) can carry the evidence of MIN_PERSIST_WINDOWS windows.
+ */
+export const EVIDENCE_Z = 5
+export const MAGNITUDE_FRACTION = 0.9
+/**
+ * ... and beyond the indifference level (INDIFFERENCE_LOW × threshold: 15% for the default 20%)
+ * by MAGNITUDE_Z standard errors: one standard error, so a shift at the threshold is sized right
+ * about as soon as it is conclusive, while a shift at the indifference level pays a one-sigma
+ * excursion at every look.
+ */
+export const MAGNITUDE_Z = 1
+export const WINDOW_Z_CAP = 4
+/** Candidate change points: every window of the last DENSE_CANDIDATES, then 15% apart back to LOOKBACK_WINDOWS. */
+export const DENSE_CANDIDATES = 30
+export const LOOKBACK_WINDOWS = 480
+/**
+ * Baseline absorption: windows after the strongest candidate change point wait while its |z| is
+ * at least HOLD_Z, but never longer than HOLD_MAX_MS, so a change that does not page becomes the
+ * new normal instead of pinning the baseline.
+ */
+export const HOLD_Z = 2
+export const HOLD_MAX_MS = 6 * 60 * 60_000

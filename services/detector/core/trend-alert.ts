@@ -58,6 +58,10 @@ function changePointIndex(ring: WindowRing, from: number, signal: Signal, dir: 1
   return best
 }
 
+function dispersionOf(key: KeyTracker, signal: Signal): number {
+  return signal === 'cost_per_request' ? key.base.dispersion : key.burn.dispersion
+}
+
 function severityOf(signal: Signal, dir: 1 | -1, rel: number, thr: number): AlertRecord['severity'] {
   if (dir < 0) return 'info'
   if (signal === 'cost_per_request' && rel >= 2 * thr) return 'critical'
@@ -116,8 +120,9 @@ export function buildTrendAlert(
   const base = key.base
   if (volume < ctx.minRequests || base.volume < ctx.minRequests) return null
   // still broken now: the level over the last resolveWindows windows is beyond half the threshold
+  // (on a quiet series the last windows hold few requests: unless they are conclusively back)
   const recent = recentLevel(ring, signal, ctx.resolveWindows)
-  if (recent === null || dir * recent.rel < thr / 2) return null
+  if (recent === null || dir * recent.rel + 2 * Math.sqrt(recent.v * dispersionOf(key, signal)) / recent.e < thr / 2) return null
   const cprRel = xc > 0 ? cxc / xc - 1 : 0
   let baseline: number
   let current: number
@@ -192,7 +197,7 @@ export function updateOrResolve(key: KeyTracker, a: OpenAlert, ctx: KeyContext, 
   const r = recentLevel(key.ring, a.signal, ctx.resolveWindows)
   if (r === null) return null
   const { rel, o, e, v, n, windows } = r
-  const se = Math.sqrt(v * (a.signal === 'cost_per_request' ? key.base.dispersion : key.burn.dispersion)) / e
+  const se = Math.sqrt(v * dispersionOf(key, a.signal)) / e
   const current = a.signal === 'cost_per_request' ? (n > 0 ? o / n : 0) : (o / windows) * perHour(ctx.windowMs)
   const detectedAt = t + ctx.windowMs
   if (Math.abs(rel) <= a.thr / 2) a.okStreak++
