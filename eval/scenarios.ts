@@ -112,7 +112,7 @@ export interface SeriesSpec {
 
 /** Monday 2026-01-05 00:00 UTC */
 export const START = Date.UTC(2026, 0, 5)
-export const DAYS = 9
+export const DAYS = Number(process.env.EVAL_DAYS ?? 9)
 const H = 3_600_000
 const M = 60_000
 

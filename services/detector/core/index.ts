@@ -88,12 +88,17 @@ export function createDetectorCore(config: DetectorConfig): DetectorCore {
       if (Number.isFinite(key.lastT)) {
         const missing = Math.round((t - key.lastT) / windowMs) - 1
         if (missing > MAX_GAP_FILL_WINDOWS) key.restartEvidence()
-        else for (let m = 1; m <= missing; m++) step(s, { t: key.lastT + windowMs, n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0, deps: null }, out)
+        else
+          for (let m = 1; m <= missing; m++) {
+            const tm = key.lastT + windowMs
+            step(s, { t: tm, n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0, deps: null }, out)
+            if (key.burnForTeam > 0) team.add(s.member, tm, null, { xc: 0, xv: 0, bx: key.burnForTeam, bxv: key.burnVarForTeam })
+          }
       }
       const { requests: n, cost_usd: c, cost_sq_sum: q } = w
       step(s, { t, n, c, q, i: w.input_tokens, o: w.output_tokens, k: w.cache_read_tokens, e: w.errors, deps: w.deployments }, out)
       const x = key.expectation(n, c, q)
-      team.add(s.member, t, w, x.xc, x.xv)
+      team.add(s.member, t, w, { xc: x.xc, xv: x.xv, bx: key.burnForTeam, bxv: key.burnVarForTeam })
       team.finalize(team.readyUntil(), out)
       if (t > maxT) {
         const prevMinute = Math.floor(maxT / windowMs)

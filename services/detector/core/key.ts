@@ -29,6 +29,9 @@ export interface KeyWindow extends WindowTotals {
   /** team rollups: expected cost and its variance from the member series' baselines (mix-adjusted) */
   xc?: number
   xv?: number
+  /** team rollups: expected burn (cost of the window) and its variance from the members' burn baselines */
+  bx?: number
+  bxv?: number
 }
 
 export interface KeyContext {
@@ -58,6 +61,9 @@ export class KeyTracker {
   private cprHold = Infinity
   private readonly burnUp: Cusum = newCusum()
   private readonly burnDown: Cusum = newCusum()
+  /** this window's burn expectation and variance as the key's team sums them */
+  burnForTeam = 0
+  burnVarForTeam = 0
   cprAlert: OpenAlert | null = null
   burnAlert: OpenAlert | null = null
   private readonly row = new Float64Array(13)
@@ -108,20 +114,32 @@ export class KeyTracker {
       xv = w.n * base.unitVariance
       cprOk = xc > 0
     }
-    // burn-rate expectation
+    // burn-rate expectation: a team's is the sum of its members' (a member without a weekly or
+    // daily profile counts at its actual cost), so a new endpoint or a member's own Monday is
+    // not a team break
     const mu = base.unitCost
-    let be = this.burn.expectedFromProfile(w.t)
-    let burnTolerance = 1
-    if (Number.isNaN(be)) {
-      be = this.burn.levelWindows >= BASELINE_MIN_WINDOWS ? this.burn.level : NaN
-      burnTolerance = BURN_PRE_PROFILE_TOLERANCE
-    }
+    let be: number
     let bv = 0
-    const burnOk = !Number.isNaN(be) && mu > 0 && this.cprReadyForBurn()
-    if (burnOk) {
-      be = Math.max(be, mu)
-      bv = (be / mu) * (base.unitVariance + mu * mu)
+    let burnTolerance = 1
+    let burnOk: boolean
+    if (this.isTeam) {
+      be = w.bx ?? 0
+      bv = w.bxv ?? 0
+      burnOk = bv > 0 && be > 0 && base.windows >= BASELINE_MIN_WINDOWS
+    } else {
+      be = this.burn.expectedFromProfile(w.t)
+      if (Number.isNaN(be)) {
+        be = this.burn.levelWindows >= BASELINE_MIN_WINDOWS ? this.burn.level : NaN
+        burnTolerance = BURN_PRE_PROFILE_TOLERANCE
+      }
+      burnOk = !Number.isNaN(be) && mu > 0 && this.cprReadyForBurn()
+      if (burnOk) {
+        be = Math.max(be, mu)
+        bv = (be / mu) * (base.unitVariance + mu * mu)
+      }
     }
+    this.burnForTeam = burnOk && burnTolerance === 1 ? be : w.c
+    this.burnVarForTeam = burnOk && burnTolerance === 1 ? bv : 0
     const row = this.row
     row[COLS.t] = w.t
     row[COLS.n] = w.n

@@ -35,6 +35,8 @@ export const BURN_PRE_PROFILE_TOLERANCE = 3
 /** Weight of the newest day when folding a day into the hour-of-day profile. */
 export const PROFILE_DAY_WEIGHT = 0.5
 export const PROFILE_BUCKETS = 24
+/** Burn rate: half-life of the level factor (recent cost against the weekly/daily profile), in windows. */
+export const LEVEL_RATIO_HALF_LIFE_WINDOWS = 360
 /** A burn-rate break (volume-driven) must persist this long before it pages (short surges do not page). */
 export const BURN_PERSIST_MS = 60 * 60_000
 

@@ -21,6 +21,8 @@ import { MAX_GAP_FILL_WINDOWS, MAX_MARKERS_PER_TEAM, MEMBER_FORGET_WINDOWS, TEAM
 interface Acc extends KeyWindow {
   xc: number
   xv: number
+  bx: number
+  bxv: number
   deps: Record<string, number>
 }
 
@@ -112,8 +114,11 @@ export class TeamState {
     ev.splice(i, 0, { t, d })
   }
 
-  /** Adds a member series window (with that series' expectation) to its team minute. */
-  add(m: Member, t: number, w: WindowRecord, xc: number, xv: number): void {
+  /**
+   * Adds a member series window (with that series' expectations) to its team minute; `w` null:
+   * a minute without requests of a member (its burn expectation still counts).
+   */
+  add(m: Member, t: number, w: WindowRecord | null, x: { xc: number; xv: number; bx: number; bxv: number }): void {
     if (t < m.joinAt) return
     if (this.nextT !== null && t < this.nextT) {
       // only when a series lags another by more than TEAM_MAX_SKEW_WINDOWS
@@ -122,9 +127,13 @@ export class TeamState {
     }
     let a = this.acc.get(t)
     if (!a) {
-      a = { t, n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0, deps: {}, xc: 0, xv: 0 }
+      a = { t, n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0, deps: {}, xc: 0, xv: 0, bx: 0, bxv: 0 }
       this.acc.set(t, a)
     }
+    a.bx += x.bx
+    a.bxv += x.bxv
+    if (w === null) return
+    const { xc, xv } = x
     a.n += w.requests
     a.c += w.cost_usd
     a.q += w.cost_sq_sum
@@ -183,7 +192,7 @@ export class TeamState {
         if (t - this.lastDataT > (MAX_GAP_FILL_WINDOWS + 1) * windowMs && Number.isFinite(this.lastDataT)) this.key.restartEvidence()
         this.lastDataT = t
       }
-      const w: KeyWindow = a ?? { t, n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0, deps: null, xc: 0, xv: 0 }
+      const w: KeyWindow = a ?? { t, n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0, deps: null, xc: 0, xv: 0, bx: 0, bxv: 0 }
       this.applyCprEvents(t + lag)
       this.teamCtx.suppressCpr = this.openSeriesCpr > 0
       this.key.process(w, this.teamCtx, out)

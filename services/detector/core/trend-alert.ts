@@ -120,9 +120,11 @@ export function buildTrendAlert(
   const base = key.base
   if (volume < ctx.minRequests || base.volume < ctx.minRequests) return null
   // still broken now: the level over the last resolveWindows windows is beyond half the threshold
-  // (on a quiet series the last windows hold few requests: unless they are conclusively back)
+  // (cost per request on a quiet series: the last windows hold few requests, so unless they are
+  // conclusively back)
   const recent = recentLevel(ring, signal, ctx.resolveWindows)
-  if (recent === null || dir * recent.rel + 2 * Math.sqrt(recent.v * dispersionOf(key, signal)) / recent.e < thr / 2) return null
+  const slack = signal === 'cost_per_request' && recent !== null ? (2 * Math.sqrt(recent.v * dispersionOf(key, signal))) / recent.e : 0
+  if (recent === null || dir * recent.rel + slack < thr / 2) return null
   const cprRel = xc > 0 ? cxc / xc - 1 : 0
   let baseline: number
   let current: number
