@@ -23,9 +23,17 @@ import type { WindowTotals } from './baseline.ts'
 import { COLS, WindowRing } from './ring.ts'
 import { buildTrendAlert, updateOrResolve, type OpenAlert } from './trend-alert.ts'
 
+/** Requests and cost of one model in a window of an endpoint rollup. */
+export interface ModelShare {
+  n: number
+  c: number
+}
+
 export interface KeyWindow extends WindowTotals {
   t: number
   deps: Record<string, number> | null
+  /** endpoint rollups: requests and cost per model */
+  models?: Record<string, ModelShare> | null
   /** team rollups: expected cost and its variance from the member series' baselines (mix-adjusted) */
   xc?: number
   xv?: number
@@ -76,6 +84,11 @@ export class KeyTracker {
 
   get isTeam(): boolean {
     return this.endpoint === null
+  }
+
+  /** An endpoint across its models: pages cost per request only when the model mix explains it; no burn-rate signal of its own. */
+  get isEndpoint(): boolean {
+    return this.endpoint !== null && this.model === null
   }
 
   /** Cost-per-request baseline ready (series mode). */
@@ -154,7 +167,7 @@ export class KeyTracker {
     row[COLS.bc] = burnOk ? be : 0
     row[COLS.bv] = bv
     row[COLS.bt] = ctx.thrBurn * burnTolerance
-    this.ring.push(row, w.deps)
+    this.ring.push(row, w.deps, w.models ?? null)
     this.pending = Math.min(this.pending + 1, this.ring.size)
     this.sightings.record(w.deps, w.t)
     if (!this.burnAlert) this.burn.absorbLevel(w.c)
@@ -189,7 +202,7 @@ export class KeyTracker {
       const r = updateOrResolve(this, this.burnAlert, ctx, w.t, true)
       if (r) out.push(r)
       if (r?.status === 'resolved') this.closeAlert('burn')
-    } else if (burnOk && !this.cprAlert) {
+    } else if (burnOk && !this.cprAlert && !this.isEndpoint) {
       const se = Math.sqrt(bv * this.burn.dispersion) / be
       const rel = w.c / be - 1
       const thr = ctx.thrBurn * burnTolerance

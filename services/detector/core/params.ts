@@ -56,6 +56,13 @@ export const MAX_GAP_FILL_WINDOWS = 1440
  */
 export const TEAM_FINALIZE_LAG_WINDOWS = 3
 export const TEAM_MAX_SKEW_WINDOWS = 240
+/**
+ * Endpoint rollups (an endpoint across its models) wait this long at most for a quiet member: a
+ * model retired by a release must not delay the page on the model it moved to by hours. The
+ * price: their output is independent of delivery order only while the series of one endpoint lag
+ * each other by less than this (their series usually share a producer and move together).
+ */
+export const ENDPOINT_MAX_SKEW_WINDOWS = 10
 /** A member series silent this long (its own last window vs the team's newest) is no longer waited for. */
 export const MEMBER_FORGET_WINDOWS = 1440
 

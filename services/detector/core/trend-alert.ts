@@ -58,6 +58,69 @@ function changePointIndex(ring: WindowRing, from: number, signal: Signal, dir: 1
   return best
 }
 
+/**
+ * The part of the change of cost per request (in percentage points) explained by requests moving
+ * between models: Σ_m (share after − share before) × unit cost of m before, over the unit cost
+ * before; a model new since the change point counts at its own unit cost. Before = the ring's
+ * windows before index k, after = from k on; null without requests on both sides.
+ */
+function modelMixPp(ring: WindowRing, k: number): number | null {
+  const before = new Map<string, { n: number; c: number }>()
+  const after = new Map<string, { n: number; c: number }>()
+  let n0 = 0
+  let c0 = 0
+  let n1 = 0
+  for (let i = 0; i < ring.size; i++) {
+    const ms = ring.modelShares(i)
+    if (!ms) continue
+    const into = i < k ? before : after
+    for (const m in ms) {
+      const x = ms[m] as { n: number; c: number }
+      const acc = into.get(m) ?? { n: 0, c: 0 }
+      acc.n += x.n
+      acc.c += x.c
+      into.set(m, acc)
+      if (i < k) {
+        n0 += x.n
+        c0 += x.c
+      } else n1 += x.n
+    }
+  }
+  if (n0 <= 0 || n1 <= 0 || c0 <= 0) return null
+  const u0 = c0 / n0
+  let mix = 0
+  for (const m of new Set([...before.keys(), ...after.keys()])) {
+    const b = before.get(m)
+    const a = after.get(m)
+    const unit = b && b.n > 0 ? b.c / b.n : a && a.n > 0 ? a.c / a.n : 0
+    mix += ((a?.n ?? 0) / n1 - (b?.n ?? 0) / n0) * unit
+  }
+  return (mix / u0) * 100
+}
+
+/** Drivers of an endpoint rollup: the model mix takes its share out of the price residual. */
+function withModelMix(d: AlertRecord['drivers'], totalPp: number, mixPp: number): AlertRecord['drivers'] {
+  const round = (x: number): number => Math.round(x * 100) / 100
+  const price = totalPp - d.input_tokens_per_request - d.output_tokens_per_request - d.cache_reads - d.error_share - mixPp
+  const parts: [AlertRecord['drivers']['primary'], number][] = [
+    ['input_tokens_per_request', d.input_tokens_per_request],
+    ['output_tokens_per_request', d.output_tokens_per_request],
+    ['cache_reads', d.cache_reads],
+    ['price', price],
+    ['error_share', d.error_share],
+    ['model_mix', mixPp],
+  ]
+  let primary: AlertRecord['drivers']['primary'] = 'model_mix'
+  let best = -1
+  for (const [name, v] of parts) {
+    if (Math.abs(v) > best) {
+      best = Math.abs(v)
+      primary = name
+    }
+  }
+  return { ...d, price: round(price), model_mix: round(mixPp), primary }
+}
+
 function dispersionOf(key: KeyTracker, signal: Signal): number {
   return signal === 'cost_per_request' ? key.base.dispersion : key.burn.dispersion
 }
@@ -140,7 +203,14 @@ export function buildTrendAlert(
     current = cur.c / cur.n
   }
   const baseTotals = base.totals()
-  const drivers = computeDrivers(baseTotals, cur, estimatePrices(baseTotals, base.xx, base.xy), volumeChangePct)
+  let drivers = computeDrivers(baseTotals, cur, estimatePrices(baseTotals, base.xx, base.xy), volumeChangePct)
+  if (key.isEndpoint) {
+    // an endpoint across its models pages only what the model mix explains (the series own the rest)
+    const mix = modelMixPp(ring, k)
+    if (mix === null) return null
+    drivers = withModelMix(drivers, rel * 100, mix)
+    if (drivers.primary !== 'model_mix') return null
+  }
   const deploymentIds = rankDeployments(ring, key.sightings, ctx.markers, key.endpoint, cp, tNow)
   const id = alertId(key.team, key.endpoint, key.model, signal, cp)
   const open: OpenAlert = { id, signal, dir, thr, startedAt: cp, reportedRel: rel, baseline, windowsSince: 0, okStreak: 0, deploymentIds, drivers, volume }
