@@ -8,7 +8,7 @@ import { rankDeployments } from './attribution.ts'
 import { computeDrivers, estimatePrices } from './drivers.ts'
 import { alertId } from './hash.ts'
 import type { KeyContext, KeyTracker } from './key.ts'
-import { CHANGE_POINT_SEARCH_BACK, HOURS_PER_MONTH } from './params.ts'
+import { BURN_PERSIST_MS, CHANGE_POINT_SEARCH_BACK, HOURS_PER_MONTH } from './params.ts'
 import { COLS, type WindowRing } from './ring.ts'
 import { toIso } from './time.ts'
 
@@ -121,6 +121,17 @@ function withModelMix(d: AlertRecord['drivers'], totalPp: number, mixPp: number)
   return { ...d, price: round(price), model_mix: round(mixPp), primary }
 }
 
+/**
+ * Cost per request: the recent level spans at least `resolveWindows` windows and, on a quiet key,
+ * as many more (back to the change point) as it takes to know the level to ± a quarter of the
+ * threshold, so that "back within half the threshold" is a statement about the data and not
+ * about the noise of a few requests (an alert resolved on noise would page again on the same
+ * break). Burn rate: the last `resolveWindows` windows.
+ */
+function levelSpan(key: KeyTracker, signal: Signal, notBefore: number, thr: number): { notBefore: number; relSe: number; dispersion: number } | undefined {
+  return signal === 'cost_per_request' ? { notBefore, relSe: thr / 4, dispersion: key.base.dispersion } : undefined
+}
+
 function dispersionOf(key: KeyTracker, signal: Signal): number {
   return signal === 'cost_per_request' ? key.base.dispersion : key.burn.dispersion
 }
@@ -155,6 +166,9 @@ export function buildTrendAlert(
   const from = Math.max(0, ring.indexAtOrAfter(cusumStart) - CHANGE_POINT_SEARCH_BACK)
   const k = changePointIndex(ring, from, signal, dir)
   const cp = ring.get(k, COLS.t)
+  // a burn-rate break must have lasted BURN_PERSIST_MS since its own change point (the run of
+  // evidence may have started earlier: a surge of half an hour after a slightly busy hour)
+  if (signal === 'burn_rate' && tNow - cp < BURN_PERSIST_MS - ctx.windowMs) return null
   const { exp } = cols(signal)
   const windows = ring.size - k
   const cur = { n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0 }
@@ -185,7 +199,7 @@ export function buildTrendAlert(
   // still broken now: the level over the last resolveWindows windows is beyond half the threshold
   // (cost per request on a quiet series: the last windows hold few requests, so unless they are
   // conclusively back)
-  const recent = recentLevel(ring, signal, ctx.resolveWindows)
+  const recent = recentLevel(ring, signal, ctx.resolveWindows, levelSpan(key, signal, k, thr))
   const slack = signal === 'cost_per_request' && recent !== null ? (2 * Math.sqrt(recent.v * dispersionOf(key, signal))) / recent.e : 0
   if (recent === null || dir * recent.rel + slack < thr / 2) return null
   const cprRel = xc > 0 ? cxc / xc - 1 : 0
@@ -244,14 +258,23 @@ function record(key: KeyTracker, a: OpenAlert, status: AlertRecord['status'], cu
  * threshold, beyond two standard errors); `resolved` after `resolveWindows` consecutive windows
  * whose rolling level is back within half the threshold.
  */
-function recentLevel(ring: WindowRing, signal: Signal, windows: number): { rel: number; o: number; e: number; v: number; n: number; windows: number } | null {
+function recentLevel(
+  ring: WindowRing,
+  signal: Signal,
+  windows: number,
+  span?: { notBefore: number; relSe: number; dispersion: number },
+): { rel: number; o: number; e: number; v: number; n: number; windows: number } | null {
   const { exp, vr } = cols(signal)
-  const from = Math.max(0, ring.size - windows)
+  const last = Math.max(0, ring.size - windows)
+  const lo = span ? Math.max(0, Math.min(last, span.notBefore)) : last
   let o = 0
   let e = 0
   let v = 0
   let n = 0
-  for (let i = from; i < ring.size; i++) {
+  let i = ring.size - 1
+  for (; i >= lo; i--) {
+    // at least `windows` windows; on a quiet key, back until the level is known to ±relSe
+    if (i < last && span && e > 0 && Math.sqrt(v * span.dispersion) / e <= span.relSe) break
     const x = ring.get(i, exp)
     if (x <= 0) continue
     o += ring.get(i, COLS.c)
@@ -260,13 +283,13 @@ function recentLevel(ring: WindowRing, signal: Signal, windows: number): { rel: 
     n += ring.get(i, COLS.n)
   }
   if (e <= 0) return null
-  return { rel: o / e - 1, o, e, v, n, windows: ring.size - from }
+  return { rel: o / e - 1, o, e, v, n, windows: ring.size - 1 - i }
 }
 
 export function updateOrResolve(key: KeyTracker, a: OpenAlert, ctx: KeyContext, t: number, informative: boolean): AlertRecord | null {
   a.windowsSince++
   if (!informative) return null
-  const r = recentLevel(key.ring, a.signal, ctx.resolveWindows)
+  const r = recentLevel(key.ring, a.signal, ctx.resolveWindows, levelSpan(key, a.signal, key.ring.indexAtOrAfter(a.startedAt), a.thr))
   if (r === null) return null
   const { rel, o, e, v, n, windows } = r
   const se = Math.sqrt(v * dispersionOf(key, a.signal)) / e
