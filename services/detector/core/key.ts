@@ -256,7 +256,7 @@ export class KeyTracker {
       // the daily profile learns a winsorized cost (within the tolerance of what was expected),
       // so a short surge or outage barely moves tomorrow's expectation for that hour
       const tol = ring.get(idx, COLS.bt)
-      this.burn.absorb(t, bc > 0 ? Math.min(Math.max(c, bc * (1 - tol)), bc * (1 + tol)) : c)
+      this.burn.absorb(t, bc > 0 ? Math.min(Math.max(c, bc * (1 - tol)), bc * (1 + tol)) : c, c)
       this.pending--
     }
   }

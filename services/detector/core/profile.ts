@@ -140,11 +140,13 @@ export class BurnProfile {
     this.levelWindows++
   }
 
-  /** Weekly / daily profile and level factor: fed windows once they are confirmed normal (see KeyTracker). */
-  absorb(t: number, cost: number): void {
+  /** Weekly / daily profile (winsorized cost) and level factor (raw cost): fed windows once they are confirmed normal (see KeyTracker). */
+  absorb(t: number, cost: number, rawCost: number): void {
     const days = isWeekend(t) ? this.weekend : this.weekday
-    learnRatio(this.weekRatio, cost, this.week.expected(t))
-    learnRatio(this.dayRatio, cost, days.expected(t))
+    // the profile learns the winsorized cost (a surge barely moves next week's hour), the level
+    // factor the raw one (it is what recovers the baseline after a change that did not page)
+    learnRatio(this.weekRatio, rawCost, this.week.expected(t))
+    learnRatio(this.dayRatio, rawCost, days.expected(t))
     this.week.absorb(t, cost)
     days.absorb(t, cost)
   }
