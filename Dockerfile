@@ -12,5 +12,5 @@ COPY schemas ./schemas
 COPY infra/clickhouse ./infra/clickhouse
 COPY fixtures ./fixtures
 USER node
-ENTRYPOINT ["node", "bin/burnwatch.ts"]
+ENTRYPOINT ["node", "bin/burnwatch.js"]
 CMD ["start"]

@@ -6,12 +6,13 @@
  *   2. backtest speed vs a bare read + JSON.parse loop on the same file (bench/backtest.ts)
  *   3. end-to-end alert latency in the embedded mode (bench/latency.ts)
  *   4. memory per active series: windower + deduper, detector core (bench/rss.ts)
+ *   5. the render time of a page's chart (bench/chart.ts)
  * Writes bench/results/latest.json, prints a table, and prints that JSON on one line LAST.
  *
  * Event token counts come from the Azure LLM inference trace 2023 (Patel et al., "Splitwise",
  * ISCA 2024), CC-BY-4.0: https://github.com/Azure/AzurePublicDataset
  *
- * Env: BENCH_ONLY=drain,backtest,latency,rss (a subset), BENCH_CPU_PROF=<dir> (profile the drain
+ * Env: BENCH_ONLY=drain,backtest,latency,rss,chart (a subset), BENCH_CPU_PROF=<dir> (profile the drain
  * part with --cpu-prof), BENCH_EVENTS / BENCH_SERIES / BENCH_BACKTEST_EVENTS / BENCH_RSS_SERIES.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -24,9 +25,11 @@ import type { DrainResult } from './drain.ts'
 import type { BacktestResult } from './backtest.ts'
 import type { LatencyResult } from './latency.ts'
 import type { RssResult } from './rss.ts'
+import { ConfigFileSchema } from '../shared/config.ts'
+import type { ChartResult } from './chart.ts'
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url))
-const only = new Set((process.env.BENCH_ONLY ?? 'drain,backtest,latency,rss').split(',').map((s) => s.trim()))
+const only = new Set((process.env.BENCH_ONLY ?? 'drain,backtest,latency,rss,chart').split(',').map((s) => s.trim()))
 const t0 = performance.now()
 
 interface Results {
@@ -36,6 +39,7 @@ interface Results {
   backtest: BacktestResult | { error: string } | null
   latency: LatencyResult | { error: string } | null
   rss: RssResult | { error: string } | null
+  chart: ChartResult | { error: string } | null
   seconds: number
   credit: string
 }
@@ -47,11 +51,12 @@ const results: Results = {
   backtest: null,
   latency: null,
   rss: null,
+  chart: null,
   seconds: 0,
   credit: TRACE_CREDIT,
 }
 
-const step = (n: number, what: string) => console.log(`\n[${n}/4] ${what}  (+${((performance.now() - t0) / 1000).toFixed(0)} s)`)
+const step = (n: number, what: string) => console.log(`\n[${n}/5] ${what}  (+${((performance.now() - t0) / 1000).toFixed(0)} s)`)
 const failed = (err: unknown) => ({ error: err instanceof Error ? err.message : String(err) })
 
 console.log(`Burnwatch bench — node ${process.version}, ${results.machine.cpus} × ${results.machine.cpuModel}, ${results.machine.memoryGB} GB`)
@@ -91,6 +96,10 @@ try {
     step(4, 'memory per active series')
     results.rss = await runPart<RssResult>(here('./rss.ts'), {}, ['--expose-gc']).then((r) => r.result, failed)
   }
+  if (only.has('chart')) {
+    step(5, "a page's chart: Vega-Lite → SVG → PNG (resvg)")
+    results.chart = await runPart<ChartResult>(here('./chart.ts'), {}).then((r) => r.result, failed)
+  }
 } finally {
   results.seconds = (performance.now() - t0) / 1000
 }
@@ -125,8 +134,13 @@ if (r) {
   rows.push(['memory: windower + deduper', `${n(r.aggregator.rssPerSeries)} B/series RSS`, `heap ${n(r.aggregator.heapPerSeries)} B; ${r.eventsPerSeries} event IDs/series`])
   rows.push(['memory: detector core', `${n(r.detector.rssPerSeries)} B/series RSS`, `heap ${n(r.detector.heapPerSeries)} B + typed arrays ${n(r.detector.externalPerSeries)} B`])
   rows.push(['memory: total', `${n(r.total.rssPerSeries)} B/series RSS`, `${n(r.series)} series: +${n(r.total.rssBytes / 2 ** 20)} MiB`])
+  // the caps bound the number of series; this is what the default caps allow at most
+  const caps = ConfigFileSchema.parse({}).defaults
+  rows.push(['memory: at the series cap', `${n((r.total.rssPerSeries * caps.max_series) / 2 ** 20)} MiB`, `defaults.max_series ${n(caps.max_series)} series (${n(caps.max_series_per_team)} per team) × the total above; target ≤ 2,048 B/series`])
 }
-for (const [k, v] of Object.entries({ drain: results.drain, backtest: results.backtest, latency: results.latency, rss: results.rss })) {
+const c = ok(results.chart)
+if (c) rows.push(['chart: render (median)', `${n(c.medianMs, 1)} ms`, `CPU ${n(c.medianCpuMs, 1)} ms; p95 ${n(c.p95Ms, 1)} ms, max ${n(c.maxMs, 1)} ms, cold ${n(c.coldMs)} ms; ${c.size} PNG; target ≤ ${c.targetMs} ms`])
+for (const [k, v] of Object.entries({ drain: results.drain, backtest: results.backtest, latency: results.latency, rss: results.rss, chart: results.chart })) {
   if (v && 'error' in v) rows.push([`${k}: FAILED`, '', v.error.slice(0, 120)])
 }
 const w0 = Math.max(...rows.map((x) => x[0].length), 10)
@@ -141,5 +155,5 @@ mkdirSync(here('./results'), { recursive: true })
 writeFileSync(out, JSON.stringify(results, null, 2) + '\n')
 console.log(`\nwrote ${out}`)
 console.log(JSON.stringify(results))
-const anyFailed = [results.drain, results.backtest, results.latency, results.rss].some((x) => x && 'error' in x)
+const anyFailed = [results.drain, results.backtest, results.latency, results.rss, results.chart].some((x) => x && 'error' in x)
 process.exitCode = anyFailed ? 1 : 0

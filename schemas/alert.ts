@@ -22,6 +22,8 @@ export const AlertRecord = z.strictObject({
   team: z.string().min(1),
   endpoint: z.string().nullable(),
   model: z.string().nullable(),
+  /** absent for production; alerts of another environment carry it (and `@environment` in alert_id) */
+  environment: z.string().min(1).max(64).optional(),
   signal: z.enum(['cost_per_request', 'burn_rate', 'budget_burn']),
   direction: z.enum(['up', 'down']),
   baseline: z.number(),

@@ -16,3 +16,6 @@ export const DeploymentMarker = z.strictObject({
   url: z.url({ error: 'url must be an absolute URL' }).max(2048).optional(),
 })
 export type DeploymentMarker = z.infer<typeof DeploymentMarker>
+
+/** A row of the `deployments` table as read back (JSONEachRow): every field present, the optional ones null when absent. */
+export type DeploymentTableRow = { [K in keyof DeploymentMarker]-?: undefined extends DeploymentMarker[K] ? Exclude<DeploymentMarker[K], undefined> | null : DeploymentMarker[K] }

@@ -7,7 +7,7 @@
  */
 import { MAX_FUTURE_MS, MIN_TIMESTAMP_MS, type UsageEvent } from './usage-event.ts'
 
-const KNOWN = new Set(['event_id', 'timestamp', 'team', 'endpoint', 'model', 'provider', 'service', 'deployment_id', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_write_tokens', 'batch', 'cost_usd', 'gpu_seconds', 'latency_ms', 'status', 'attributes'])
+const KNOWN = new Set(['event_id', 'timestamp', 'team', 'endpoint', 'model', 'provider', 'service', 'deployment_id', 'environment', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_write_tokens', 'reasoning_tokens', 'batch', 'cost_usd', 'gpu_seconds', 'latency_ms', 'status', 'attributes'])
 
 const DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
 /** the value of the digits s[i..i+n), or -1 when one is not a digit */
@@ -84,6 +84,7 @@ export function fastUsageEvent(raw: unknown, strict: boolean, nowMs: number): Fa
   if (r.provider !== undefined && !isStr(r.provider, 64)) return null
   if (r.service !== undefined && !isStr(r.service, 128)) return null
   if (r.deployment_id !== undefined && !isStr(r.deployment_id, 128)) return null
+  if (r.environment !== undefined && !isStr(r.environment, 64)) return null
   const ts = r.timestamp
   if (typeof ts !== 'string') return null
   const t = isoTimestampMs(ts)
@@ -95,6 +96,8 @@ export function fastUsageEvent(raw: unknown, strict: boolean, nowMs: number): Fa
   if (cr !== undefined && !isCount(cr)) return null
   if (cw !== undefined && !isCount(cw)) return null
   if (((cr as number | undefined) ?? 0) + ((cw as number | undefined) ?? 0) > input) return null
+  const rt = r.reasoning_tokens
+  if (rt !== undefined && (!isCount(rt) || rt > (r.output_tokens as number))) return null
   if (r.cost_usd !== undefined && !isAmount(r.cost_usd)) return null
   if (r.gpu_seconds !== undefined && !isAmount(r.gpu_seconds)) return null
   if (r.latency_ms !== undefined && !isAmount(r.latency_ms)) return null

@@ -37,6 +37,9 @@ const amount = (field: string) =>
     .min(0, { error: `${field} must be ≥ 0` })
     .max(1e12, { error: `${field} is implausibly large (> 1e12)` })
 
+/** The environment of events that name none. */
+export const DEFAULT_ENVIRONMENT = 'production'
+
 export const isoTimestamp = (field: string) =>
   z.iso.datetime({ offset: true, error: typeError(field, 'an ISO-8601 date-time with a zone, e.g. 2026-11-22T10:00:00.123Z') })
 
@@ -49,10 +52,14 @@ export const usageEventFields = {
   provider: str('provider', 64).optional(),
   service: str('service', 128).optional(),
   deployment_id: str('deployment_id', 128).optional(),
+  /** default `production`; staging or dev traffic is its own series (OTLP `deployment.environment.name`) */
+  environment: str('environment', 64).optional(),
   input_tokens: count('input_tokens'),
   output_tokens: count('output_tokens'),
   cache_read_tokens: count('cache_read_tokens').optional(),
   cache_write_tokens: count('cache_write_tokens').optional(),
+  /** part of `output_tokens` spent on reasoning (OTLP `gen_ai.usage.reasoning.output_tokens`) */
+  reasoning_tokens: count('reasoning_tokens').optional(),
   batch: z.boolean({ error: typeError('batch', 'true or false') }).optional(),
   cost_usd: amount('cost_usd').optional(),
   gpu_seconds: amount('gpu_seconds').optional(),
@@ -64,12 +71,15 @@ export const usageEventFields = {
     .optional(),
 }
 
-function crossChecks(e: { input_tokens: number; cache_read_tokens?: number | undefined; cache_write_tokens?: number | undefined; timestamp: string }, ctx: z.RefinementCtx) {
+function crossChecks(e: { input_tokens: number; output_tokens: number; cache_read_tokens?: number | undefined; cache_write_tokens?: number | undefined; reasoning_tokens?: number | undefined; timestamp: string }, ctx: z.RefinementCtx) {
   // zod runs this refinement even when fields failed their own checks: compare valid counts only
   const valid = (n: unknown) => n === undefined || (typeof n === 'number' && Number.isSafeInteger(n) && n >= 0)
   const cached = (e.cache_read_tokens ?? 0) + (e.cache_write_tokens ?? 0)
   if (valid(e.input_tokens) && valid(e.cache_read_tokens) && valid(e.cache_write_tokens) && cached > e.input_tokens) {
     ctx.addIssue({ code: 'custom', path: ['cache_read_tokens'], message: 'cache_read_tokens + cache_write_tokens must not exceed input_tokens (cached tokens are part of input_tokens)' })
+  }
+  if (valid(e.output_tokens) && e.reasoning_tokens !== undefined && valid(e.reasoning_tokens) && e.reasoning_tokens > e.output_tokens) {
+    ctx.addIssue({ code: 'custom', path: ['reasoning_tokens'], message: 'reasoning_tokens must not exceed output_tokens (reasoning tokens are part of output_tokens)' })
   }
   if (typeof e.timestamp === 'string' && Date.parse(e.timestamp) > Date.now() + MAX_FUTURE_MS) {
     ctx.addIssue({ code: 'custom', path: ['timestamp'], message: 'timestamp is more than 5 minutes in the future; check the clock of the emitting host' })

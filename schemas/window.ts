@@ -13,6 +13,8 @@ export const WindowRecord = z.strictObject({
   team: z.string().min(1),
   endpoint: z.string().min(1),
   model: z.string().min(1),
+  /** absent for production; staging, dev, … are series of their own (DESIGN.md "Usage event v1") */
+  environment: z.string().min(1).max(64).optional(),
   window_start: isoTimestamp('window_start'),
   window_end: isoTimestamp('window_end'),
   requests: count,

@@ -19,11 +19,14 @@ export interface Runtime {
   close(): Promise<void>
 }
 
-export async function openRuntime(config: AppConfig, logger: Logger, opts: { bus?: Bus } = {}): Promise<Runtime> {
-  const clickhouse = await openClickHouse(config.clickhouse)
-  await migrate(clickhouse.client)
-  const role = await ensureAnalystRole(clickhouse)
-  if (role.status === 'forbidden') logger.warn({ role: role.role, fix: role.fix }, 'could not create the read-only analyst role')
+/** `readOnly`: only reads ClickHouse (the dashboard alone, on a read-only login): no database creation, no migrations. */
+export async function openRuntime(config: AppConfig, logger: Logger, opts: { bus?: Bus; readOnly?: boolean } = {}): Promise<Runtime> {
+  const clickhouse = await openClickHouse(config.clickhouse, { createDatabase: !opts.readOnly })
+  if (!opts.readOnly) {
+    await migrate(clickhouse.client)
+    const role = await ensureAnalystRole(clickhouse)
+    if (role.status === 'forbidden') logger.warn({ role: role.role, fix: role.fix }, 'could not create the read-only analyst role')
+  }
   const bus = opts.bus ?? createBus({ brokers: config.kafka.brokers, clientId: config.kafka.clientId, logger })
   const registry = createRegistry({ defaultMetrics: true })
   let closed = false

@@ -30,6 +30,8 @@ const duration = (what: string) =>
 
 const pct = z.number({ error: 'must be a percentage number, e.g. 20' }).positive().max(1000)
 
+export const WEEKDAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'] as const
+
 const TeamFile = z.strictObject({
   name: z.string().min(1),
   slack_channel: z.string().min(1).optional(),
@@ -42,7 +44,22 @@ const TeamFile = z.strictObject({
     })
     .optional(),
   monthly_budget_usd: z.number().positive().optional(),
+  /** monthly budgets of the team's other environments; monthly_budget_usd is production's */
+  environment_budgets_usd: z.record(z.string().min(1), z.number().positive()).optional(),
+  /** IANA time zone of the team (weekly digest schedule and weeks), e.g. Europe/Berlin; default UTC */
+  timezone: z.string().min(1).optional(),
+  digest: z.strictObject({ enabled: z.boolean().optional(), day: z.enum(WEEKDAYS).optional(), time: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'digest.time must be HH:MM, e.g. 09:00').optional() }).optional(),
 })
+
+/** OTLP spans: service.name → team (so spans without a team attribute are not refused), deployment.environment.name → environment. */
+const OtlpFile = z.strictObject({
+  services: z.array(z.strictObject({ service_name: z.string().min(1), team: z.string().min(1), environment: z.string().min(1).max(64).optional(), endpoint: z.string().min(1).optional() })).default([]),
+  environments: z.record(z.string().min(1), z.string().min(1).max(64)).default({}),
+  default_team: z.string().min(1).optional(),
+})
+
+/** Per environment: `page: false` posts alerts of that environment to the team's channel without its on-call mention. */
+const EnvironmentFile = z.strictObject({ name: z.string().min(1).max(64), page: z.boolean().default(true) })
 
 const PriceFile = z.strictObject({
   model: z.string().min(1),
@@ -58,21 +75,33 @@ export const ConfigFileSchema = z.strictObject({
     .strictObject({
       slack_channel: z.string().min(1).default('#ai-spend'),
       threshold_pct: pct.default(20),
-      window: duration('defaults.window').default(60_000),
+      // one window length for the windower, the ClickHouse views (toStartOfMinute) and the rebuild
+      window: duration('defaults.window')
+        .refine((ms) => ms === 60_000, { message: 'defaults.window must be 1m: windows are one minute in the aggregator, the ClickHouse views (cost_windows, rollups) and the detector rebuild' })
+        .default(60_000),
       allowed_lateness: duration('defaults.allowed_lateness').default(30_000),
       min_requests_per_window: z.number().int().min(0).default(0),
       resolve_windows: z.number().int().min(1).default(10),
       dedup_horizon: duration('defaults.dedup_horizon').default(3_600_000),
       strict_events: z.boolean().default(true),
+      // bounded memory: series with their own live windows, per team and in all; the rest is counted in an overflow series
+      max_series_per_team: z.number().int().min(1).default(2_000),
+      max_series: z.number().int().min(1).default(20_000),
+      series_idle: duration('defaults.series_idle').default(3_600_000),
     })
     .prefault({}),
   teams: z.array(TeamFile).default([]),
   deployment_url_template: z.string().optional(),
   clickhouse_console_url: z.string().optional(),
+  public_url: z.url({ protocol: /^https?$/, error: 'public_url must be an http(s) URL such as https://burnwatch.example.com' }).optional(),
   ingest_keys: z.array(z.strictObject({ key_env: z.string().min(1), teams: z.array(z.string().min(1)).min(1) })).default([]),
   prices: z.array(PriceFile).default([]),
   gpu_hour_usd: z.number().min(0).default(0),
   silences_file: z.string().optional(),
+  otlp: OtlpFile.prefault({}),
+  environments: z.array(EnvironmentFile).default([]),
+  /** the weekly digest: day and local time (team time zone) it is sent; teams may override */
+  digest: z.strictObject({ enabled: z.boolean().default(true), day: z.enum(WEEKDAYS).default('monday'), time: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'digest.time must be HH:MM, e.g. 09:00').default('09:00') }).prefault({}),
 })
 export type ConfigFile = z.infer<typeof ConfigFileSchema>
 
@@ -89,10 +118,12 @@ const EnvSchema = z.object({
   BURNWATCH_CONFIG: z.string().optional(),
   BURNWATCH_DATA_DIR: z.string().default('./data'),
   PORT: z.coerce.number({ error: 'PORT must be a port number' }).int().min(0).max(65535).default(8787),
+  UI_PORT: z.coerce.number({ error: 'UI_PORT must be a port number' }).int().min(0).max(65535).default(8788),
   HOST: z.string().default('127.0.0.1'),
   METRICS_PORT: z.coerce.number({ error: 'METRICS_PORT must be a port number' }).int().min(0).max(65535).optional(),
   BURNWATCH_BODY_LIMIT: z.coerce.number().int().positive().default(5 * 1024 * 1024),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty'], { error: 'LOG_FORMAT must be auto (readable on a terminal, JSON otherwise), json or pretty' }).default('auto'),
 })
 
 export interface IngestKey {
@@ -107,8 +138,14 @@ export interface AppConfig {
   clickhouse: { url: string | null; user: string; password: string; database: string; dataDir: string }
   slack: { botToken: string | null; apiUrl: string | null }
   http: { port: number; host: string; bodyLimitBytes: number; metricsPort: number | null }
+  /** the dashboard: its port (UI_PORT, on HOST) */
+  ui: { port: number }
+  /** where people reach the dashboard (config `public_url`, else the local UI address); null when unknown (UI_PORT=0) */
+  publicUrl: string | null
   dataDir: string
   logLevel: string
+  /** auto: human-readable on a terminal, JSON lines otherwise */
+  logFormat: 'auto' | 'json' | 'pretty'
   file: ConfigFile
   ingestKeys: IngestKey[]
   /** values that must never be logged */
@@ -179,6 +216,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: { co
   for (const t of file.teams) {
     if (teamNames.has(t.name)) problems.push(`teams: team '${t.name}' is listed twice`)
     teamNames.add(t.name)
+    if (t.timezone !== undefined && !validTimeZone(t.timezone)) problems.push(`teams: team '${t.name}': timezone '${t.timezone}' is not an IANA time zone; use a name such as Europe/Berlin or UTC`)
   }
 
   if (problems.length || !e.success) throw new ConfigError(problems)
@@ -190,12 +228,32 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: { co
     clickhouse: { url: v.CLICKHOUSE_URL ?? null, user: v.CLICKHOUSE_USER, password: v.CLICKHOUSE_PASSWORD, database: v.CLICKHOUSE_DATABASE, dataDir: v.BURNWATCH_DATA_DIR },
     slack: { botToken: v.SLACK_BOT_TOKEN || null, apiUrl: v.SLACK_API_URL ?? null },
     http: { port: v.PORT, host: v.HOST, bodyLimitBytes: v.BURNWATCH_BODY_LIMIT, metricsPort: v.METRICS_PORT ?? null },
+    ui: { port: v.UI_PORT },
+    publicUrl: publicUrlOf(file.public_url, v.HOST, v.UI_PORT),
     dataDir: v.BURNWATCH_DATA_DIR,
     logLevel: v.LOG_LEVEL,
+    logFormat: v.LOG_FORMAT,
     file,
     ingestKeys,
     secrets,
   }
+}
+
+export function validTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz })
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** The dashboard's base URL without a trailing slash: `public_url`, else the address it listens on. */
+export function publicUrlOf(configured: string | undefined, host: string, uiPort: number): string | null {
+  if (configured) return configured.replace(/\/+$/, '')
+  if (uiPort === 0) return null
+  const h = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
+  return `http://${h}:${uiPort}`
 }
 
 /** Team settings with the defaults applied. */
@@ -206,5 +264,21 @@ export function teamSettings(file: ConfigFile, team: string) {
     mention: t?.mention ?? null,
     thresholdPct: t?.threshold_pct ?? file.defaults.threshold_pct,
     monthlyBudgetUsd: t?.monthly_budget_usd ?? null,
+    timezone: t?.timezone ?? 'UTC',
+    digest: { enabled: t?.digest?.enabled ?? file.digest.enabled, day: t?.digest?.day ?? file.digest.day, time: t?.digest?.time ?? file.digest.time },
   }
+}
+
+/** The monthly budget of a team in one environment (production: monthly_budget_usd); null when none is set. */
+export function environmentBudget(file: Pick<ConfigFile, 'teams'>, team: string, environment: string): number | null {
+  const t = file.teams.find((x) => x.name === team)
+  if (!t) return null
+  if (environment === 'production') return t.monthly_budget_usd ?? null
+  return t.environment_budgets_usd?.[environment] ?? null
+}
+
+/** Whether alerts of an environment page (mention the on-call) or only notify; production always pages. */
+export function environmentPages(file: Pick<ConfigFile, 'environments'>, environment: string): boolean {
+  if (environment === 'production') return true
+  return file.environments.find((e) => e.name === environment)?.page ?? true
 }

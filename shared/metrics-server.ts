@@ -4,6 +4,7 @@
  */
 import { createServer, type Server } from 'node:http'
 import type { Registry } from './metrics.ts'
+import { healthAnswer } from './health.ts'
 
 export async function startMetricsServer(registry: Registry, port: number, host: string): Promise<{ url: string; stop(): Promise<void> }> {
   const server: Server = createServer((req, res) => {
@@ -13,7 +14,8 @@ export async function startMetricsServer(registry: Registry, port: number, host:
         .then((body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body))
         .catch(() => res.writeHead(500).end())
     } else if (req.method === 'GET' && req.url === '/healthz') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}')
+      const h = healthAnswer(registry)
+      res.writeHead(h.status, { 'content-type': 'application/json' }).end(JSON.stringify(h.body))
     } else res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not_found","message":"GET /metrics or GET /healthz"}')
   })
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, resolve))

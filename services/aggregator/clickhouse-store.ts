@@ -29,6 +29,10 @@ export interface UsageRow {
   output_tokens: number
   cache_read_tokens: number
   cache_write_tokens: number
+  /** part of output_tokens (migration 040) */
+  reasoning_tokens: number
+  /** 'production' when the event named none (migration 040) */
+  environment: string
   batch: boolean
   cost_usd: string
   cost_source: string
@@ -55,6 +59,40 @@ export interface RebuildRow extends Omit<WindowInput, 'deployment'> {
   event_id: string
   /** '' when the event had none */
   deployment: string
+}
+
+/** How long usage_events keeps a row (its TTL, migration 001): older events would be dropped on insert. */
+export const RAW_RETENTION_MS = 90 * 86_400_000
+
+/**
+ * Most monthly partitions one INSERT may touch: ClickHouse refuses an insert block spanning more
+ * than max_partitions_per_insert_block (default 100) with "Too many partitions for single INSERT
+ * block"; usage_events and its views are partitioned by month.
+ */
+export const MAX_PARTITIONS_PER_INSERT = 50
+
+/**
+ * Splits rows into groups touching at most `max` months each, in a deterministic order (so a
+ * retried batch makes the same groups and the same deduplication tokens). One group, the rows
+ * themselves, in the common case.
+ */
+export function splitByMonth<T extends { timestamp: number }>(rows: T[], max = MAX_PARTITIONS_PER_INSERT): T[][] {
+  const monthOf = (ms: number) => {
+    const d = new Date(ms)
+    return d.getUTCFullYear() * 12 + d.getUTCMonth()
+  }
+  const months = new Map<number, T[]>()
+  for (const r of rows) {
+    const k = monthOf(r.timestamp)
+    let g = months.get(k)
+    if (!g) months.set(k, (g = []))
+    g.push(r)
+  }
+  if (months.size <= max) return [rows]
+  const keys = [...months.keys()].sort((a, b) => a - b)
+  const out: T[][] = []
+  for (let i = 0; i < keys.length; i += max) out.push(keys.slice(i, i + max).flatMap((k) => months.get(k)!))
+  return out
 }
 
 const chTime = (s: string) => Date.parse(s.includes('T') ? s : s.replace(' ', 'T') + 'Z')
@@ -90,6 +128,8 @@ const USAGE_COLUMNS = [
   'kafka_topic',
   'kafka_partition',
   'kafka_offset',
+  'environment',
+  'reasoning_tokens',
 ] as const satisfies readonly (keyof UsageRow)[]
 const USAGE_COLUMN_LIST = USAGE_COLUMNS.join(', ')
 
@@ -120,6 +160,8 @@ function compactRow(r: UsageRow): unknown[] {
     r.kafka_topic,
     r.kafka_partition,
     r.kafka_offset,
+    r.environment,
+    r.reasoning_tokens,
   ]
 }
 
@@ -127,7 +169,7 @@ function compactRow(r: UsageRow): unknown[] {
 export const USAGE_ROWBINARY_STRUCTURE =
   'event_id String, timestamp DateTime64(3), team String, endpoint String, model String, provider String, service String, deployment_id String, ' +
   'input_tokens UInt64, output_tokens UInt64, cache_read_tokens UInt64, cache_write_tokens UInt64, batch Bool, cost_usd Decimal(38, 12), cost_source String, ' +
-  'unpriced Bool, gpu_seconds Float64, latency_ms Float64, status String, attributes Map(String, String), late Bool, kafka_topic String, kafka_partition UInt32, kafka_offset UInt64'
+  'unpriced Bool, gpu_seconds Float64, latency_ms Float64, status String, attributes Map(String, String), late Bool, kafka_topic String, kafka_partition UInt32, kafka_offset UInt64, environment String, reasoning_tokens UInt64'
 
 /** Rows as RowBinary in the order of USAGE_COLUMNS / USAGE_ROWBINARY_STRUCTURE. */
 export function encodeUsageRows(rows: UsageRow[]): Buffer {
@@ -136,7 +178,7 @@ export function encodeUsageRows(rows: UsageRow[]): Buffer {
     w.string(r.event_id).int64(r.timestamp).string(r.team).string(r.endpoint).string(r.model).string(r.provider).string(r.service).string(r.deployment_id)
     w.int64(r.input_tokens).int64(r.output_tokens).int64(r.cache_read_tokens).int64(r.cache_write_tokens).bool(r.batch)
     w.decimal128(r.cost_usd, 12).string(r.cost_source).bool(r.unpriced).float64(r.gpu_seconds).float64(r.latency_ms).string(r.status)
-    w.stringMap(r.attributes).bool(r.late).string(r.kafka_topic).uint32(r.kafka_partition).int64(r.kafka_offset)
+    w.stringMap(r.attributes).bool(r.late).string(r.kafka_topic).uint32(r.kafka_partition).int64(r.kafka_offset).string(r.environment).int64(r.reasoning_tokens)
   }
   return w.bytes()
 }
@@ -178,8 +220,14 @@ export function createClickHouseUsageStore(client: ClickHouseClient, options: Us
     }
   }
 
-  return {
+  const store = {
+    /** Inserts rows, one INSERT per at most MAX_PARTITIONS_PER_INSERT months (`token`, then `token:m1`, `token:m2`, …). */
     async insertEvents(rows: UsageRow[], dedupToken: string): Promise<void> {
+      const groups = splitByMonth(rows)
+      for (let i = 0; i < groups.length; i++) await store.insertBlock(groups[i]!, i === 0 ? dedupToken : `${dedupToken}:m${i}`)
+    },
+
+    async insertBlock(rows: UsageRow[], dedupToken: string): Promise<void> {
       if (!rows.length) return
       if (staging !== null) {
         try {
@@ -224,7 +272,7 @@ export function createClickHouseUsageStore(client: ClickHouseClient, options: Us
       const cols =
         columns === 'ids'
           ? `event_id, toUnixTimestamp64Milli(timestamp) AS ts`
-          : `event_id, toUnixTimestamp64Milli(timestamp) AS ts, team, endpoint, model, toFloat64(cost_usd) AS cost, input_tokens AS input, output_tokens AS output, cache_read_tokens AS cacheRead, cache_write_tokens AS cacheWrite, status = 'error' AS error, unpriced, deployment_id AS deployment`
+          : `event_id, toUnixTimestamp64Milli(timestamp) AS ts, team, endpoint, model, toFloat64(cost_usd) AS cost, input_tokens AS input, output_tokens AS output, cache_read_tokens AS cacheRead, cache_write_tokens AS cacheWrite, status = 'error' AS error, unpriced, deployment_id AS deployment, environment`
       const rs = await client.query({
         query: `SELECT ${cols} FROM usage_events WHERE kafka_topic = {topic:String} AND kafka_partition = {partition:UInt32} AND timestamp >= fromUnixTimestamp64Milli({since:Int64}) AND NOT late ORDER BY kafka_offset`,
         query_params: { topic, partition, since: Math.max(0, Math.floor(sinceMs)) },
@@ -247,6 +295,7 @@ export function createClickHouseUsageStore(client: ClickHouseClient, options: Us
       }
     },
   }
+  return store
 }
 
 export type ClickHouseUsageStore = ReturnType<typeof createClickHouseUsageStore>

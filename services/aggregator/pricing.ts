@@ -53,6 +53,9 @@ export interface Pricer {
   rates(model: string, provider?: string): Rates | null
 }
 
+/** Most (provider, model) rates kept; past it the cache starts afresh (a catalog lookup is cheap, memory is not). */
+export const PRICE_CACHE_LIMIT = 4096
+
 export function createPricer(file: Pick<ConfigFile, 'prices' | 'gpu_hour_usd'>, catalog: (model: string, provider?: string) => Rates | null = catalogRates): Pricer {
   // provider → model → rates: nested maps, no per-event key string on the hot path
   const cache = new Map<string, Map<string, Rates | null>>()
@@ -62,11 +65,21 @@ export function createPricer(file: Pick<ConfigFile, 'prices' | 'gpu_hour_usd'>, 
     const byProvider = overrides.get(p.provider ?? '') ?? new Map<string, Rates>()
     overrides.set(p.provider ?? '', byProvider.set(p.model, r))
   }
+  // bounded: every distinct (provider, model) name an outside producer sends would otherwise stay
+  let cached = 0
   const rates = (model: string, provider?: string): Rates | null => {
     let byModel = cache.get(provider ?? '')
     if (!byModel) cache.set(provider ?? '', (byModel = new Map()))
     let r = byModel.get(model)
-    if (r === undefined) byModel.set(model, (r = catalog(model, provider)))
+    if (r === undefined) {
+      if (cached >= PRICE_CACHE_LIMIT) {
+        cache.clear()
+        cache.set(provider ?? '', (byModel = new Map()))
+        cached = 0
+      }
+      byModel.set(model, (r = catalog(model, provider)))
+      cached++
+    }
     return r
   }
   const override = (e: UsageEvent) => (e.provider ? overrides.get(e.provider)?.get(e.model) : undefined) ?? overrides.get('')?.get(e.model)

@@ -12,6 +12,8 @@ import type { ClickHouseClient } from '@clickhouse/client'
 
 interface Rollup {
   table: string
+  /** the key columns besides the time bucket, the same in usage_events (default team, endpoint, model) */
+  dims?: string[]
   /** key column of the rollup and its expression over usage_events */
   key: [string, string]
   /** rollup column → aggregate over usage_events */
@@ -42,26 +44,47 @@ export const ROLLUPS: Rollup[] = [
   },
   { table: 'cost_hourly', key: ['hour', "toDateTime(toStartOfHour(timestamp), 'UTC')"], columns: common },
   { table: 'cost_daily', key: ['day', 'toDate(timestamp)'], columns: common },
+  // per environment (migrations 040 and 041)
+  {
+    table: 'cost_windows_env',
+    dims: ['team', 'environment', 'endpoint', 'model'],
+    key: ['window_start', "toDateTime(toStartOfMinute(timestamp), 'UTC')"],
+    columns: {
+      ...common,
+      cache_write_tokens: 'sum(cache_write_tokens)',
+      reasoning_tokens: 'sum(reasoning_tokens)',
+      cost_sq_sum: 'sum(toFloat64(usage_events.cost_usd) * toFloat64(usage_events.cost_usd))',
+      late_events: 'countIf(late)',
+      deployments: "sumMap(if(deployment_id = '', CAST(map(), 'Map(String, UInt64)'), map(deployment_id, toUInt64(1))))",
+    },
+  },
+  {
+    table: 'cost_hourly_env',
+    dims: ['team', 'environment', 'endpoint', 'model', 'provider'],
+    key: ['hour', "toDateTime(toStartOfHour(timestamp), 'UTC')"],
+    columns: { ...common, cache_write_tokens: 'sum(cache_write_tokens)', reasoning_tokens: 'sum(reasoning_tokens)' },
+  },
 ]
 
 export function reconcileQuery(r: Rollup): string {
   const [keyCol, keyExpr] = r.key
   const cols = Object.keys(r.columns)
-  const recent = `(team, endpoint, model, ${keyExpr}) IN (SELECT team, endpoint, model, ${keyExpr} FROM usage_events WHERE ingested_at >= fromUnixTimestamp64Milli({since:Int64}))`
+  const dims = (r.dims ?? ['team', 'endpoint', 'model']).join(', ')
+  const recent = `(${dims}, ${keyExpr}) IN (SELECT ${dims}, ${keyExpr} FROM usage_events WHERE ingested_at >= fromUnixTimestamp64Milli({since:Int64}))`
   const diff = (c: string) => (c === 'deployments' ? `mapSubtract(e_${c}, w_${c})` : `e_${c} - w_${c}`)
   // a repair is a correction, not a retry: never dropped as a duplicate of an earlier identical block
-  return `INSERT INTO ${r.table} (team, endpoint, model, ${keyCol}, ${cols.join(', ')}) SETTINGS insert_deduplicate = 0
-SELECT team, endpoint, model, k, ${cols.map((c) => `${diff(c)} AS ${c}`).join(', ')}
+  return `INSERT INTO ${r.table} (${dims}, ${keyCol}, ${cols.join(', ')}) SETTINGS insert_deduplicate = 0
+SELECT ${dims}, k, ${cols.map((c) => `${diff(c)} AS ${c}`).join(', ')}
 FROM (
-  SELECT team, endpoint, model, ${keyExpr} AS k, ${cols.map((c) => `${r.columns[c]} AS e_${c}`).join(', ')}
+  SELECT ${dims}, ${keyExpr} AS k, ${cols.map((c) => `${r.columns[c]} AS e_${c}`).join(', ')}
   FROM usage_events WHERE ${recent}
-  GROUP BY team, endpoint, model, k
+  GROUP BY ${dims}, k
 ) AS e
 LEFT JOIN (
-  SELECT team, endpoint, model, ${keyCol} AS k, ${cols.map((c) => `${c === 'deployments' ? 'sumMap' : 'sum'}(${c}) AS w_${c}`).join(', ')}
-  FROM ${r.table} WHERE (team, endpoint, model, ${keyCol}) IN (SELECT team, endpoint, model, ${keyExpr} FROM usage_events WHERE ingested_at >= fromUnixTimestamp64Milli({since:Int64}))
-  GROUP BY team, endpoint, model, k
-) AS w USING (team, endpoint, model, k)
+  SELECT ${dims}, ${keyCol} AS k, ${cols.map((c) => `${c === 'deployments' ? 'sumMap' : 'sum'}(${c}) AS w_${c}`).join(', ')}
+  FROM ${r.table} WHERE (${dims}, ${keyCol}) IN (SELECT ${dims}, ${keyExpr} FROM usage_events WHERE ingested_at >= fromUnixTimestamp64Milli({since:Int64}))
+  GROUP BY ${dims}, k
+) AS w USING (${dims}, k)
 WHERE e_requests > w_requests`
 }
 

@@ -4,6 +4,9 @@
  *
  * - A window [start, start + windowMs) of a series closes when its partition's watermark
  *   (max event time seen − allowed lateness) reaches the window's end.
+ * - Live mode (`idleAdvance`): event time counts at most up to the wall clock, so one event
+ *   from a fast clock (accepted up to 5 min ahead) never moves the watermark past now and makes
+ *   the partition's later events late; its own window closes when real time gets there.
  * - Live mode (`idleAdvance`): an idle partition's watermark also advances by the wall time
  *   elapsed since its last event, so quiet series still close; replayed history keeps its
  *   event time because the wall time between its events is small. Backtest: event time only.
@@ -23,6 +26,8 @@ export interface WindowInput {
   team: string
   endpoint: string
   model: string
+  /** absent or 'production' = production; other environments are their own series */
+  environment?: string | undefined
   /** event time, ms since epoch */
   ts: number
   cost: number
@@ -40,6 +45,8 @@ interface Acc {
   team: string
   endpoint: string
   model: string
+  /** undefined for production */
+  environment: string | undefined
   start: number
   requests: number
   errors: number
@@ -104,6 +111,7 @@ export function createWindower(o: WindowerOptions): Windower {
       team: a.team,
       endpoint: a.endpoint,
       model: a.model,
+      ...(a.environment !== undefined ? { environment: a.environment } : {}),
       window_start: isoBounds[0]!,
       window_end: isoBounds[1]!,
       requests: a.requests,
@@ -148,10 +156,12 @@ export function createWindower(o: WindowerOptions): Windower {
     add(partition, series, e, wallNow) {
       const s = state(partition)
       const start = e.ts - (((e.ts % o.windowMs) + o.windowMs) % o.windowMs)
-      if (e.ts > s.maxEventTime) {
-        s.maxEventTime = e.ts
+      // live mode: an event from a fast clock moves the watermark no further than the wall clock
+      const t = o.idleAdvance && e.ts > wallNow ? wallNow : e.ts
+      if (t > s.maxEventTime) {
+        s.maxEventTime = t
         // the event-time watermark moves with every event, so lateness does not depend on batch boundaries
-        if (e.ts - o.allowedLatenessMs > s.watermark) s.watermark = e.ts - o.allowedLatenessMs
+        if (t - o.allowedLatenessMs > s.watermark) s.watermark = t - o.allowedLatenessMs
       }
       s.lastEventWall = wallNow
       if (start + o.windowMs <= s.watermark) {
@@ -165,7 +175,7 @@ export function createWindower(o: WindowerOptions): Windower {
       }
       let a = b.get(series)
       if (!a) {
-        a = { series, team: e.team, endpoint: e.endpoint, model: e.model, start, requests: 0, errors: 0, input: 0, output: 0, cacheRead: 0, cacheWrite: 0, cost: 0, costSq: 0, unpriced: 0, deployments: new Map() }
+        a = { series, team: e.team, endpoint: e.endpoint, model: e.model, environment: e.environment === 'production' ? undefined : e.environment, start, requests: 0, errors: 0, input: 0, output: 0, cacheRead: 0, cacheWrite: 0, cost: 0, costSq: 0, unpriced: 0, deployments: new Map() }
         b.set(series, a)
       }
       a.requests++

@@ -21,7 +21,8 @@ const setup = workerData as WorkerSetup & { file: ConfigFile }
 const pricer = createPricer(setup.file)
 const progress = new Int32Array(setup.progress)
 // team → endpoint → model → series index: nested maps, no per-event key string
-const seriesIdx = new Map<string, Map<string, Map<string, number>>>()
+/** environment → team → endpoint → model → series index */
+const seriesIdx = new Map<string, Map<string, Map<string, Map<string, number>>>>()
 let seriesCount = 0
 const depIdx = new Map<string, number>()
 
@@ -50,14 +51,17 @@ function decodeSegment(seq: number, buf: Buffer): DecodeResult {
       continue
     }
     const e = dec.event
-    let byEndpoint = seriesIdx.get(e.team)
-    if (!byEndpoint) seriesIdx.set(e.team, (byEndpoint = new Map()))
+    const environment = e.environment ?? 'production'
+    let byTeam = seriesIdx.get(environment)
+    if (!byTeam) seriesIdx.set(environment, (byTeam = new Map()))
+    let byEndpoint = byTeam.get(e.team)
+    if (!byEndpoint) byTeam.set(e.team, (byEndpoint = new Map()))
     let byModel = byEndpoint.get(e.endpoint)
     if (!byModel) byEndpoint.set(e.endpoint, (byModel = new Map()))
     let si = byModel.get(e.model)
     if (si === undefined) {
       byModel.set(e.model, (si = seriesCount++))
-      newSeries.push({ id: seriesId(e), team: e.team, endpoint: e.endpoint, model: e.model, partition: String(partitionFor(seriesKey(e), setup.partitions, 0)) })
+      newSeries.push({ id: seriesId(e), team: e.team, endpoint: e.endpoint, model: e.model, environment, partition: String(partitionFor(seriesKey(e), setup.partitions, 0)) })
     }
     let di = -1
     if (e.deployment_id) {

@@ -19,6 +19,7 @@ export interface NewSeries {
   team: string
   endpoint: string
   model: string
+  environment: string
   partition: string
 }
 

@@ -16,7 +16,7 @@ import { createDeduper } from '../aggregator/dedup.ts'
 import { Worker } from 'node:worker_threads'
 import { availableParallelism } from 'node:os'
 import { FIELDS, type DecodeResult, type NewSeries, type WorkerDone, type WorkerSetup } from './decoded.ts'
-import { createDetectorCore } from '../detector/core/index.ts'
+import { createEnvironmentDetectorCore } from '../detector/environments.ts'
 import { detectorConfig } from '../detector/config.ts'
 
 export interface BacktestOptions {
@@ -49,7 +49,7 @@ export async function runBacktest(o: BacktestOptions): Promise<BacktestSummary> 
   const partitions = o.partitions ?? 3
   const windower = createWindower({ windowMs: defaults.window, allowedLatenessMs: defaults.allowed_lateness, idleAdvance: false })
   const deduper = createDeduper(defaults.dedup_horizon)
-  const core = createDetectorCore(detectorConfig(o.file))
+  const core = createEnvironmentDetectorCore(detectorConfig(o.file), o.file)
   const out = createWriteStream(o.alertsOut)
   const total = statSync(o.eventsPath).size
   const s: BacktestSummary = { lines: 0, events: 0, invalid: 0, duplicates: 0, late: 0, windows: 0, alerts: 0, byStatus: {}, firstError: null, seconds: 0, eventsPerSecond: 0 }
@@ -122,6 +122,7 @@ export async function runBacktest(o: BacktestOptions): Promise<BacktestSummary> 
       scratch.team = ser.team
       scratch.endpoint = ser.endpoint
       scratch.model = ser.model
+      scratch.environment = ser.environment
       scratch.ts = ts
       scratch.cost = r.nums[f + 1]!
       scratch.input = r.nums[f + 2]!

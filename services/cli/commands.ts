@@ -7,10 +7,18 @@ import { runStages, type StageName } from './stages.ts'
 import { runBacktest } from '../backtest/run.ts'
 import { replay } from './replay.ts'
 import { ValidationError } from '../../shared/errors.ts'
+import { printable } from '../../shared/text.ts'
 import { openClickHouse } from '../../shared/clickhouse/client.ts'
 import { migrate } from '../../shared/clickhouse/migrate.ts'
 import { addSilence, formatSilences, listSilences } from '../notifier/index.ts'
 import { runDemo } from '../demo/run.ts'
+import { buildReport } from '../report/run.ts'
+import { buildDigest } from '../digest/build.ts'
+import { renderDigest } from '../digest/render.ts'
+import { createSlackDigestPoster, sendDigest } from '../digest/send.ts'
+import { parseWeek, previousWeek, weekAt } from '../digest/week.ts'
+import { teamSettings } from '../../shared/config.ts'
+import { createLogger } from '../../shared/logger.ts'
 
 const stage =
   (...names: StageName[]): Command =>
@@ -46,7 +54,8 @@ function need(value: string | boolean | undefined, flag: string, example: string
 }
 
 export const commands: Record<string, Command> = {
-  start: stage('ingest', 'aggregate', 'detect', 'notify'),
+  start: stage('ingest', 'aggregate', 'detect', 'notify', 'ui'),
+  ui: stage('ui'),
   ingest: stage('ingest'),
   aggregate: stage('aggregate'),
   detect: stage('detect'),
@@ -70,7 +79,7 @@ export const commands: Record<string, Command> = {
     ctx.out.write(
       `backtest: ${s.events} events (${s.invalid} invalid, ${s.duplicates} duplicates, ${s.late} late) → ${s.windows} windows → ${s.alerts} alert state changes ${JSON.stringify(s.byStatus)} in ${s.seconds.toFixed(2)} s (${Math.round(s.eventsPerSecond)} events/s); written to ${alertsOut}\n`,
     )
-    if (s.firstError) ctx.out.write(`first invalid line: ${s.firstError}\n`)
+    if (s.firstError) ctx.out.write(`first invalid line: ${printable(s.firstError)}\n`)
     return 0
   },
 
@@ -86,7 +95,7 @@ export const commands: Record<string, Command> = {
     const bar = progress('replay', ctx.err, 'events')
     const r = await replay({ eventsPath: events, url, rate, ...(key ? { key } : {}), ...(values['batch-size'] ? { batchSize: Number(values['batch-size']) } : {}), onProgress: (done, total) => bar.update(done, total, done) })
     bar.stop()
-    ctx.out.write(`replay: ${r.sent} events accepted by ${url} in ${r.seconds.toFixed(1)} s (${Math.round(r.sent / Math.max(r.seconds, 1e-9))} events/s); ${r.rejected} rejected${r.firstError ? ` (first: ${r.firstError})` : ''}\n`)
+    ctx.out.write(`replay: ${r.sent} events accepted by ${url} in ${r.seconds.toFixed(1)} s (${Math.round(r.sent / Math.max(r.seconds, 1e-9))} events/s); ${r.rejected} rejected${r.firstError ? ` (first: ${printable(r.firstError)})` : ''}\n`)
     return r.rejected ? 1 : 0
   },
 
@@ -113,6 +122,49 @@ export const commands: Record<string, Command> = {
     try {
       await migrate(h.client)
       ctx.out.write(formatSilences(await listSilences(h.client)))
+      return 0
+    } finally {
+      await h.close()
+    }
+  },
+
+  async report(args, ctx) {
+    const { values } = parseArgs({ args, options: { month: { type: 'string' }, team: { type: 'string' }, format: { type: 'string' }, config: { type: 'string' } } })
+    const month = need(values.month, '--month YYYY-MM', 'burnwatch report --month 2026-11 --team search --format focus')
+    const config = ctx.config()
+    const h = await openClickHouse(config.clickhouse)
+    try {
+      await migrate(h.client)
+      const r = await buildReport(h.client, config.file, { month, team: values.team ?? null, ...(values.format !== undefined ? { format: values.format } : {}) })
+      ctx.out.write(r.text)
+      return 0
+    } finally {
+      await h.close()
+    }
+  },
+
+  async digest(args, ctx) {
+    const { values } = parseArgs({ args, options: { team: { type: 'string' }, week: { type: 'string' }, send: { type: 'boolean' }, force: { type: 'boolean' }, config: { type: 'string' } } })
+    const team = need(values.team, '--team', 'burnwatch digest --team search --week 2026-W48')
+    const config = ctx.config()
+    if (!config.file.teams.some((t) => t.name === team)) {
+      const known = config.file.teams.map((t) => t.name)
+      throw new ValidationError(`--team ${team}: no such team in the config${known.length ? ` (teams: ${known.join(', ')})` : ' (it lists no teams; add one under teams: in BURNWATCH_CONFIG)'}`)
+    }
+    const tz = teamSettings(config.file, team).timezone
+    // default: the last complete week in the team's time zone
+    const week = values.week ? parseWeek(values.week, tz) : previousWeek(weekAt(Date.now(), tz))
+    const poster = values.send ? createSlackDigestPoster(config.slack) : null
+    const h = await openClickHouse(config.clickhouse)
+    try {
+      await migrate(h.client)
+      if (!poster) {
+        ctx.out.write(renderDigest(await buildDigest(h.client, config.file, team, week)))
+        return 0
+      }
+      const logger = createLogger({ level: config.logLevel, secrets: config.secrets })
+      const r = await sendDigest({ client: h.client, config, poster, team, week, logger, force: values.force === true })
+      ctx.out.write(r.status === 'sent' ? `digest ${week.id} of ${team} sent to ${r.channel} (total $${Number(r.total).toFixed(2)})\n` : `digest ${week.id} of ${team} was already sent (${r.recorded}); nothing sent. --force sends it again.\n`)
       return 0
     } finally {
       await h.close()

@@ -78,6 +78,74 @@ export async function checkSlack(config: AppConfig): Promise<Check> {
   }
 }
 
+/** The stages' consumer groups and their input topics. */
+const STAGE_GROUPS = (t: AppConfig['kafka']['topics']) => [
+  { stage: 'aggregator', group: 'burnwatch-aggregator', topic: t.events },
+  { stage: 'detector', group: 'burnwatch-detector', topic: t.windows },
+  { stage: 'notifier', group: 'burnwatch-notifier', topic: t.alerts },
+]
+
+/**
+ * Are the stages moving? With Kafka: each stage's group twice, `sampleMs` apart: records behind
+ * and committed offsets that did not move mean the stage is stuck (or down). With a Burnwatch
+ * process answering on PORT / METRICS_PORT: its /healthz, which names a crashed consumer or a
+ * batch failing for a minute.
+ */
+export async function checkStages(config: AppConfig, sampleMs = 3000): Promise<Check> {
+  const problems: string[] = []
+  const seen: string[] = []
+  for (const port of [config.http.port, config.http.metricsPort]) {
+    if (port === null || port === 0) continue
+    try {
+      const res = await fetch(`http://${config.http.host}:${port}/healthz`, { signal: AbortSignal.timeout(3000) })
+      const body = (await res.json().catch(() => ({}))) as { status?: string; problems?: { component: string; state: string; detail: string; since: string }[] }
+      seen.push(`/healthz on port ${port}: ${body.status ?? res.status}`)
+      for (const p of body.problems ?? []) problems.push(`${p.component} ${p.state} since ${p.since}: ${p.detail}`)
+    } catch {
+      // no Burnwatch process answers there
+    }
+  }
+  if (config.kafka.brokers) {
+    const kafka = new Kafka({ clientId: 'burnwatch-doctor', brokers: config.kafka.brokers, logLevel: logLevel.NOTHING, connectionTimeout: 3000, retry: { retries: 1 } })
+    const admin = kafka.admin()
+    try {
+      await withTimeout(admin.connect(), 8000, 'Kafka')
+      const existing = new Set(await admin.listTopics())
+      const groups = STAGE_GROUPS(config.kafka.topics).filter((g) => existing.has(g.topic))
+      const sample = async () =>
+        Promise.all(
+          groups.map(async (g) => {
+            const [committed, ends] = await Promise.all([admin.fetchOffsets({ groupId: g.group, topics: [g.topic] }), admin.fetchTopicOffsets(g.topic)])
+            const c = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]))
+            let lag = 0
+            let sum = 0
+            for (const e of ends) {
+              const done = c.get(e.partition) ?? -1
+              sum += Math.max(0, done)
+              lag += done < 0 ? Number(e.high) - Number(e.low) : Number(e.high) - done
+            }
+            return { ...g, lag, committed: sum, started: [...c.values()].some((o) => o >= 0) }
+          }),
+        )
+      const first = await withTimeout(sample(), 8000, 'Kafka offsets')
+      await new Promise((r) => setTimeout(r, sampleMs))
+      const second = await withTimeout(sample(), 8000, 'Kafka offsets')
+      for (const [i, a] of first.entries()) {
+        const b = second[i]!
+        if (!b.started) continue
+        if (b.lag > 0 && b.committed === a.committed) problems.push(`${b.stage} (group ${b.group}) is stuck or down: ${b.lag} records of ${b.topic} behind and no offset committed in ${sampleMs / 1000} s`)
+        else seen.push(`${b.stage}: ${b.lag} behind`)
+      }
+    } catch (err) {
+      seen.push(`consumer groups not checked: ${(err as Error).message}`)
+    } finally {
+      await admin.disconnect().catch(() => {})
+    }
+  }
+  if (problems.length) return { name: 'Stages', ok: false, detail: problems.join('; '), fix: 'see the stage logs: a batch that keeps failing names its error (a dependency down, or a record it cannot process: such records go to the dead-letter topic); restart a crashed stage if it does not restart itself' }
+  return { name: 'Stages', ok: true, detail: seen.length ? seen.join('; ') : 'no running stage found to check (none answers on PORT/METRICS_PORT, no consumer group yet)' }
+}
+
 export async function doctor(config: AppConfig): Promise<Check[]> {
-  return Promise.all([checkKafka(config), checkClickHouse(config), checkSlack(config)])
+  return Promise.all([checkKafka(config), checkClickHouse(config), checkSlack(config), checkStages(config)])
 }

@@ -20,6 +20,7 @@ Commands:
   start                      all stages in one process (embedded unless KAFKA_BROKERS / CLICKHOUSE_URL are set)
   ingest | aggregate | detect | notify
                              one stage each, for the distributed mode
+  ui                         the dashboard alone (UI_PORT, default 8788), reading ClickHouse; a read-only login is enough
   migrate                    apply the ClickHouse migrations
   backtest --events FILE.ndjson --alerts-out FILE.ndjson [--config FILE]
                              aggregator and detector over recorded events, in event time
@@ -27,11 +28,15 @@ Commands:
                              send recorded events to the ingest API (N events/s; 0 = as fast as possible)
   silence --team T [--endpoint E] [--model M] --until TIME --reason R
   silences                   list active silences
+  report --month YYYY-MM [--team T] [--format table|csv|focus]
+                             showback per team, environment, endpoint and model; focus = FOCUS 1.2 CSV
+  digest --team T [--week YYYY-Www] [--send]
+                             the weekly digest of a team: printed, or sent to its channel once per week
   doctor                     check the connections to Kafka, ClickHouse and Slack
-  demo                       the whole product on a day of real traffic, compressed
+  demo [--serve]             the whole product on a day of real traffic, compressed (--serve: keep the dashboard up)
 
 Environment: KAFKA_BROKERS, CLICKHOUSE_URL, CLICKHOUSE_USER, CLICKHOUSE_PASSWORD, CLICKHOUSE_DATABASE,
-SLACK_BOT_TOKEN, SLACK_API_URL, BURNWATCH_CONFIG, BURNWATCH_DATA_DIR, PORT (see README.md).
+SLACK_BOT_TOKEN, SLACK_API_URL, BURNWATCH_CONFIG, BURNWATCH_DATA_DIR, PORT, UI_PORT, LOG_FORMAT (see README.md).
 `
 
 export type Command = (args: string[], ctx: { config: () => AppConfig; out: NodeJS.WritableStream; err: NodeJS.WritableStream }) => Promise<number>

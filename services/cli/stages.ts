@@ -16,8 +16,12 @@ import { createClickHouseAlertStore } from '../detector/clickhouse-store.ts'
 import { createNotifier } from '../notifier/index.ts'
 import { createIngestServer } from '../ingest/server.ts'
 import { startMetricsServer } from '../../shared/metrics-server.ts'
+import { createDigestScheduler } from '../digest/scheduler.ts'
+import { createSlackDigestPoster } from '../digest/send.ts'
+import { curlFirstEvent } from './hints.ts'
+import { createDashboardServer } from '../dashboard/server.ts'
 
-export type StageName = 'ingest' | 'aggregate' | 'detect' | 'notify'
+export type StageName = 'ingest' | 'aggregate' | 'detect' | 'notify' | 'ui'
 
 interface Stage {
   name: StageName
@@ -30,17 +34,40 @@ interface Stage {
 export interface RunningStages {
   runtime: Runtime
   ingestUrl: string | null
+  /** acknowledged events not stored yet that a stop now would lose (embedded bus only; Kafka keeps them) */
+  unstored(): Promise<number>
+  /** where the dashboard listens (stage `ui`) */
+  uiUrl: string | null
   /** graceful shutdown; resolves when everything is stopped */
   stop(): Promise<void>
 }
 
 export async function startStages(names: StageName[], config: AppConfig, logger: Logger, opts: { out?: NodeJS.WritableStream } = {}): Promise<RunningStages> {
-  const rt = await openRuntime(config, logger)
+  // the dashboard alone only reads ClickHouse, possibly with a read-only login: no migrations, no topics
+  const readOnly = names.every((n) => n === 'ui')
+  const rt = await openRuntime(config, logger, { readOnly })
   const topics = config.kafka.topics
   // every stage may be the first to start on a new cluster: create all topics up front
-  await rt.bus.ensureTopics(Object.values(topics).map((topic) => ({ topic })))
+  if (!readOnly) await rt.bus.ensureTopics(Object.values(topics).map((topic) => ({ topic })))
   const stages: Stage[] = []
   let ingestUrl: string | null = null
+  let uiUrl: string | null = null
+  if (names.includes('ui')) {
+    const ui = createDashboardServer({ client: rt.clickhouse.client, file: config.file, logger, port: config.ui.port, host: config.http.host })
+    stages.push({
+      name: 'ui',
+      start: async () => {
+        try {
+          uiUrl = (await ui.start()).url
+        } catch (err) {
+          // paging must not depend on the dashboard: a busy port is a warning when other stages run
+          if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || readOnly) throw err
+          logger.warn({ port: config.ui.port }, `dashboard not started: port ${config.ui.port} is in use; set UI_PORT to a free port`)
+        }
+      },
+      stop: () => ui.stop(),
+    })
+  }
   if (names.includes('ingest')) {
     const server = createIngestServer({ bus: rt.bus, config, logger, registry: rt.registry })
     stages.push({
@@ -72,6 +99,11 @@ export async function startStages(names: StageName[], config: AppConfig, logger:
     const n = createNotifier({ bus: rt.bus, clickhouse: rt.clickhouse, config, logger, registry: rt.registry, ...(opts.out ? { consoleStream: opts.out as never } : {}) })
     stages.push({ name: 'notify', input: { group: 'burnwatch-notifier', topic: topics.alerts }, start: () => n.start(), stop: () => n.stop() })
   }
+  // the weekly digests go out from the notify stage when Slack is configured (send.ts: once per team and week)
+  if (names.includes('notify') && config.slack.botToken && config.file.teams.length) {
+    const digests = createDigestScheduler({ client: rt.clickhouse.client, config, poster: createSlackDigestPoster(config.slack), logger })
+    stages.push({ name: 'notify', start: async () => digests.start(), stop: () => digests.stop() })
+  }
   // stages without the ingest API serve /metrics and /healthz on METRICS_PORT when it is set
   if (!names.includes('ingest') && config.http.metricsPort !== null) {
     let metrics: { stop(): Promise<void> } | null = null
@@ -90,6 +122,13 @@ export async function startStages(names: StageName[], config: AppConfig, logger:
     get ingestUrl() {
       return ingestUrl
     },
+    async unstored() {
+      if (rt.bus.kind !== 'in-process' || !names.includes('aggregate')) return 0
+      return rt.bus.lag('burnwatch-aggregator', topics.events).catch(() => 0)
+    },
+    get uiUrl() {
+      return uiUrl
+    },
     stop() {
       stopping ??= (async () => {
         for (const st of stages) {
@@ -103,24 +142,27 @@ export async function startStages(names: StageName[], config: AppConfig, logger:
   }
 }
 
-/** Waits until a group has consumed its topic (bounded: the caller's deadline ends it anyway). */
+/** Waits until a group has consumed its topic (bounded: the caller's deadline ends it anyway); says what it could not drain. */
 async function drain(rt: Runtime, input: { group: string; topic: string }, logger: Logger): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    const lag = await rt.bus.lag(input.group, input.topic).catch(() => 0)
+  let lag = 0
+  for (let i = 0; i < 500; i++) {
+    lag = await rt.bus.lag(input.group, input.topic).catch(() => 0)
     if (lag === 0) return
     if (i % 20 === 0) logger.info({ group: input.group, lag }, 'draining before stop')
     await sleep(50)
   }
+  logger.error({ group: input.group, topic: input.topic, lag }, `could not drain ${input.topic} in time: ${lag} acknowledged records were not processed and are lost (the embedded bus keeps them in memory only)`)
 }
 
 export async function runStages(names: StageName[], config: AppConfig, out: NodeJS.WritableStream, opts: { shutdownDeadlineMs?: number } = {}): Promise<number> {
-  const logger = createLogger({ level: config.logLevel, secrets: config.secrets })
+  const logger = createLogger({ level: config.logLevel, secrets: config.secrets, format: config.logFormat })
   const running = await startStages(names, config, logger, { out })
   const rt = running.runtime
   out.write(`burnwatch: ${names.join(', ')} running (${rt.bus.kind === 'kafka' ? `Kafka at ${config.kafka.brokers?.join(',')}` : 'embedded in-process bus'}, ClickHouse ${rt.clickhouse.kind === 'chdb' ? `chDB in ${config.clickhouse.dataDir}` : 'server'}, pages to ${config.slack.botToken ? 'Slack' : `the console and ${config.dataDir}/pages.ndjson`}).\n`)
   if (running.ingestUrl) {
-    out.write(`Ingest API listening on ${running.ingestUrl}. Send a first event:\n  curl -X POST ${running.ingestUrl}/v1/events -H 'content-type: application/json' \\\n    -d '{"event_id":"e1","timestamp":"${new Date().toISOString()}","team":"search","endpoint":"POST /v1/summarize","model":"gpt-4o-mini","input_tokens":1200,"output_tokens":300,"deployment_id":"api-2026.11.22"}'\n`)
+    out.write(`Ingest API listening on ${running.ingestUrl}. Send a first event:\n  ${curlFirstEvent(running.ingestUrl, config)}\n`)
   }
+  if (running.uiUrl) out.write(`Dashboard: ${running.uiUrl}${config.publicUrl && config.publicUrl !== running.uiUrl ? ` (pages link to ${config.publicUrl})` : ''}\n`)
   out.write('Ctrl-C to stop.\n')
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'))
@@ -129,8 +171,10 @@ export async function runStages(names: StageName[], config: AppConfig, out: Node
   logger.info({ signal }, 'shutting down: stop intake, drain, flush, close')
   const deadline = opts.shutdownDeadlineMs ?? 30_000
   const timer = setTimeout(() => {
-    logger.error({ deadlineMs: deadline }, 'shutdown deadline passed; exiting')
-    process.exit(1)
+    void Promise.race([running.unstored(), sleep(1000).then(() => -1)]).then((n) => {
+      logger.error({ deadlineMs: deadline, unstoredEvents: n }, n > 0 ? `shutdown deadline passed; ${n} acknowledged events could not be stored and are lost (the embedded bus keeps them in memory only)` : 'shutdown deadline passed; exiting')
+      process.exit(1)
+    })
   }, deadline)
   timer.unref()
   await running.stop()

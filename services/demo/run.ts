@@ -34,38 +34,54 @@ WHERE team = {team:String} AND endpoint = {endpoint:String}
 GROUP BY period
 ORDER BY period DESC`
 
-export const runDemo: Command = async (args, ctx) => {
-  const { values } = parseArgs({ args, options: { minutes: { type: 'string' }, keep: { type: 'boolean' }, config: { type: 'string' } } })
-  const minutes = Number(values.minutes ?? 1440)
-  const dataDir = mkdtempSync(join(tmpdir(), 'burnwatch-demo-'))
-  const config = loadConfig({ ...process.env, KAFKA_BROKERS: '', CLICKHOUSE_URL: '', SLACK_BOT_TOKEN: process.env.SLACK_BOT_TOKEN ?? '', BURNWATCH_DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' })
-  const logger = createLogger({ level: config.logLevel, secrets: config.secrets })
-  const out = ctx.out
-  const end = Math.floor(Date.now() / 60_000) * 60_000 - 2 * 60_000
+export interface DemoData {
+  eventsPath: string
+  events: number
+  /** event time of the regressing deployment, ms */
+  deployedAt: number
+}
+
+/** The demo's traffic as an NDJSON file in `dir`: `minutes` of event time ending 2 minutes ago, the regression at 75%. */
+export function writeDemoEvents(dir: string, minutes: number, now = Date.now()): DemoData {
+  const end = Math.floor(now / 60_000) * 60_000 - 2 * 60_000
   const start = end - minutes * 60_000
   const deployedAt = start + Math.round(minutes * 0.75) * 60_000
-  const eventsPath = join(dataDir, 'demo-events.ndjson')
-  let n = 0
+  const eventsPath = join(dir, 'demo-events.ndjson')
   const lines: string[] = []
-  for (const e of generateTraffic({ start, minutes, series: DEMO_SERIES, regression: { team: 'search', endpoint: 'POST /v1/summarize', at: deployedAt, deployment_id: DEMO_DEPLOYMENT, outputFactor: 1.4 } })) {
-    lines.push(JSON.stringify(e))
-    n++
-  }
+  for (const e of generateTraffic({ start, minutes, series: DEMO_SERIES, regression: { team: 'search', endpoint: 'POST /v1/summarize', at: deployedAt, deployment_id: DEMO_DEPLOYMENT, outputFactor: 1.4 } })) lines.push(JSON.stringify(e))
   writeFileSync(eventsPath, lines.join('\n') + '\n')
+  return { eventsPath, events: lines.length, deployedAt }
+}
+
+/** Sends the demo's deployment marker and replays its events through the ingest API at `url`. */
+export async function sendDemoData(url: string, data: DemoData, onProgress?: (done: number, total: number) => void) {
+  const marker = await fetch(`${url}/v1/deployments`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ deployment_id: DEMO_DEPLOYMENT, team: 'search', service: 'search-api', endpoint: 'POST /v1/summarize', timestamp: new Date(data.deployedAt).toISOString(), version: '2026.11.22', commit: '7f3c2e1' }),
+  })
+  if (!marker.ok) throw new Error(`the demo's deployment marker was refused: ${marker.status} ${await marker.text()}`)
+  return replay({ eventsPath: data.eventsPath, url, rate: 0, batchSize: 2000, ...(onProgress ? { onProgress } : {}) })
+}
+
+export const runDemo: Command = async (args, ctx) => {
+  const { values } = parseArgs({ args, options: { minutes: { type: 'string' }, keep: { type: 'boolean' }, serve: { type: 'boolean' }, config: { type: 'string' } } })
+  const minutes = Number(values.minutes ?? 1440)
+  const dataDir = mkdtempSync(join(tmpdir(), 'burnwatch-demo-'))
+  const config = loadConfig({ ...process.env, KAFKA_BROKERS: '', CLICKHOUSE_URL: '', SLACK_BOT_TOKEN: process.env.SLACK_BOT_TOKEN ?? '', BURNWATCH_DATA_DIR: dataDir, PORT: '0', UI_PORT: '0', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' })
+  const logger = createLogger({ level: config.logLevel, secrets: config.secrets, format: config.logFormat })
+  const out = ctx.out
+  const data = writeDemoEvents(dataDir, minutes)
+  const { deployedAt, events: n } = data
   out.write(`demo: ${n} usage events for 4 endpoints of 3 teams over ${minutes / 60} h of event time (token counts from the Azure LLM inference trace 2023, CC-BY-4.0).\n`)
   out.write(`demo: at ${new Date(deployedAt).toISOString()} deployment ${DEMO_DEPLOYMENT} raises output tokens per request by 40% on search / POST /v1/summarize.\n`)
 
-  const running = await startStages(['ingest', 'aggregate', 'detect', 'notify'], config, logger, { out })
+  const running = await startStages(['ingest', 'aggregate', 'detect', 'notify', 'ui'], config, logger, { out })
   const url = running.ingestUrl!
   const t0 = performance.now()
   try {
-    await fetch(`${url}/v1/deployments`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ deployment_id: DEMO_DEPLOYMENT, team: 'search', service: 'search-api', endpoint: 'POST /v1/summarize', timestamp: new Date(deployedAt).toISOString(), version: '2026.11.22', commit: '7f3c2e1' }),
-    })
     const bar = progress('replaying a day of traffic', ctx.err, 'events')
-    const r = await replay({ eventsPath, url, rate: 0, batchSize: 2000, onProgress: (done, total) => bar.update(done, total, done) })
+    const r = await sendDemoData(url, data, (done, total) => bar.update(done, total, done))
     bar.stop()
     out.write(`demo: replayed ${r.sent} events through the ingest API in ${r.seconds.toFixed(1)} s.\n`)
     const ch = running.runtime.clickhouse.client
@@ -94,6 +110,16 @@ export const runDemo: Command = async (args, ctx) => {
     const before = rows.find((x) => x.period === 'before')
     const after = rows.find((x) => x.period === 'after')
     if (before && after) out.write(`\ncost per request after ${DEMO_DEPLOYMENT}: ${(((after.cost_per_request_usd - before.cost_per_request_usd) / before.cost_per_request_usd) * 100).toFixed(1)}% vs before.\n`)
+    if (running.uiUrl) {
+      out.write(`\nThe alert's page on the dashboard: ${running.uiUrl}/alerts/${encodeURIComponent(String(page.alert_id))}\n`)
+      if (values.serve) {
+        out.write('demo: the dashboard stays up until Ctrl-C (--serve).\n')
+        await new Promise<void>((resolve) => {
+          process.once('SIGINT', () => resolve())
+          process.once('SIGTERM', () => resolve())
+        })
+      } else out.write('demo: run `npm run demo -- --serve` to keep it up and look.\n')
+    }
     return 0
   } finally {
     await running.stop()

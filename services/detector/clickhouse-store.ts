@@ -1,6 +1,6 @@
 /**
  * The detector's ClickHouse adapter: records alert state changes in `alerts`, and reads the
- * history it rebuilds its baselines from after a restart (cost_windows, deployments, alerts).
+ * history it rebuilds its baselines from after a restart (cost_windows_env, deployments, alerts).
  */
 import type { ClickHouseClient } from '@clickhouse/client'
 import { wrapClickHouseError } from '../../shared/clickhouse/client.ts'
@@ -36,29 +36,33 @@ export function createClickHouseAlertStore(client: ClickHouseClient) {
       return new Set(rows.map((r) => `${r.alert_id}/${r.status}`))
     },
 
-    /** Closed windows since a time, as the aggregator would have published them, oldest first. */
-    async windowsSince(sinceMs: number, untilMs: number, windowMs: number): Promise<WindowRecord[]> {
+    /**
+     * Closed windows of [since, until), as the aggregator would have published them, oldest first;
+     * streamed, so a rebuild never holds 26 h of history in memory at once.
+     */
+    async *streamWindowsSince(sinceMs: number, untilMs: number, windowMs: number): AsyncGenerator<WindowRecord> {
       const seconds = Math.max(60, Math.round(windowMs / 1000))
       const rs = await client.query({
-        query: `SELECT team, endpoint, model, toStartOfInterval(window_start, toIntervalSecond({seconds:UInt32})) AS ws,
+        query: `SELECT team, environment, endpoint, model, toStartOfInterval(window_start, toIntervalSecond({seconds:UInt32})) AS ws,
                        sum(requests) AS requests, sum(errors) AS errors, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
                        sum(cache_read_tokens) AS cache_read_tokens, sum(cache_write_tokens) AS cache_write_tokens,
                        toFloat64(sum(cost_usd)) AS cost_usd, sum(cost_sq_sum) AS cost_sq_sum, sum(unpriced_requests) AS unpriced_requests,
                        sumMap(deployments) AS deployments
-                FROM cost_windows
+                FROM cost_windows_env
                 WHERE window_start >= fromUnixTimestamp64Milli({since:Int64}) AND window_start < fromUnixTimestamp64Milli({until:Int64})
-                GROUP BY team, endpoint, model, ws
-                ORDER BY ws, team, endpoint, model`,
+                GROUP BY team, environment, endpoint, model, ws
+                ORDER BY ws, team, environment, endpoint, model`,
         query_params: { since: Math.floor(sinceMs), until: Math.floor(untilMs), seconds },
         format: 'JSONEachRow',
       })
-      const rows = await rs.json<Record<string, unknown>>()
-      return rows.map((r) => {
+      const toWindow = (r: Record<string, unknown>): WindowRecord => {
         const start = Date.parse(String(r.ws).replace(' ', 'T') + 'Z')
         return {
           team: String(r.team),
           endpoint: String(r.endpoint),
           model: String(r.model),
+          // per environment (migration 041): staging history never rebuilds a production baseline
+          ...(r.environment !== 'production' ? { environment: String(r.environment) } : {}),
           window_start: new Date(start).toISOString(),
           window_end: new Date(start + windowMs).toISOString(),
           requests: Number(r.requests),
@@ -73,7 +77,8 @@ export function createClickHouseAlertStore(client: ClickHouseClient) {
           late_events: 0,
           deployments: Object.fromEntries(Object.entries((r.deployments ?? {}) as Record<string, number>).map(([k, v]) => [k, Number(v)])),
         }
-      })
+      }
+      for await (const rows of rs.stream<Record<string, unknown>>()) for (const row of rows) yield toWindow(row.json())
     },
 
     async deploymentsSince(sinceMs: number): Promise<DeploymentMarker[]> {

@@ -1,14 +1,21 @@
 /**
- * The detector service: cost.windows → pure detection core → `alerts` table and cost.alerts.
+ * The detector service: cost.windows → pure detection core → cost.alerts and the `alerts` table.
+ * Its batch loop is the stage runner's (shared/stage/runner.ts); this file plans a batch.
  *
- * Per batch of windows:
- *   1. the core turns windows into alert state changes (pure, deterministic alert_id);
- *   2. new state changes are published to cost.alerts (acks=all), keyed by team so one team's
- *      changes stay in order;
- *   3. then recorded in the `alerts` table;
- *   4. then the bus commits the windows' offsets.
- * A crash between 2 and 3 publishes a state change again after the restart; the notifier delivers
- * each (alert_id, status) once, so nobody is paged twice.
+ * Per batch of windows (runner steps):
+ *   plan: the core turns windows into alert state changes (deterministic alert_id). The core has
+ *      no snapshot, so its state moves here; the state changes go into the partition's outbox,
+ *      which only a successful publish empties: a failed publish is retried with the same batch,
+ *      whose windows the core now ignores as seen, and the outbox still holds their pages;
+ *   publish: the outbox's state changes go to cost.alerts (acks=all), keyed by team so one
+ *      team's changes stay in order;
+ *   apply: they are known (never published again) and leave the outbox;
+ *   flush: then they are recorded in the `alerts` table (retried on its own: a refusing table
+ *      holds the commit back, it never loses a page);
+ *   then the bus commits the windows' offsets.
+ * A crash between publish and flush publishes a state change again after the restart; the
+ * notifier delivers each (alert_id, status) once, so nobody is paged twice. An invalid window
+ * record goes to the dead-letter topic with its reason.
  *
  * Restart: the core has no snapshot; the service replays the recent history of cost_windows and
  * deployments from ClickHouse through a fresh core (`historyMs`, default 26 h, enough for the
@@ -17,6 +24,7 @@
  * (`recoverMs`, default 1 h); older ones are history.
  */
 import type { Bus, BusBatch, BusConsumer, BusProducer } from '../../shared/bus/port.ts'
+import { createStageRunner, type StagePlan, type StageRunner } from '../../shared/stage/runner.ts'
 import type { AppConfig } from '../../shared/config.ts'
 import type { Logger } from '../../shared/logger.ts'
 import { counter, gauge, type Registry } from '../../shared/metrics.ts'
@@ -24,7 +32,10 @@ import { WindowRecord } from '../../schemas/window.ts'
 import { DeploymentMarker } from '../../schemas/deployment.ts'
 import { describeIssues } from '../../schemas/issues.ts'
 import type { AlertRecord } from '../../schemas/alert.ts'
-import { createDetectorCore, type DetectorCore } from './core/index.ts'
+import type { DetectorCore } from './core/index.ts'
+import { createEnvironmentDetectorCore } from './environments.ts'
+import { createSeriesGate } from '../../shared/series-caps.ts'
+import { seriesId } from '../../schemas/series.ts'
 import { detectorConfig } from './config.ts'
 import type { ClickHouseAlertStore } from './clickhouse-store.ts'
 
@@ -62,7 +73,9 @@ export function createDetector(d: DetectorDeps): DetectorService {
   let core: DetectorCore | null = null
   let known = new Set<string>()
   let producer: BusProducer | null = null
-  let consumer: BusConsumer | null = null
+  let runner: StageRunner | null = null
+  /** per partition: state changes made by the core and not yet published */
+  const outbox = new Map<string, AlertRecord[]>()
   let deployConsumer: BusConsumer | null = null
   let stopped = false
   // the core is not re-entrant: batches of different partitions run one at a time
@@ -87,14 +100,25 @@ export function createDetector(d: DetectorDeps): DetectorService {
   }
 
   const rebuild = async () => {
-    const c = createDetectorCore(detectorConfig(d.config.file))
+    const c = createEnvironmentDetectorCore(detectorConfig(d.config.file), d.config.file)
     const until = now()
     const since = until - historyMs
     known = await d.store.knownAlerts(since - historyMs)
-    const [windows, markers] = await Promise.all([d.store.windowsSince(since, until, d.config.file.defaults.window), d.store.deploymentsSince(since - 3_600_000)])
+    const markers = await d.store.deploymentsSince(since - 3_600_000)
+    // the same caps as the aggregator's: a restart must not bring back more series than the live path keeps
+    const defaults = d.config.file.defaults
+    const gate = createSeriesGate({ perTeam: defaults.max_series_per_team, total: defaults.max_series, idleMs: Infinity })
     let mi = 0
+    let windows = 0
+    let beyondCaps = 0
     const recovered: AlertRecord[] = []
-    for (const w of windows) {
+    // streamed: 26 h of windows are replayed as they arrive, never held at once
+    for await (const w of d.store.streamWindowsSince(since, until, defaults.window)) {
+      if (gate.admit(w.team, seriesId(w), 0)) {
+        beyondCaps++
+        continue
+      }
+      windows++
       const t = Date.parse(w.window_start)
       while (mi < markers.length && Date.parse(markers[mi]!.timestamp) <= t) c.onDeployment(markers[mi++]!)
       for (const a of c.onWindow(w)) {
@@ -102,36 +126,56 @@ export function createDetector(d: DetectorDeps): DetectorService {
       }
     }
     while (mi < markers.length) c.onDeployment(markers[mi++]!)
-    stats.replayedWindows = windows.length
+    stats.replayedWindows = windows
     core = c
-    if (windows.length) log.info({ windows: windows.length, markers: markers.length, recovered: recovered.length }, 'detector state rebuilt from ClickHouse history')
+    if (windows) log.info({ windows, markers: markers.length, recovered: recovered.length }, 'detector state rebuilt from ClickHouse history')
+    if (beyondCaps) log.warn({ windows: beyondCaps, max_series_per_team: defaults.max_series_per_team, max_series: defaults.max_series }, 'windows of series beyond the series caps were not replayed')
     return recovered
   }
 
-  const handleWindows = (batch: BusBatch) =>
+  /** Plans a batch of windows: the core's state changes join the partition's outbox (see above). */
+  const plan = (batch: BusBatch): Promise<StagePlan> =>
     serial(async () => {
-      const out: AlertRecord[] = []
+      const key = `${batch.topic}/${batch.partition}`
+      const deadLetters: NonNullable<StagePlan['deadLetters']> = []
+      let pending = outbox.get(key)
+      if (!pending) outbox.set(key, (pending = []))
       for (const msg of batch.messages) {
         let raw: unknown
         try {
           raw = JSON.parse(msg.value)
-        } catch {
+        } catch (err) {
           stats.invalid++
-          log.warn({ offset: msg.offset, partition: msg.partition }, 'cost.windows record is not JSON; skipped')
+          deadLetters.push({ message: msg, reason: `cost.windows record is not JSON: ${(err as Error).message}` })
           continue
         }
         const r = WindowRecord.safeParse(raw)
         if (!r.success) {
           stats.invalid++
-          log.warn({ offset: msg.offset, partition: msg.partition, reason: describeIssues(r.error) }, 'invalid window record skipped')
+          deadLetters.push({ message: msg, reason: `invalid window record: ${describeIssues(r.error)}` })
           continue
         }
-        out.push(...core!.onWindow(r.data))
+        pending.push(...core!.onWindow(r.data))
         stats.windows++
+        m.windows.inc()
         m.lastWindow.set(Date.parse(r.data.window_end) / 1000)
       }
-      m.windows.inc(batch.messages.length)
-      await emit(out)
+      const fresh = pending.filter((a) => !known.has(keyOf(a)))
+      const out = fresh.slice()
+      return {
+        deadLetters,
+        publish: [{ topic: topics.alerts, messages: out.map((a) => ({ key: a.team, value: JSON.stringify(a) })) }],
+        apply: () => {
+          for (const a of out) {
+            known.add(keyOf(a))
+            m.alerts.inc({ status: a.status, signal: a.signal })
+          }
+          pending.splice(0, pending.length)
+          stats.alerts += out.length
+          if (out.length) log.info({ alerts: out.map((a) => ({ id: a.alert_id, status: a.status, team: a.team, endpoint: a.endpoint, signal: a.signal, change_pct: Math.round(a.change_pct) })) }, 'alert state changes')
+        },
+        flush: () => d.store.insertAlerts(out),
+      }
     })
 
   const handleDeployments = (batch: BusBatch) =>
@@ -154,14 +198,14 @@ export function createDetector(d: DetectorDeps): DetectorService {
       await emit(recovered)
       deployConsumer = d.bus.consumer({ groupId: 'burnwatch-detector-deployments', topics: [topics.deployments], fromBeginning: false })
       await deployConsumer.start(handleDeployments)
-      consumer = d.bus.consumer({ groupId: 'burnwatch-detector', topics: [topics.windows], fromBeginning: true })
-      await consumer.start(handleWindows)
+      runner = createStageRunner({ stage: 'detector', bus: d.bus, groupId: 'burnwatch-detector', topics: [topics.windows], deadLetterTopic: topics.deadLetter, fromBeginning: true, logger: d.logger, registry: d.registry, plan })
+      await runner.start()
       log.info({ topic: topics.windows }, 'detector started')
     },
     async stop() {
       if (stopped) return
       stopped = true
-      await consumer?.stop()
+      await runner?.stop()
       await deployConsumer?.stop()
       await chain
       await producer?.stop()

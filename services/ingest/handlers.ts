@@ -11,7 +11,9 @@ import { checkTeams, type Authenticate } from './auth.ts'
 import { bodyText, mediaType, readBody, unsupportedMediaType } from './body.ts'
 import { HttpError } from './http-error.ts'
 import type { IngestMetrics } from './metrics.ts'
-import { mapOtlpTraces, OTLP_SOURCES } from './otlp.ts'
+import { mapOtlpTraces, OTLP_SOURCES, type OtlpRouting } from './otlp.ts'
+import { decodeOtlpTraces, encodeOtlpResponse } from './otlp-proto.ts'
+import type { UsageEvent } from '../../schemas/index.ts'
 import { JSON_TYPE, NDJSON_TYPES, parseBatch, parseJsonBatch } from './parse.ts'
 import type { Publish } from './publish.ts'
 
@@ -19,6 +21,8 @@ import type { Publish } from './publish.ts'
 export interface RequestContext {
   keyEnv: string | null
   items: number | null
+  /** an OTLP protobuf request: its errors are answered as google.rpc.Status messages */
+  otlpProtobuf?: boolean
 }
 
 export interface Reply {
@@ -34,6 +38,7 @@ export interface HandlerDeps {
   strictDefault: boolean
   bodyLimitBytes: number
   metrics: IngestMetrics
+  otlpRouting: OtlpRouting
 }
 
 export type Handler = (req: IncomingMessage, url: URL, ctx: RequestContext) => Promise<Reply>
@@ -90,37 +95,55 @@ export function createHandlers(d: HandlerDeps): { events: Handler; deployments: 
   }
 
   const traces: Handler = async (req, _url, ctx) => {
-    const principal = authenticate(req, ctx)
     const type = mediaType(req)
-    if (type === 'application/x-protobuf' || type === 'application/protobuf') {
-      throw unsupportedMediaType(type, [JSON_TYPE], 'Burnwatch accepts OTLP/HTTP JSON only: configure the exporter with protocol http/json (OTEL_EXPORTER_OTLP_PROTOCOL=http/json).')
-    }
-    if (type !== JSON_TYPE) throw unsupportedMediaType(type, [JSON_TYPE], 'Send OTLP/HTTP JSON (protocol http/json).')
-    const text = bodyText(await readBody(req, d.bodyLimitBytes))
+    const proto = type === 'application/x-protobuf' || type === 'application/protobuf'
+    // errors of a protobuf request are answered as google.rpc.Status (server.ts)
+    ctx.otlpProtobuf = proto
+    const principal = authenticate(req, ctx)
+    if (!proto && type !== JSON_TYPE) throw unsupportedMediaType(type, [JSON_TYPE, 'application/x-protobuf'], 'Send OTLP/HTTP JSON or protobuf.')
+    const raw = await readBody(req, d.bodyLimitBytes)
     let body: unknown
-    try {
-      body = JSON.parse(text)
-    } catch (err) {
-      throw new HttpError(400, 'malformed_body', `The body is not valid JSON: ${err instanceof Error ? err.message : String(err)}. Send an OTLP ExportTraceServiceRequest as JSON.`, { reason: 'malformed' })
+    if (proto) body = decodeOtlpTraces(raw)
+    else {
+      try {
+        body = JSON.parse(bodyText(raw))
+      } catch (err) {
+        if (err instanceof HttpError) throw err
+        throw new HttpError(400, 'malformed_body', `The body is not valid JSON: ${err instanceof Error ? err.message : String(err)}. Send an OTLP ExportTraceServiceRequest as JSON.`, { reason: 'malformed' })
+      }
     }
-    const mapped = mapOtlpTraces(body)
+    const mapped = mapOtlpTraces(body, d.otlpRouting)
     ctx.items = mapped.events.length
-    // Every candidate is validated strictly: the mapping only produces known fields.
-    const checked = validateUsageEvents(
-      mapped.events.map((m) => m.event),
-      { strict: true },
-    )
-    if (!checked.ok) {
-      const errors = checked.errors.map((e) => {
+    // Each span on its own (strictly: the mapping only produces known fields). Unusable spans are
+    // rejected the OTLP way: the rest is accepted and the answer's partialSuccess counts and names them.
+    const accepted: UsageEvent[] = []
+    const rejected: { span: string | undefined; path: string; message: string }[] = []
+    mapped.events.forEach((m) => {
+      const one = validateUsageEvents([m.event], { strict: true })
+      if (one.ok) accepted.push(one.items[0]!)
+      else {
+        const e = one.errors[0]!
         const source = OTLP_SOURCES[e.path]
-        return { ...e, span: mapped.events[e.index]?.span, message: source ? `${e.message} (from ${source})` : e.message }
-      })
-      throw invalidItems(checked, 'invalid_events', 'gen_ai spans', errors)
+        rejected.push({ span: m.span, path: e.path, message: source ? `${e.message} (from ${source})` : e.message })
+      }
+    })
+    checkTeams(principal, accepted)
+    if (accepted.length) await d.publish(d.topics.events, usageEventRecords(accepted))
+    d.metrics.received.inc(accepted.length)
+    if (rejected.length) d.metrics.rejected.inc({ reason: 'invalid' }, rejected.length)
+    const first = rejected[0]
+    const partial = first ? { rejectedSpans: rejected.length, errorMessage: `${rejected.length} of ${mapped.events.length} gen_ai spans were rejected; first: ${first.span ?? 'span'}: ${first.path}: ${first.message}` } : null
+    if (proto) return { status: 200, body: encodeOtlpResponse(partial), headers: { 'content-type': 'application/x-protobuf' } }
+    // OTLP/HTTP JSON: ExportTraceServiceResponse (partialSuccess only when something was rejected), plus Burnwatch's counts
+    return {
+      status: 200,
+      body: {
+        ...(partial ? { partialSuccess: { rejectedSpans: String(partial.rejectedSpans), errorMessage: partial.errorMessage } } : {}),
+        accepted: accepted.length,
+        ignored_spans: mapped.ignored,
+        ...(rejected.length ? { errors: rejected.slice(0, 100) } : {}),
+      },
     }
-    checkTeams(principal, checked.items)
-    await d.publish(d.topics.events, usageEventRecords(checked.items))
-    d.metrics.received.inc(checked.items.length)
-    return { status: 200, body: { accepted: checked.items.length, ignored_spans: mapped.ignored } }
   }
 
   return { events, deployments, traces }

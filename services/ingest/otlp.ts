@@ -31,7 +31,8 @@ export interface OtlpMapping {
 export const OTLP_SOURCES: Record<string, string> = {
   event_id: 'span traceId + spanId',
   timestamp: 'span endTimeUnixNano',
-  team: 'attribute burnwatch.team, or resource attribute team',
+  team: 'attribute burnwatch.team, resource attribute team, or service.name in otlp.services of the config',
+  environment: 'resource attribute deployment.environment.name (mapped by otlp.environments of the config)',
   endpoint: 'attribute burnwatch.endpoint, or the span name',
   model: 'attribute gen_ai.response.model or gen_ai.request.model',
   provider: 'attribute gen_ai.provider.name or gen_ai.system',
@@ -41,7 +42,27 @@ export const OTLP_SOURCES: Record<string, string> = {
   output_tokens: 'attribute gen_ai.usage.output_tokens',
   cache_read_tokens: 'attribute gen_ai.usage.cache_read.input_tokens',
   cache_write_tokens: 'attribute gen_ai.usage.cache_creation.input_tokens',
+  reasoning_tokens: 'attribute gen_ai.usage.reasoning.output_tokens',
   latency_ms: 'span end - start time',
+}
+
+/** How spans without Burnwatch attributes find their team and environment (config `otlp`). */
+export interface OtlpRouting {
+  /** service.name → team, and optionally environment and endpoint */
+  services: ReadonlyMap<string, { team: string; environment?: string | undefined; endpoint?: string | undefined }>
+  /** deployment.environment.name as services send it → the environment name Burnwatch stores */
+  environments: Readonly<Record<string, string>>
+  defaultTeam: string | null
+}
+
+export const NO_ROUTING: OtlpRouting = { services: new Map(), environments: {}, defaultTeam: null }
+
+export function otlpRouting(file: { otlp: { services: { service_name: string; team: string; environment?: string | undefined; endpoint?: string | undefined }[]; environments: Record<string, string>; default_team?: string | undefined } }): OtlpRouting {
+  return {
+    services: new Map(file.otlp.services.map((s) => [s.service_name, { team: s.team, environment: s.environment, endpoint: s.endpoint }])),
+    environments: file.otlp.environments,
+    defaultTeam: file.otlp.default_team ?? null,
+  }
 }
 
 const NOT_MODEL_CALLS = new Set(['execute_tool', 'invoke_agent', 'create_agent'])
@@ -109,6 +130,9 @@ const USAGE_OUTPUT = ['gen_ai.usage.output_tokens', 'gen_ai.usage.completion_tok
 const CACHE_READ = ['gen_ai.usage.cache_read.input_tokens', 'gen_ai.usage.cache_read_input_tokens']
 const CACHE_WRITE = ['gen_ai.usage.cache_creation.input_tokens', 'gen_ai.usage.cache_creation_input_tokens']
 const MODEL = ['gen_ai.response.model', 'gen_ai.request.model']
+const REASONING = ['gen_ai.usage.reasoning.output_tokens', 'gen_ai.usage.reasoning_tokens']
+// deployment.environment is the name before semantic conventions 1.27
+const ENVIRONMENT = ['deployment.environment.name', 'deployment.environment']
 
 function isModelCall(a: Attrs): boolean {
   const op = a.get('gen_ai.operation.name')
@@ -117,7 +141,7 @@ function isModelCall(a: Attrs): boolean {
 }
 
 /** One candidate usage event from a model-call span. */
-export function spanToEvent(span: Record<string, unknown>, a: Attrs, resource: Attrs): Record<string, unknown> {
+export function spanToEvent(span: Record<string, unknown>, a: Attrs, resource: Attrs, routing: OtlpRouting = NO_ROUTING): Record<string, unknown> {
   const error = isError(span.status)
   const op = a.get('gen_ai.operation.name')
   const start = nanos(span.startTimeUnixNano)
@@ -134,19 +158,24 @@ export function spanToEvent(span: Record<string, unknown>, a: Attrs, resource: A
   // Embeddings produce no output tokens.
   if (op === 'embeddings') output ??= 0
 
+  const service = str(first(resource, ['service.name']))
+  const routed = service !== undefined ? routing.services.get(service) : undefined
+  const envName = str(first(a, ENVIRONMENT)) ?? str(first(resource, ENVIRONMENT))
   const e: Record<string, unknown> = {
     event_id: traceId && spanId ? `${traceId}:${spanId}` : undefined,
     timestamp: isoFromNanos(end) ?? isoFromNanos(start),
-    team: str(first(a, ['burnwatch.team'])) ?? str(first(resource, ['burnwatch.team', 'team'])),
-    endpoint: str(first(a, ['burnwatch.endpoint'])) ?? str(first(resource, ['burnwatch.endpoint'])) ?? (typeof span.name === 'string' && span.name ? span.name : undefined),
+    team: str(first(a, ['burnwatch.team'])) ?? str(first(resource, ['burnwatch.team', 'team'])) ?? routed?.team ?? routing.defaultTeam ?? undefined,
+    endpoint: str(first(a, ['burnwatch.endpoint'])) ?? str(first(resource, ['burnwatch.endpoint'])) ?? routed?.endpoint ?? (typeof span.name === 'string' && span.name ? span.name : undefined),
+    environment: envName !== undefined ? (routing.environments[envName] ?? envName) : routed?.environment,
     model: str(first(a, MODEL)),
     provider: str(first(a, ['gen_ai.provider.name', 'gen_ai.system'])),
-    service: str(first(resource, ['service.name'])),
+    service,
     deployment_id: str(first(resource, ['deployment.id'])) ?? str(first(a, ['deployment.id'])) ?? str(first(resource, ['service.version'])),
     input_tokens: input,
     output_tokens: output,
     cache_read_tokens: tokens(first(a, CACHE_READ)),
     cache_write_tokens: tokens(first(a, CACHE_WRITE)),
+    reasoning_tokens: tokens(first(a, REASONING)),
     latency_ms: start !== null && end !== null && end >= start ? Number(end - start) / 1e6 : undefined,
     status: error ? 'error' : 'ok',
   }
@@ -154,8 +183,8 @@ export function spanToEvent(span: Record<string, unknown>, a: Attrs, resource: A
   return e
 }
 
-/** Maps an ExportTraceServiceRequest (OTLP JSON); 400 when the body is not one. */
-export function mapOtlpTraces(body: unknown): OtlpMapping {
+/** Maps an ExportTraceServiceRequest (OTLP JSON, or protobuf decoded to the same shape); 400 when the body is not one. */
+export function mapOtlpTraces(body: unknown, routing: OtlpRouting = NO_ROUTING): OtlpMapping {
   if (!isObj(body) || !Array.isArray(body.resourceSpans)) {
     throw new HttpError(400, 'malformed_body', 'The body is not an OTLP ExportTraceServiceRequest: expected a JSON object with a resourceSpans array (OTLP/HTTP JSON encoding).', { reason: 'malformed' })
   }
@@ -174,7 +203,7 @@ export function mapOtlpTraces(body: unknown): OtlpMapping {
         if (!isObj(span)) return
         const a = attributes(span.attributes)
         if (!isModelCall(a)) return
-        events.push({ event: spanToEvent(span, a, resource), span: `resourceSpans[${ri}].${scopeKey}[${si}].spans[${pi}]` })
+        events.push({ event: spanToEvent(span, a, resource, routing), span: `resourceSpans[${ri}].${scopeKey}[${si}].spans[${pi}]` })
       })
     })
   })

@@ -6,6 +6,7 @@
  * connections, lets in-flight requests finish (up to `shutdownTimeoutMs`, then cuts them), and
  * only then stops its bus producer, so no acknowledged request loses its records.
  */
+import { healthAnswer } from '../../shared/health.ts'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Bus, BusProducer } from '../../shared/bus/port.ts'
@@ -16,6 +17,8 @@ import { createAuthenticator } from './auth.ts'
 import { createHandlers, type Handler, type Reply, type RequestContext } from './handlers.ts'
 import { HttpError } from './http-error.ts'
 import { ingestMetrics } from './metrics.ts'
+import { otlpRouting } from './otlp.ts'
+import { encodeOtlpStatus } from './otlp-proto.ts'
 import { createPublisher } from './publish.ts'
 
 export interface ExtraRoute {
@@ -86,13 +89,15 @@ export function createIngestServer(o: IngestServerOptions): IngestServer {
     strictDefault: o.config.file.defaults.strict_events,
     bodyLimitBytes: o.config.http.bodyLimitBytes,
     metrics,
+    otlpRouting: otlpRouting(o.config.file),
   })
 
   const routes: Route[] = [
     { method: 'POST', path: '/v1/events', run: handlers.events },
     { method: 'POST', path: '/v1/deployments', run: handlers.deployments },
     { method: 'POST', path: '/v1/traces', run: handlers.traces },
-    { method: 'GET', path: '/healthz', run: async () => (stopping ? { status: 503, body: { status: 'stopping' } } : { status: 200, body: { status: 'ok' } }) },
+    // 503 while stopping, or while a stage of this process is down or stuck (a crashed consumer, a batch failing for a minute)
+    { method: 'GET', path: '/healthz', run: async () => healthAnswer(o.registry, stopping !== null) },
     {
       method: 'GET',
       path: '/metrics',
@@ -107,6 +112,7 @@ export function createIngestServer(o: IngestServerOptions): IngestServer {
       if (err.reason && items) metrics.rejected.inc({ reason: err.reason }, items)
       // One line per rejected request: counts and codes, never bodies or credentials.
       log.warn({ route, status: err.status, error: err.body.error, items, invalid: err.invalid, key: ctx.keyEnv }, 'ingest request rejected')
+      if (ctx.otlpProtobuf) return { status: err.status, body: encodeOtlpStatus(err.status, err.body.message), headers: { ...err.headers, 'content-type': 'application/x-protobuf' } }
       return { status: err.status, body: err.body, headers: err.headers }
     }
     log.error({ err, route, key: ctx.keyEnv }, 'ingest request failed')
@@ -115,7 +121,7 @@ export function createIngestServer(o: IngestServerOptions): IngestServer {
 
   function write(res: ServerResponse, reply: Reply) {
     if (res.headersSent || res.destroyed) return
-    const text = typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body)
+    const text = typeof reply.body === 'string' || reply.body instanceof Uint8Array ? reply.body : JSON.stringify(reply.body)
     const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...reply.headers }
     if (stopping) headers.connection = 'close'
     res.writeHead(reply.status, headers)

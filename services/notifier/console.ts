@@ -1,18 +1,23 @@
 /**
  * Console adapter of the page sink, for the embedded mode without SLACK_BOT_TOKEN: each page
  * is written in readable form to a stream (stdout in the CLI) and appended as one JSON line to
- * `<dataDir>/pages.ndjson`, which also serves `findPosted` after a crash.
+ * `<dataDir>/pages.ndjson`, which also serves `findPosted` after a crash. Charts are written to
+ * `<dataDir>/charts/` and their path printed. Names from events reach the terminal without their
+ * control characters (shared/text.ts `printable`): an ANSI escape in an endpoint name is dropped.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { dirname, join, relative } from 'node:path'
 import type { Writable } from 'node:stream'
 import type { KnownBlock } from '@slack/web-api'
-import type { OutgoingPage, PageRef, PageSink, PostedPage } from './sink.ts'
+import { printable } from '../../shared/text.ts'
+import type { OutgoingPage, PageAttachment, PageRef, PageSink, PostedPage } from './sink.ts'
 
 export interface ConsoleSinkOptions {
   stream: Writable
   /** NDJSON file the pages are appended to, e.g. `<dataDir>/pages.ndjson` */
   file: string
+  /** folder of the charts; default `charts/` beside `file` (`<dataDir>/charts`) */
+  chartsDir?: string
 }
 
 interface PageLine {
@@ -54,6 +59,8 @@ export function createConsoleSink(o: ConsoleSinkOptions): PageSink {
   mkdirSync(dirname(o.file), { recursive: true })
 
   const append = (line: PageLine) => appendFileSync(o.file, JSON.stringify(line) + '\n')
+  const print = (text: string) => o.stream.write(printable(text, { multiline: true }))
+  const chartsDir = o.chartsDir ?? join(dirname(o.file), 'charts')
   const nextTs = () => `${Math.floor(Date.now() / 1000)}.${String(++seq).padStart(6, '0')}`
 
   return {
@@ -61,12 +68,12 @@ export function createConsoleSink(o: ConsoleSinkOptions): PageSink {
     async post(page: OutgoingPage): Promise<PostedPage> {
       const ts = nextTs()
       const where = page.threadTs ? `${page.channel} (thread ${page.threadTs})` : page.channel
-      o.stream.write(`\n──── page → ${where} ──── ${new Date().toISOString()}\n${formatForConsole(page.blocks, page.text)}\n`)
+      print(`\n──── page → ${where} ──── ${new Date().toISOString()}\n${formatForConsole(page.blocks, page.text)}\n`)
       append({ kind: 'post', at: new Date().toISOString(), channel: page.channel, ts, thread_ts: page.threadTs ?? null, text: page.text, deliveries: page.deliveries, blocks: page.blocks })
       return { channel: page.channel, ts, attempts: 1 }
     },
     async update(ref: PageRef, message) {
-      o.stream.write(`\n──── page ${ref.ts} in ${ref.channel} now reads ────\n${formatForConsole(message.blocks, message.text)}\n`)
+      print(`\n──── page ${ref.ts} in ${ref.channel} now reads ────\n${formatForConsole(message.blocks, message.text)}\n`)
       append({ kind: 'update', at: new Date().toISOString(), channel: ref.channel, ts: ref.ts, thread_ts: null, text: message.text, deliveries: message.deliveries, blocks: message.blocks })
     },
     async findPosted(channel: string, key: string, sinceMs: number): Promise<PageRef | null> {
@@ -81,6 +88,14 @@ export function createConsoleSink(o: ConsoleSinkOptions): PageSink {
         }
       }
       return null
+    },
+    async attach(ref: PageRef, file: PageAttachment): Promise<{ location: string }> {
+      mkdirSync(chartsDir, { recursive: true })
+      const path = join(chartsDir, `${ref.ts}-${file.filename.replace(/[^A-Za-z0-9._-]/g, '_')}`)
+      writeFileSync(path, file.data)
+      const shown = relative(process.cwd(), path)
+      print(`  chart (${ref.channel}, thread ${ref.ts}): ${shown.startsWith('..') ? path : shown}\n`)
+      return { location: path }
     },
     async stop() {},
   }

@@ -17,6 +17,8 @@ export interface RenderOptions {
   clickhouseConsoleUrl?: string | null
   /** who is paged, from the team's config, e.g. `<!subteam^S012345>` */
   mention?: string | null
+  /** the dashboard's base URL (config `public_url`): pages link to their alert's page */
+  publicUrl?: string | null
 }
 
 export interface SlackMessage {
@@ -71,16 +73,28 @@ export function deploymentUrl(template: string | null | undefined, deploymentId:
   return /^https?:\/\//i.test(url) ? url : null
 }
 
+/** The alert's page on the dashboard, or null without a public URL. */
+export function alertPageUrl(publicUrl: string | null | undefined, alertId: string): string | null {
+  if (!publicUrl || !/^https?:\/\//i.test(publicUrl)) return null
+  return `${publicUrl.replace(/\/+$/, '')}/alerts/${encodeURIComponent(alertId)}`
+}
+
+/** ` · <url|chart, drivers and deployments>` for a context line, or '' without a public URL. */
+function alertPageLink(alertId: string, opts: RenderOptions): string {
+  const url = alertPageUrl(opts.publicUrl, alertId)
+  return url ? ` · <${escapeMrkdwn(url)}|chart, drivers and deployments>` : ''
+}
+
 // ---------------------------------------------------------------------------------------------
 // words and numbers
 
-const SIGNAL_WORDS: Record<AlertRecord['signal'], string> = {
+export const SIGNAL_WORDS: Record<AlertRecord['signal'], string> = {
   cost_per_request: 'cost per request',
   burn_rate: 'burn rate',
   budget_burn: 'budget burn rate',
 }
 
-const DRIVER_WORDS: Record<Drivers['primary'], string> = {
+export const DRIVER_WORDS: Record<Drivers['primary'], string> = {
   input_tokens_per_request: 'input tokens/request',
   output_tokens_per_request: 'output tokens/request',
   cache_reads: 'cache reads',
@@ -235,7 +249,9 @@ function queryBlock(a: AlertRecord, opts: RenderOptions): string {
 function headline(alerts: readonly AlertRecord[]): { plain: string; mrkdwn: string } {
   const first = alerts[0]!
   const state = pageState(alerts)
-  const prefix = state === 'resolved' ? 'Resolved: ' : state === 'updated' ? 'Worse: ' : ''
+  // the environment comes from events: only name characters reach the headline
+  const environment = first.environment !== undefined && first.environment !== 'production' ? `[${first.environment.replace(/[^\w.-]/g, '?')}] ` : ''
+  const prefix = (state === 'resolved' ? 'Resolved: ' : state === 'updated' ? 'Worse: ' : '') + environment
   if (alerts.length === 1) {
     const what = `${SIGNAL_WORDS[first.signal]} ${formatPct(first.change_pct)} on`
     return {
@@ -277,7 +293,7 @@ export function renderPage(alerts: readonly AlertRecord[], opts: RenderOptions =
   if (alerts.length > shown.length) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `…and ${alerts.length - shown.length} more series of this team (see the thread).` }] })
   blocks.push({
     type: 'context',
-    elements: [{ type: 'mrkdwn', text: `alert ${shown.map((a) => `\`${escapeMrkdwn(a.alert_id).replace(/`/g, "'")}\``).join(', ')} · updates and the resolution follow in this thread` }],
+    elements: [{ type: 'mrkdwn', text: `alert ${shown.map((a) => `\`${escapeMrkdwn(a.alert_id).replace(/`/g, "'")}\``).join(', ')}${alertPageLink(alerts[0]!.alert_id, opts)} · updates and the resolution follow in this thread` }],
   })
   const first = alerts[0]!
   const text =
@@ -305,6 +321,8 @@ export function renderThreadReply(alert: AlertRecord, opts: RenderOptions = {}, 
     text = `${opts.mention ? `${opts.mention} ` : ''}🚨 *also broke:* ${series}: ${formatSignalValue(a.signal, a.baseline)} → ${formatSignalValue(a.signal, a.current)} (*${formatPct(a.change_pct)}*) since ${slackDate(a.started_at)}; deployments ${deploymentLinks(a.deployment_ids, opts)}. Drivers: ${describeDrivers(a.drivers)}. Monthly impact ${formatUsd(a.monthly_impact_usd)}/month.`
   }
   const blocks: KnownBlock[] = [{ type: 'section', text: { type: 'mrkdwn', text: truncate(text, SECTION_LIMIT) } }]
+  const link = alertPageLink(a.alert_id, opts)
+  if (link) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `alert \`${escapeMrkdwn(a.alert_id).replace(/`/g, "'")}\`${link}` }] })
   if (a.status === 'firing') blocks.push({ type: 'section', text: { type: 'mrkdwn', text: truncate(queryBlock(a, opts), SECTION_LIMIT) } })
   const fallback = `${a.status === 'updated' ? 'worse' : a.status === 'resolved' ? 'resolved' : 'also broke'}: ${escapeMrkdwn(a.team)} ${series} ${formatPct(a.change_pct)}`
   return { text: truncate(fallback, 3000), blocks }

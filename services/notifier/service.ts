@@ -11,6 +11,9 @@
  *      and, before re-posting after an ambiguous failure, looks for the message in Slack).
  *   4. record: the delivered row with message_ts/thread_ts, after Slack answered ok.
  *   5. return: only then does the bus commit the batch's offsets (write, then commit).
+ * Steps 1–4 are the `store` step of the stage runner (shared/stage/runner.ts), which owns the
+ * batch loop: retries of what is retriable, the heartbeat while Slack makes us wait, and the
+ * dead-letter topic for records that are not alert records.
  * A crash between 3 and 4 is the only window for a duplicate. It is narrowed by 2: on the
  * next run a 'sending' row makes the notifier search the channel (or thread) history for the
  * message metadata carrying this state change and record it instead of posting again.
@@ -22,11 +25,13 @@ import { join } from 'node:path'
 import type { Writable } from 'node:stream'
 import type { ClickHouseClient } from '@clickhouse/client'
 import { AlertRecord } from '../../schemas/alert.ts'
-import type { Bus, BusBatch, BusConsumer, BusMessage } from '../../shared/bus/port.ts'
-import { teamSettings, type AppConfig } from '../../shared/config.ts'
+import type { Bus, BusBatch, BusMessage } from '../../shared/bus/port.ts'
+import { createStageRunner, type StagePlan, type StageRunner } from '../../shared/stage/runner.ts'
+import { environmentPages, teamSettings, type AppConfig } from '../../shared/config.ts'
 import { errorMessage } from '../../shared/errors.ts'
 import type { Logger } from '../../shared/logger.ts'
 import { createRegistry, type Registry } from '../../shared/metrics.ts'
+import { createChartAttacher } from './attach-chart.ts'
 import { createConsoleSink } from './console.ts'
 import { createClickHouseDeliveryStore, type DeliveryRow, type DeliveryStore, type Outcome } from './deliveries.ts'
 import { notifierMetrics, type NotifierMetrics } from './metrics.ts'
@@ -73,7 +78,9 @@ const CACHE_LIMIT = 20_000
 /** Series of one team whose break starts with the same deployment share a page. */
 export function groupKeyOf(a: AlertRecord): string {
   const dep = a.deployment_ids[0]
-  return dep === undefined ? '' : `${a.team}\u0000${dep}`
+  // environments are paged apart: a staging break never joins a production page
+  const env = a.environment === undefined || a.environment === 'production' ? '' : `\u0000${a.environment}`
+  return dep === undefined ? '' : `${a.team}\u0000${dep}${env}`
 }
 
 export function createNotifier(deps: NotifierDeps): Notifier {
@@ -90,6 +97,7 @@ export function createNotifier(deps: NotifierDeps): Notifier {
       ? createSlackSink({ token: config.slack.botToken, apiUrl: config.slack.apiUrl, logger: deps.logger, metrics })
       : createConsoleSink({ stream: deps.consoleStream ?? process.stdout, file: join(config.dataDir, 'pages.ndjson') }))
   const store: DeliveryStore = createClickHouseDeliveryStore(deps.clickhouse.client)
+  const charts = createChartAttacher({ client: deps.clickhouse.client, sink, logger: deps.logger })
   const abort = new AbortController()
 
   /** final outcomes only: a positive fact never goes stale, a missing one is looked up */
@@ -116,10 +124,12 @@ export function createNotifier(deps: NotifierDeps): Notifier {
     return new Date(lastStamp).toISOString()
   }
 
-  const renderOpts = (team: string): RenderOptions => ({
+  const renderOpts = (a: AlertRecord): RenderOptions => ({
     deploymentUrlTemplate: config.file.deployment_url_template ?? null,
     clickhouseConsoleUrl: config.file.clickhouse_console_url ?? null,
-    mention: teamSettings(config.file, team).mention,
+    // an environment set to notify without paging (config `environments: [{name, page: false}]`) gets no mention
+    mention: environmentPages(config.file, a.environment ?? 'production') ? teamSettings(config.file, a.team).mention : null,
+    publicUrl: config.publicUrl,
   })
 
   const row = (a: AlertRecord, f: { outcome: Outcome; channel: string; channelName: string; messageTs?: string; threadTs?: string; error?: string; attempts?: number }): DeliveryRow => ({
@@ -164,10 +174,10 @@ export function createNotifier(deps: NotifierDeps): Notifier {
   }
 
   /** Edits the parent to show the current state; idempotent, so a failure only leaves it stale. */
-  async function refreshParent(ref: PageRef, team: string) {
+  async function refreshParent(ref: PageRef) {
     const members = await pageMembers(ref)
     if (!members.length) return
-    const msg = renderPage(members, renderOpts(team))
+    const msg = renderPage(members, renderOpts(members[0]!))
     try {
       await sink.update(ref, { ...msg, deliveries: members.map((m) => deliveryKey(m.alert_id, 'firing')) }, abort.signal)
     } catch (err) {
@@ -222,38 +232,41 @@ export function createNotifier(deps: NotifierDeps): Notifier {
 
   /** A new page for `alerts` (one series, or several of one team with the same deployment). */
   async function postPage(alerts: AlertRecord[], pending: Map<string, DeliveryRow>, channelName: string) {
-    const { ref, attempts } = await sendOnce(alerts, pending, { channel: channelName, channelName, threadTs: null }, renderPage(alerts, renderOpts(alerts[0]!.team)))
+    const { ref, attempts } = await sendOnce(alerts, pending, { channel: channelName, channelName, threadTs: null }, renderPage(alerts, renderOpts(alerts[0]!)))
     // 4. record
     await record(alerts.map((a) => row(a, { outcome: 'delivered', channel: ref.channel, channelName, messageTs: ref.ts, threadTs: ref.ts, attempts })))
     log.info({ alert_ids: alerts.map((a) => a.alert_id), team: alerts[0]!.team, channel: channelName, ts: ref.ts }, `paged ${alerts[0]!.team} in ${channelName}`)
+    await charts.attach(alerts, ref, abort.signal)
   }
 
   /** A reply in an existing page's thread, then the parent edited to show the current state. */
   async function reply(a: AlertRecord, page: PageRef, pending: Map<string, DeliveryRow>, channelName: string, previous: AlertRecord | null) {
-    const { ref, attempts } = await sendOnce([a], pending, { channel: page.channel, channelName, threadTs: page.ts }, renderThreadReply(a, renderOpts(a.team), previous))
+    const { ref, attempts } = await sendOnce([a], pending, { channel: page.channel, channelName, threadTs: page.ts }, renderThreadReply(a, renderOpts(a), previous))
     await record([row(a, { outcome: 'delivered', channel: page.channel, channelName, messageTs: ref.ts, threadTs: page.ts, attempts })])
-    await refreshParent(page, a.team)
+    await refreshParent(page)
+    await charts.attach([a], page, abort.signal)
     log.info({ alert_id: a.alert_id, status: a.status, team: a.team, channel: channelName, thread_ts: page.ts }, `${a.status} of ${a.team} threaded under its page`)
   }
 
   // ---------------------------------------------------------------------------------------------
   // a batch
 
-  function parse(m: BusMessage): AlertRecord | null {
+  /** The alert record, or why it is not one (it goes to the dead-letter topic). */
+  function parse(m: BusMessage): AlertRecord | string {
     let raw: unknown
     try {
       raw = JSON.parse(m.value)
     } catch (err) {
       metrics.invalidAlerts.inc()
-      log.warn({ topic: m.topic, partition: m.partition, offset: m.offset, reason: `not JSON: ${errorMessage(err)}` }, 'skipping an alert record that is not JSON')
-      return null
+      log.warn({ topic: m.topic, partition: m.partition, offset: m.offset, reason: `not JSON: ${errorMessage(err)}` }, 'an alert record that is not JSON; set aside on the dead-letter topic')
+      return `alert record is not JSON: ${errorMessage(err)}`
     }
     const r = AlertRecord.safeParse(raw)
     if (!r.success) {
       metrics.invalidAlerts.inc()
       const reason = r.error.issues.map((i) => `${i.path.join('.') || '(record)'}: ${i.message}`).join('; ')
-      log.warn({ topic: m.topic, partition: m.partition, offset: m.offset, reason }, 'skipping an invalid alert record')
-      return null
+      log.warn({ topic: m.topic, partition: m.partition, offset: m.offset, reason }, 'an invalid alert record; set aside on the dead-letter topic')
+      return `invalid alert record: ${reason}`
     }
     return r.data
   }
@@ -353,40 +366,47 @@ export function createNotifier(deps: NotifierDeps): Notifier {
     return p
   }
 
-  async function onBatch(batch: BusBatch, ctx: { heartbeat(): Promise<void> }) {
-    // Slack retries can outlast a Kafka session timeout: keep the membership alive meanwhile
-    const beat = setInterval(() => void ctx.heartbeat().catch(() => {}), 3000)
-    try {
-      await serialized(async () => {
-        const records = batch.messages.map(parse).filter((r): r is AlertRecord => r !== null)
-        if (records.length) await handleRecords(records)
-      })
-    } catch (err) {
-      if (!abort.signal.aborted) log.warn({ err, topic: batch.topic, partition: batch.partition, offset: batch.messages[0]?.offset }, 'alert batch not finished; it will be retried (nothing committed)')
-      throw err
-    } finally {
-      clearInterval(beat)
+  /** Plans a batch for the stage runner: invalid records are set aside; the store step is the delivery (steps 1–4 above). */
+  async function plan(batch: BusBatch): Promise<StagePlan> {
+    const deadLetters: NonNullable<StagePlan['deadLetters']> = []
+    const records: AlertRecord[] = []
+    for (const m of batch.messages) {
+      const r = parse(m)
+      if (typeof r === 'string') deadLetters.push({ message: m, reason: r })
+      else records.push(r)
+    }
+    return {
+      deadLetters,
+      store: async () => {
+        try {
+          await serialized(async () => {
+            if (records.length) await handleRecords(records)
+          })
+        } catch (err) {
+          if (abort.signal.aborted) throw new PageDeliveryError('notifier stopping', { code: 'stopped', retriable: true, attempts: 0 })
+          throw err
+        }
+      },
     }
   }
 
-  let consumer: BusConsumer | null = null
+  let runner: StageRunner | null = null
   let stopping: Promise<void> | null = null
 
   return {
     registry,
     sink,
     async start() {
-      if (consumer) return
-      await bus.ensureTopics([{ topic: config.kafka.topics.alerts }])
-      consumer = bus.consumer({ groupId: deps.groupId ?? NOTIFIER_GROUP_ID, topics: [config.kafka.topics.alerts], fromBeginning: true, maxBatchMessages: 500 })
-      await consumer.start(onBatch)
+      if (runner) return
+      runner = createStageRunner({ stage: 'notifier', bus, groupId: deps.groupId ?? NOTIFIER_GROUP_ID, topics: [config.kafka.topics.alerts], deadLetterTopic: config.kafka.topics.deadLetter, fromBeginning: true, maxBatchMessages: 500, logger: deps.logger, registry, plan })
+      await runner.start()
       log.info({ topic: config.kafka.topics.alerts, sink: sink.kind }, `notifier started; pages go to ${sink.kind === 'slack' ? 'Slack' : 'the console'}`)
     },
     stop() {
       stopping ??= (async () => {
         // stop intake and abort Slack waits (an aborted batch is not committed), then close the sink
         abort.abort()
-        await consumer?.stop()
+        await runner?.stop()
         await sink.stop()
         log.info('notifier stopped')
       })()

@@ -31,6 +31,15 @@ export interface PostedPage extends PageRef {
   attempts: number
 }
 
+/** A file for a page's thread: the chart. */
+export interface PageAttachment {
+  filename: string
+  title: string
+  /** what the picture shows, for screen readers */
+  altText: string
+  data: Buffer
+}
+
 export interface PageSink {
   readonly kind: 'slack' | 'console'
   post(page: OutgoingPage, signal: AbortSignal): Promise<PostedPage>
@@ -41,6 +50,12 @@ export interface PageSink {
    * (or an ambiguous failure) between sending and recording, so the same change is not posted twice.
    */
   findPosted(channel: string, key: string, sinceMs: number, signal: AbortSignal, threadTs?: string | null): Promise<PageRef | null>
+  /**
+   * Puts a file into the thread of the page `ref` (Slack: the external upload flow; console: a
+   * file under the data folder). Returns where it went (a file ID or a path). Optional: a sink
+   * without it pages in words only.
+   */
+  attach?(ref: PageRef, file: PageAttachment, signal: AbortSignal): Promise<{ location: string }>
   stop(): Promise<void>
 }
 

@@ -34,7 +34,7 @@ import {
 } from '@slack/web-api'
 import type { Logger } from '../../shared/logger.ts'
 import type { NotifierMetrics } from './metrics.ts'
-import { METADATA_EVENT_TYPE, PageDeliveryError, type OutgoingPage, type PageRef, type PageSink, type PostedPage } from './sink.ts'
+import { METADATA_EVENT_TYPE, PageDeliveryError, type OutgoingPage, type PageAttachment, type PageRef, type PageSink, type PostedPage } from './sink.ts'
 
 export interface SlackSinkOptions {
   token: string
@@ -65,7 +65,7 @@ const HINTS: Record<string, string> = {
   account_inactive: 'the bot user or its workspace was deactivated; reinstall the Slack app',
   token_revoked: 'SLACK_BOT_TOKEN was revoked; reinstall the Slack app and set the new token',
   token_expired: 'SLACK_BOT_TOKEN expired; refresh it or use a non-rotating bot token',
-  missing_scope: 'the bot token lacks a scope (needs chat:write, and channels:history for duplicate checks); add it and reinstall',
+  missing_scope: 'the bot token lacks a scope (needs chat:write, files:write for the charts, and channels:history for duplicate checks); add it and reinstall',
   msg_too_long: 'the message is too long for Slack',
   invalid_blocks: 'Slack rejected the message blocks',
   message_not_found: 'the page to edit no longer exists',
@@ -290,6 +290,18 @@ export function createSlackSink(o: SlackSinkOptions): PageSink {
       )
     },
     findPosted: (channel, key, sinceMs, signal, threadTs) => findPosted(channel, key, sinceMs, signal, threadTs),
+    /**
+     * Slack's external upload flow through the client's filesUploadV2: files.getUploadURLExternal,
+     * the bytes to the returned URL, files.completeUploadExternal with the channel and thread_ts.
+     * A retry after an ambiguous failure may share the file twice; a duplicate picture is harmless.
+     */
+    async attach(ref: PageRef, file: PageAttachment, signal: AbortSignal): Promise<{ location: string }> {
+      const { result } = await call('files.uploadV2', { channel: ref.channel, thread_ts: ref.ts }, signal, () =>
+        client.filesUploadV2({ channel_id: ref.channel, thread_ts: ref.ts, file: file.data, filename: file.filename, title: file.title, alt_text: file.altText }),
+      )
+      const shared = (result.files as { files?: { id?: string }[] }[] | undefined)?.[0]?.files?.[0]?.id
+      return { location: shared ?? 'uploaded' }
+    },
     async stop() {},
   }
 }

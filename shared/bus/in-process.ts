@@ -7,6 +7,8 @@
  * distributed mode (Kafka, acks=all) is the durable one; docs/reliability.md says so.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { Logger } from '../logger.ts'
+import { retriability } from '../retry.ts'
 import type { Bus, BusBatch, BusConsumer, BusMessage, BusProducer, ConsumerOptions, BatchHandler, OutgoingMessage } from './port.ts'
 import { partitionFor } from './partitioner.ts'
 
@@ -16,10 +18,16 @@ interface Partition {
   waiters: Set<() => void>
 }
 
-export function createInProcessBus(opts: { partitions?: number } = {}): Bus {
+/** Records kept per partition of a topic no group of this process reads. */
+const UNREAD_KEEP = 10_000
+
+export function createInProcessBus(opts: { partitions?: number; logger?: Logger } = {}): Bus {
   const defaultPartitions = opts.partitions ?? 3
+  const log = opts.logger?.child({ component: 'in-process-bus' }) ?? null
   const topics = new Map<string, Partition[]>()
   const groups = new Map<string, Map<string, number>>() // group → "topic/partition" → next offset
+  /** topic → the groups that consume it: only those hold its records back */
+  const readers = new Map<string, Set<string>>()
   let rr = 0
   const consumers = new Set<BusConsumer>()
 
@@ -55,6 +63,12 @@ export function createInProcessBus(opts: { partitions?: number } = {}): Bus {
             for (const w of part.waiters) w()
             part.waiters.clear()
           }
+          // a topic nobody in this process reads (the dead-letter topic in the embedded mode) keeps only its latest records
+          if (!readers.has(name)) for (const part of parts) if (part.messages.length > UNREAD_KEEP) {
+            const drop = part.messages.length - UNREAD_KEEP
+            part.messages.splice(0, drop)
+            part.base += drop
+          }
         },
         async stop() {},
       }
@@ -73,6 +87,11 @@ export function createInProcessBus(opts: { partitions?: number } = {}): Bus {
           if (running) return
           running = true
           const offsets = groupOffsets(o.groupId)
+          for (const t of o.topics) {
+            let r = readers.get(t)
+            if (!r) readers.set(t, (r = new Set()))
+            r.add(o.groupId)
+          }
           const assigned = o.topics.map((t) => ({ topic: t, partitions: topic(t).map((_, i) => i) }))
           for (const l of listeners) l(assigned)
           for (const a of assigned) {
@@ -82,6 +101,7 @@ export function createInProcessBus(opts: { partitions?: number } = {}): Bus {
                   const part = topic(a.topic)[p]!
                   const k = `${a.topic}/${p}`
                   let backoff = 50
+                  let failures = 0
                   while (running) {
                     const next = offsets.get(k) ?? (o.fromBeginning === false ? part.base + part.messages.length : part.base)
                     const idx = next - part.base
@@ -98,10 +118,18 @@ export function createInProcessBus(opts: { partitions?: number } = {}): Bus {
                       await handler(batch, { heartbeat: async () => {}, isRunning: () => running })
                       offsets.set(k, next + messages.length)
                       backoff = 50
+                      failures = 0
                       compact(a.topic, p)
-                    } catch {
-                      // at least once: the same batch again after a backoff (the handler logged the error)
-                      await sleep(backoff)
+                    } catch (err) {
+                      // at least once: the same batch again after a jittered backoff; never dropped, always logged
+                      failures++
+                      const retriable = retriability(err) !== false
+                      if (failures === 1 || failures % 20 === 0) {
+                        const line = { err, topic: a.topic, partition: p, offset: String(next), attempt: failures, groupId: o.groupId }
+                        if (retriable) log?.warn(line, 'batch handler failed; retrying the same batch')
+                        else log?.error(line, 'batch handler failed with an error no retry can help; retrying the same batch (nothing is dropped)')
+                      }
+                      await sleep(backoff * (1 + Math.random()))
                       backoff = Math.min(backoff * 2, 5000)
                     }
                   }
@@ -122,6 +150,9 @@ export function createInProcessBus(opts: { partitions?: number } = {}): Bus {
       consumers.add(c)
       return c
     },
+    async partitions(name) {
+      return topics.get(name)?.length ?? 0
+    },
     async lag(groupId, name) {
       const offsets = groupOffsets(groupId)
       return topic(name).reduce((sum, part, p) => sum + (part.base + part.messages.length - (offsets.get(`${name}/${p}`) ?? part.base)), 0)
@@ -131,12 +162,12 @@ export function createInProcessBus(opts: { partitions?: number } = {}): Bus {
     },
   }
 
-  /** drops messages every group has consumed, so memory stays bounded */
+  /** drops messages every group that reads the topic has consumed, so memory stays bounded */
   function compact(name: string, p: number) {
     const part = topic(name)[p]!
     let min = part.base + part.messages.length
-    for (const g of groups.values()) {
-      const off = g.get(`${name}/${p}`)
+    for (const g of readers.get(name) ?? []) {
+      const off = groupOffsets(g).get(`${name}/${p}`)
       min = Math.min(min, off ?? part.base)
     }
     const drop = min - part.base

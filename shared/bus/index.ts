@@ -8,5 +8,5 @@ export { createInProcessBus, createKafkaBus }
 
 /** Kafka when brokers are configured, otherwise the in-process bus. */
 export function createBus(o: { brokers: string[] | null; clientId: string; logger: Logger }): Bus {
-  return o.brokers ? createKafkaBus({ brokers: o.brokers, clientId: o.clientId, logger: o.logger }) : createInProcessBus()
+  return o.brokers ? createKafkaBus({ brokers: o.brokers, clientId: o.clientId, logger: o.logger }) : createInProcessBus({ logger: o.logger })
 }

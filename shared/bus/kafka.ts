@@ -7,14 +7,19 @@
  *   1. the handler writes the batch wherever it goes (and makes that write durable);
  *   2. only then are the batch's offsets resolved and committed to the group;
  *   a crash between 1 and 2 redelivers the batch (at least once); handlers dedupe.
- * A handler error never skips records: the batch is retried with backoff, heartbeating, until it
- * succeeds or the consumer stops.
+ * A handler error never skips records: an error a retry can help with is retried with jittered,
+ * capped backoff, heartbeating, until it succeeds or the consumer stops; any other error stops the
+ * kafkajs consumer, which is then restarted (the stage runner keeps such errors from reaching here).
+ * A consumer that crashes (kafkajs gives up on it) is restarted with a jittered backoff, and
+ * `onStatus` says so meanwhile (for /healthz). Every Kafka codec is consumed (./codecs.ts).
  */
-import { Kafka, logLevel, type Consumer, type Producer, type Admin, type LogEntry } from 'kafkajs'
-import { setTimeout as sleep } from 'node:timers/promises'
+import { Kafka, logLevel, type Consumer, type Producer, type Admin, type LogEntry, type EachBatchPayload } from 'kafkajs'
 import type { Logger } from '../logger.ts'
+import { errorMessage } from '../errors.ts'
+import { retrying } from '../retry.ts'
+import { registerKafkaCodecs } from './codecs.ts'
 import { createFastPartitioner } from './partitioner.ts'
-import type { Bus, BusBatch, BusConsumer, BusProducer, ConsumerOptions, BatchHandler, OutgoingMessage } from './port.ts'
+import type { Bus, BusBatch, BusConsumer, BusProducer, ConsumerOptions, ConsumerStatus, BatchHandler, OutgoingMessage } from './port.ts'
 
 export interface KafkaBusOptions {
   brokers: string[]
@@ -36,6 +41,7 @@ function kafkaLogCreator(logger: Logger) {
 }
 
 export function createKafkaBus(o: KafkaBusOptions): Bus {
+  registerKafkaCodecs()
   const kafka = new Kafka({
     clientId: o.clientId,
     brokers: o.brokers,
@@ -64,10 +70,15 @@ export function createKafkaBus(o: KafkaBusOptions): Bus {
       const existing = new Set(await a.listTopics())
       const missing = list.filter((t) => !existing.has(t.topic))
       if (missing.length) {
-        await a.createTopics({
-          waitForLeaders: true,
-          topics: missing.map((t) => ({ topic: t.topic, numPartitions: t.partitions ?? o.partitions ?? 3, replicationFactor: -1 })),
-        })
+        // a broker that just created a topic can answer "does not host this topic-partition" for a moment: retriable
+        await retrying(
+          () =>
+            a.createTopics({
+              waitForLeaders: true,
+              topics: missing.map((t) => ({ topic: t.topic, numPartitions: t.partitions ?? o.partitions ?? 3, replicationFactor: -1 })),
+            }),
+          { maxTimeout: 2000, signal: AbortSignal.timeout(60_000) },
+        )
       }
     },
     async producer(): Promise<BusProducer> {
@@ -79,6 +90,10 @@ export function createKafkaBus(o: KafkaBusOptions): Bus {
     },
     consumer(opts: ConsumerOptions): BusConsumer {
       return kafkaConsumer(kafka, opts, log, consumers)
+    },
+    async partitions(topic) {
+      const md = await (await getAdmin()).fetchTopicMetadata({ topics: [topic] }).catch(() => null)
+      return md?.topics[0]?.partitions.length ?? 0
     },
     async lag(groupId, topic) {
       return groupLag(await getAdmin(), groupId, topic)
@@ -184,96 +199,143 @@ function kafkaConsumer(kafka: Kafka, opts: ConsumerOptions, log: Logger, registr
   let consumer: Consumer | null = null
   let running = false
   let stopping: Promise<void> | null = null
+  let handler: BatchHandler | null = null
+  let restartTimer: NodeJS.Timeout | null = null
+  let crashes = 0
+  const stopSignal = new AbortController()
   const listeners: ((a: { topic: string; partitions: number[] }[]) => void)[] = []
+  const statusListeners: ((s: ConsumerStatus) => void)[] = []
+  const status = (s: ConsumerStatus) => {
+    for (const l of statusListeners) l(s)
+  }
+
+  const eachBatch = (c: Consumer) => async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) => {
+    if (!batch.messages.length) return
+    const max = opts.maxBatchMessages ?? 10_000
+    for (let i = 0; i < batch.messages.length; i += max) {
+      const slice = batch.messages.slice(i, i + max)
+      const busBatch: BusBatch = {
+        topic: batch.topic,
+        partition: batch.partition,
+        lag: Number(batch.highWatermark) - 1 - Number(slice[slice.length - 1]!.offset),
+        messages: slice.map((m) => ({
+          topic: batch.topic,
+          partition: batch.partition,
+          offset: m.offset,
+          key: m.key ? m.key.toString() : null,
+          value: m.value ? m.value.toString() : '',
+          headers: headersOf(m.headers),
+          timestamp: Number(m.timestamp),
+        })),
+      }
+      if (!isRunning() || isStale()) return
+      // 1. the handler writes (durably); only what a retry can help with is retried, jittered and capped
+      try {
+        await retrying(() => handler!(busBatch, { heartbeat, isRunning: () => isRunning() && !isStale() }), {
+          signal: stopSignal.signal,
+          unknownAttempts: Infinity,
+          onFailedAttempt: async (err, n, willRetry) => {
+            if (!isRunning() || isStale()) throw err
+            log[n === 1 || n % 10 === 0 ? 'warn' : 'debug']({ err, topic: batch.topic, partition: batch.partition, offset: slice[0]!.offset, attempt: n }, willRetry ? 'batch handler failed; retrying the same batch' : 'batch handler failed with an error no retry can help; the consumer stops (and restarts)')
+            await heartbeat().catch(() => {})
+          },
+        })
+      } catch (err) {
+        if (!isRunning() || isStale() || stopSignal.signal.aborted) return
+        throw err
+      }
+      // 2. then the offsets are committed (the next offset to read, as Kafka expects)
+      const last = slice[slice.length - 1]!.offset
+      resolveOffset(last)
+      await c.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }])
+    }
+  }
+
+  /** kafkajs gave up on a consumer: a new one, after a jittered, capped backoff. */
+  const scheduleRestart = (old: Consumer | null, error: unknown) => {
+    const delay = Math.min(30_000, 500 * 2 ** Math.min(crashes, 6)) * (1 + Math.random())
+    restartTimer = setTimeout(() => {
+      restartTimer = null
+      if (!running) return
+      status({ state: 'restarting', detail: `restarting the consumer of ${opts.topics.join(',')} after: ${errorMessage(error)}` })
+      void (old ? old.disconnect().catch(() => {}) : Promise.resolve())
+        .then(() => (running ? launch() : undefined))
+        .catch((err: unknown) => {
+          crashes++
+          log.error({ err }, 'consumer restart failed; trying again')
+          status({ state: 'crashed', detail: `consumer of ${opts.topics.join(',')} could not restart: ${errorMessage(err)}` })
+          scheduleRestart(consumer, err)
+        })
+    }, delay)
+    restartTimer.unref()
+  }
+
+  /** Connects a new kafkajs consumer and runs it; resolves when it joined its group. */
+  const launch = async (): Promise<void> => {
+    const c = kafka.consumer({
+      groupId: opts.groupId,
+      // kafkajs waits up to 5 s per fetch by default; a stream processor wants small waits
+      maxWaitTimeInMs: 100,
+      minBytes: 1,
+      // large fetches when behind: fewer, larger batches, so fewer and larger ClickHouse inserts
+      maxBytesPerPartition: 16 * 1024 * 1024,
+      maxBytes: 64 * 1024 * 1024,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3000,
+      rebalanceTimeout: 30_000,
+      allowAutoTopicCreation: false,
+      retry: { initialRetryTime: 200, retries: 10, maxRetryTime: 5000 },
+    })
+    consumer = c
+    c.on(c.events.GROUP_JOIN, (e) => {
+      crashes = 0
+      status({ state: 'running', detail: 'joined its group' })
+      const assignment = e.payload.memberAssignment
+      const assigned = Object.entries(assignment).map(([topic, partitions]) => ({ topic, partitions: partitions as number[] }))
+      for (const l of listeners) l(assigned)
+    })
+    c.on(c.events.CRASH, (e) => {
+      const { error, restart } = e.payload as unknown as { error: Error; restart: boolean }
+      if (!running) return
+      crashes++
+      log[restart ? 'warn' : 'error']({ err: error, groupId: opts.groupId, restart }, restart ? 'consumer crashed; kafkajs restarts it' : 'consumer crashed; restarting it')
+      status({ state: 'crashed', detail: `consumer of ${opts.topics.join(',')} crashed: ${errorMessage(error)}; ${restart ? 'kafkajs restarts it' : 'restarting it'}` })
+      if (!restart) scheduleRestart(c, error)
+    })
+    const joined = new Promise<void>((res) => {
+      const off = c.on(c.events.GROUP_JOIN, () => {
+        off()
+        res()
+      })
+    })
+    await c.connect()
+    for (const topic of opts.topics) await c.subscribe({ topic, fromBeginning: opts.fromBeginning ?? true })
+    await c.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 4, eachBatch: eachBatch(c) })
+    await joined
+  }
 
   const self: BusConsumer = {
     onAssign(l) {
       listeners.push(l)
     },
-    async start(handler: BatchHandler) {
-      if (consumer) return
-      const c = kafka.consumer({
-        groupId: opts.groupId,
-        // kafkajs waits up to 5 s per fetch by default; a stream processor wants small waits
-        maxWaitTimeInMs: 100,
-        minBytes: 1,
-        // large fetches when behind: fewer, larger batches, so fewer and larger ClickHouse inserts
-        maxBytesPerPartition: 16 * 1024 * 1024,
-        maxBytes: 64 * 1024 * 1024,
-        sessionTimeout: 30_000,
-        heartbeatInterval: 3000,
-        rebalanceTimeout: 30_000,
-        allowAutoTopicCreation: false,
-        retry: { initialRetryTime: 200, retries: 10, maxRetryTime: 5000 },
-      })
-      consumer = c
-      c.on(c.events.GROUP_JOIN, (e) => {
-        const assignment = e.payload.memberAssignment
-        const assigned = Object.entries(assignment).map(([topic, partitions]) => ({ topic, partitions: partitions as number[] }))
-        for (const l of listeners) l(assigned)
-      })
-      await c.connect()
-      for (const topic of opts.topics) await c.subscribe({ topic, fromBeginning: opts.fromBeginning ?? true })
+    onStatus(l) {
+      statusListeners.push(l)
+    },
+    async start(h: BatchHandler) {
+      if (handler) return
+      handler = h
       running = true
       registry.add(self)
-      const joined = new Promise<void>((res) => {
-        const off = c.on(c.events.GROUP_JOIN, () => {
-          off()
-          res()
-        })
-      })
-      await c.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: 4,
-        eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-          if (!batch.messages.length) return
-          const max = opts.maxBatchMessages ?? 10_000
-          for (let i = 0; i < batch.messages.length; i += max) {
-            const slice = batch.messages.slice(i, i + max)
-            const busBatch: BusBatch = {
-              topic: batch.topic,
-              partition: batch.partition,
-              lag: Number(batch.highWatermark) - 1 - Number(slice[slice.length - 1]!.offset),
-              messages: slice.map((m) => ({
-                topic: batch.topic,
-                partition: batch.partition,
-                offset: m.offset,
-                key: m.key ? m.key.toString() : null,
-                value: m.value ? m.value.toString() : '',
-                headers: headersOf(m.headers),
-                timestamp: Number(m.timestamp),
-              })),
-            }
-            let backoff = 200
-            for (;;) {
-              if (!isRunning() || isStale()) return
-              try {
-                // 1. the handler writes (durably)
-                await handler(busBatch, { heartbeat, isRunning: () => isRunning() && !isStale() })
-                break
-              } catch (err) {
-                log.warn({ err, topic: batch.topic, partition: batch.partition, offset: slice[0]!.offset }, 'batch handler failed; retrying the same batch')
-                await sleep(backoff)
-                backoff = Math.min(backoff * 2, 10_000)
-                await heartbeat().catch(() => {})
-              }
-            }
-            // 2. then the offsets are committed (the next offset to read, as Kafka expects)
-            const last = slice[slice.length - 1]!.offset
-            resolveOffset(last)
-            await c.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }])
-          }
-        },
-      })
-      await joined
+      await launch()
     },
     async stop() {
       if (!consumer) return
       if (!stopping) {
         running = false
-        const c = consumer
+        stopSignal.abort(new Error('consumer stopping'))
+        if (restartTimer) clearTimeout(restartTimer)
         stopping = (async () => {
+          const c = consumer!
           await c.stop()
           await c.disconnect()
           registry.delete(self)
@@ -282,6 +344,5 @@ function kafkaConsumer(kafka: Kafka, opts: ConsumerOptions, log: Logger, registr
       await stopping
     },
   }
-  void running
   return self
 }

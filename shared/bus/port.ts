@@ -4,8 +4,10 @@
  * committed offsets, per-partition batches delivered in order.
  *
  * Delivery contract: a batch handler that resolves has its batch's offsets committed after it
- * returns (write, then commit). A handler that throws gets the same batch again (at least once),
- * after a backoff. Handlers that need exactly-once make their writes idempotent.
+ * returns (write, then commit). A handler that throws with an error a retry can help gets the
+ * same batch again (at least once) after a jittered backoff; the stage runner
+ * (shared/stage/runner.ts) keeps every other error from reaching the bus. Handlers that need
+ * exactly-once make their writes idempotent.
  */
 export interface OutgoingMessage {
   key: string | null
@@ -58,6 +60,13 @@ export interface BusConsumer {
   stop(): Promise<void>
   /** Called when this consumer is assigned partitions (also on rebalance). */
   onAssign(listener: (assigned: { topic: string; partitions: number[] }[]) => void): void
+  /** Called when the consumer crashes (`crashed`, then `restarting`) and when it runs again (`running`). */
+  onStatus?(listener: (s: ConsumerStatus) => void): void
+}
+
+export interface ConsumerStatus {
+  state: 'running' | 'crashed' | 'restarting'
+  detail: string
 }
 
 export interface Bus {
@@ -65,6 +74,8 @@ export interface Bus {
   ensureTopics(topics: { topic: string; partitions?: number }[]): Promise<void>
   producer(): Promise<BusProducer>
   consumer(opts: ConsumerOptions): BusConsumer
+  /** Number of partitions of a topic (0 when it does not exist). */
+  partitions(topic: string): Promise<number>
   /** Committed offsets and end offsets of a group, for lag. */
   lag(groupId: string, topic: string): Promise<number>
   stop(): Promise<void>

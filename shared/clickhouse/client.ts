@@ -38,10 +38,13 @@ export function assertIdentifier(name: string, what = 'database name'): string {
   return name
 }
 
-/** Opens ClickHouse and makes sure the database exists. */
-export async function openClickHouse(s: ClickHouseSettings): Promise<ClickHouseHandle> {
+/**
+ * Opens ClickHouse and makes sure the database exists; `createDatabase: false` for a read-only
+ * login (the dashboard's `burnwatch ui`), which may not create anything.
+ */
+export async function openClickHouse(s: ClickHouseSettings, opts: { createDatabase?: boolean } = {}): Promise<ClickHouseHandle> {
   const database = assertIdentifier(s.database)
-  if (s.url) {
+  if (s.url && opts.createDatabase !== false) {
     const admin = createClient({ url: s.url, username: s.user, password: s.password, request_timeout: 30_000, ...quiet })
     try {
       await admin.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` })
@@ -50,6 +53,8 @@ export async function openClickHouse(s: ClickHouseSettings): Promise<ClickHouseH
     } finally {
       await admin.close()
     }
+  }
+  if (s.url) {
     const client = createClient({
       url: s.url,
       username: s.user,

@@ -9,6 +9,7 @@ import type { Child } from '../support/processes.ts'
 import { startFakeSlack } from '../support/fake-slack.ts'
 import {
   alive,
+  committedOffsets as committed,
   checkAggregatorTotals,
   chdbTool,
   ensureTopic,
@@ -38,16 +39,6 @@ import { createDetectorCore } from '../../services/detector/core/index.ts'
 import { detectorConfig } from '../../services/detector/config.ts'
 import type { AlertRecord } from '../../schemas/alert.ts'
 
-const committed = async (brokers: string[], groupId: string, topic: string) => {
-  const admin = kafkaClient(brokers).admin()
-  await admin.connect()
-  try {
-    const o = await admin.fetchOffsets({ groupId, topics: [topic] })
-    return (o[0]?.partitions ?? []).reduce((s, p) => s + Math.max(0, Number(p.offset)), 0)
-  } finally {
-    await admin.disconnect()
-  }
-}
 
 /** kill -9 of the ingest process while clients send over HTTP (they retry on connection errors). */
 export async function killIngest(brokers: string[]): Promise<DrillResult> {

@@ -214,6 +214,18 @@ export async function waitUntil(what: string, fn: () => Promise<boolean> | boole
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`)
 }
 
+/** The offsets a group committed on a topic, summed over its partitions. */
+export async function committedOffsets(brokers: string[], groupId: string, topic: string): Promise<number> {
+  const admin = kafkaClient(brokers).admin()
+  await admin.connect()
+  try {
+    const o = await admin.fetchOffsets({ groupId, topics: [topic] })
+    return (o[0]?.partitions ?? []).reduce((s, p) => s + Math.max(0, Number(p.offset)), 0)
+  } finally {
+    await admin.disconnect()
+  }
+}
+
 export async function waitForDrain(brokers: string[], groupId: string, topic: string, timeoutMs: number): Promise<void> {
   const admin = kafkaClient(brokers).admin()
   await admin.connect()

@@ -16,6 +16,9 @@ import { brokerRestart } from './broker.ts'
 import { clickhouseOutage, slackOutage } from './outages.ts'
 import { hostileInput } from './hostile.ts'
 import { securitySummary } from './security-summary.ts'
+import { fastClock, kcatProducers, oldMonths } from './stage-runner.ts'
+import { alertsRefusal } from './alerts-refusal.ts'
+import { seriesFlood } from './series-flood.ts'
 
 interface Env {
   brokers: string[]
@@ -43,6 +46,11 @@ const drills: Record<string, Drill> = {
   outages: async (e) => Promise.all([clickhouseOutage(e.brokers), slackOutage(e.brokers)]),
   hostile: (e) => hostileInput(e.brokers),
   security: (e) => securitySummary(e.brokers),
+  kcat: (e) => kcatProducers(e.brokers),
+  'old-months': (e) => oldMonths(e.brokers),
+  'fast-clock': (e) => fastClock(e.brokers),
+  'alerts-refusal': (e) => alertsRefusal(e.brokers),
+  'series-flood': () => seriesFlood(),
 }
 
 function table(rows: DrillResult[]): string {

@@ -89,6 +89,13 @@ const cases: Record<string, { params: Params; expected: () => Row[] }> = {
     },
   },
 
+  'Spend per team and environment': {
+    params: { from: chDate(addMonths(T, -1)), to: chDate(addMonths(T, 1)) },
+    expected: () =>
+      [...totalsBy(E, (e) => e.batch.team, (e) => e.ts >= addMonths(T, -1) && e.ts < addMonths(T, 1))]
+        .map(([team, t]) => ({ team, environment: 'production', requests: t.requests, cost_usd: usd(t.costMicros) }))
+        .sort((a, b) => (a.team < b.team ? -1 : 1)),
+  },
   'Monthly showback per team': {
     params: { from: chDate(addMonths(T, -1)), to: chDate(addMonths(T, 1)) },
     expected: () => {

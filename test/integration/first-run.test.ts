@@ -4,7 +4,7 @@
  * with SIGTERM and get exit code 0.
  */
 import { afterAll, describe, expect, it } from 'vitest'
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -19,6 +19,27 @@ afterAll(() => {
 })
 
 
+describe('first run on an old Node.js', () => {
+  // Debian's nodejs package (Node 20 on these machines) at /usr/bin, as a newcomer has it
+  const OLD_PATH = '/usr/bin:/bin'
+  const version = () => execFileSync('/usr/bin/node', ['--version'], { encoding: 'utf8' }).trim()
+
+  it.each([
+    ['npm start', ['npm', 'start']],
+    ['npx burnwatch', ['npx', 'burnwatch', 'start']],
+  ])('%s says which Node.js is needed and how to get it, before any TypeScript loads', (_name, [cmd, ...args]) => {
+    const v = version()
+    if (Number(v.slice(1).split('.')[0]) >= 22) throw new Error(`this test needs an old Node.js at /usr/bin/node (Debian's nodejs); it is ${v}`)
+    const r = spawnSync(cmd!, args, { cwd: REPO_ROOT, env: { ...process.env, PATH: OLD_PATH, npm_config_update_notifier: 'false' }, encoding: 'utf8', timeout: 60_000 })
+    const out = r.stdout + r.stderr
+    expect(r.status, out).not.toBe(0)
+    expect(out).toContain(`burnwatch needs Node.js 22.18 or newer (24 LTS recommended); this is Node.js ${v}`)
+    expect(out).toContain('nvm install 24')
+    expect(out).toContain('https://nodejs.org/en/download')
+    expect(out).not.toContain('ERR_UNKNOWN_FILE_EXTENSION')
+  })
+})
+
 describe('first run from a fresh clone', () => {
   it('npm install, npm start, events over HTTP, a page, SIGTERM → exit 0', { timeout: 420_000 }, async () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'bw-clone-')), 'burnwatch')
@@ -26,19 +47,23 @@ describe('first run from a fresh clone', () => {
     execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir, stdio: 'ignore', timeout: 300_000 })
 
     const port = await freePort()
+    const uiPort = await freePort()
     // `npm start` runs this script; npm itself always reports a signal as its own end (code null),
     // so the test runs the script directly to see the exit code of Burnwatch itself
     const script = (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start
-    proc = spawn('sh', ['-c', `exec ${script}`], { cwd: dir, env: { ...process.env, PORT: String(port), LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] })
+    proc = spawn('sh', ['-c', `exec ${script}`], { cwd: dir, env: { ...process.env, PORT: String(port), UI_PORT: String(uiPort), LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     proc.stdout!.on('data', (d: Buffer) => (out += d.toString()))
     proc.stderr!.on('data', (d: Buffer) => (out += d.toString()))
     const exited = new Promise<number | null>((resolve) => proc!.on('exit', (code) => resolve(code)))
-    await waitFor('the ingest API to listen', () => out.includes('Ingest API listening on'), 120_000).catch((e: unknown) => {
+    await waitFor('the ingest API and the dashboard to listen', () => out.includes('Ctrl-C to stop'), 120_000).catch((e: unknown) => {
       throw new Error(`${String(e)}\n${out}`)
     })
     expect(out).toContain(`http://127.0.0.1:${port}`)
     expect(out).toMatch(/curl -X POST/)
+    // the dashboard is up beside the ingest API
+    expect(out).toContain(`Dashboard: http://127.0.0.1:${uiPort}`)
+    expect((await fetch(`http://127.0.0.1:${uiPort}/`)).status).toBe(200)
     const url = `http://127.0.0.1:${port}`
 
     // a malformed event: 400 that names the field

@@ -274,7 +274,7 @@ describe('ingest HTTP API → Kafka', () => {
     expect(await countOn(h.topics.events)).toBe(3000)
   })
 
-  it('maps OTLP/HTTP JSON gen_ai spans to events and refuses protobuf', async () => {
+  it('maps OTLP/HTTP JSON gen_ai spans to events, rejects unusable spans by partial success, and takes protobuf', async () => {
     const h = await harness()
     const attr = (key: string, v: string | number) => ({ key, value: typeof v === 'number' ? { intValue: String(v) } : { stringValue: v } })
     const end = BigInt(Date.now() - 30_000) * 1_000_000n
@@ -300,12 +300,15 @@ describe('ingest HTTP API → Kafka', () => {
 
     const bad = { resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ spans: [span('1111111111111111', llm)] }] }] }
     const rb = await post(`${h.url}/v1/traces`, JSON.stringify(bad))
-    expect(rb.status).toBe(400)
-    expect((await json(rb)).errors).toEqual([{ index: 0, path: 'team', span: 'resourceSpans[0].scopeSpans[0].spans[0]', message: expect.stringMatching(/burnwatch\.team/) as unknown }])
+    expect(rb.status).toBe(200)
+    const partial = await json(rb)
+    expect(partial.partialSuccess).toEqual({ rejectedSpans: '1', errorMessage: expect.stringMatching(/burnwatch\.team/) as unknown })
+    expect(partial.errors).toEqual([{ path: 'team', span: 'resourceSpans[0].scopeSpans[0].spans[0]', message: expect.stringMatching(/burnwatch\.team/) as unknown }])
 
+    // protobuf: one empty ResourceSpans is a valid request with nothing in it
     const pb = await post(`${h.url}/v1/traces`, new Uint8Array([10, 0]), { 'content-type': 'application/x-protobuf' })
-    expect(pb.status).toBe(415)
-    expect((await json(pb)).message).toMatch(/http\/json/)
+    expect(pb.status).toBe(200)
+    expect(new Uint8Array(await pb.arrayBuffer())).toEqual(new Uint8Array([]))
     expect(await countOn(h.topics.events)).toBe(2)
   })
 

@@ -4,7 +4,7 @@
  * larger than the broker's message limit is split.
  */
 import { describe, expect, inject, it } from 'vitest'
-import { Kafka, logLevel } from 'kafkajs'
+import { CompressionTypes, Kafka, logLevel } from 'kafkajs'
 import { createKafkaBus } from '../../shared/bus/kafka.ts'
 import { testLogger, uniquePrefix, waitFor } from '../support/pipeline.ts'
 
@@ -37,5 +37,33 @@ describe('Kafka bus adapter', () => {
     await bus.stop()
     expect(seen.size).toBe(3500)
     expect([...seen.values()].every((n) => n === 1)).toBe(true)
+  })
+
+  it('consumes every codec a producer may use, and restarts a consumer that crashed, saying so until it runs again', async () => {
+    const brokers = inject('kafkaBrokers')
+    const topic = `${uniquePrefix()}codecs`
+    const bus = createKafkaBus({ brokers, clientId: 'codec-test', logger: testLogger() })
+    await bus.ensureTopics([{ topic, partitions: 1 }])
+    // a plain kafkajs producer with each codec (the bus registered snappy, lz4 and zstd with kafkajs)
+    const kafka = new Kafka({ clientId: 'codec-producer', brokers, logLevel: logLevel.NOTHING })
+    const p = kafka.producer()
+    await p.connect()
+    const codecs = [CompressionTypes.None, CompressionTypes.GZIP, CompressionTypes.Snappy, CompressionTypes.LZ4, CompressionTypes.ZSTD]
+    for (const [n, compression] of codecs.entries()) await p.send({ topic, compression, messages: Array.from({ length: 20 }, (_, i) => ({ key: null, value: `${n}-${i}-${'x'.repeat(200)}` })) })
+    await p.disconnect()
+    const statuses: string[] = []
+    const got = new Set<string>()
+    let crashes = 0
+    const c = bus.consumer({ groupId: `g-${topic}`, topics: [topic] })
+    c.onStatus?.((st) => statuses.push(st.state))
+    await c.start(async (b) => {
+      // a programming error in a handler is never retried in place: the consumer crashes and is restarted
+      if (crashes++ === 0) throw new TypeError('a bug in the handler')
+      for (const m of b.messages) got.add(m.value.slice(0, m.value.indexOf('-', 2)))
+    })
+    await waitFor('100 records of 5 codecs', () => got.size === 100, 60_000)
+    await c.stop()
+    await bus.stop()
+    expect(statuses.slice(0, 4)).toEqual(['running', 'crashed', 'restarting', 'running'])
   })
 })

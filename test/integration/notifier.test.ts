@@ -26,7 +26,10 @@ import { createNotifier, type Notifier } from '../../services/notifier/service.t
 import { addSilence, formatSilences, listSilences } from '../../services/notifier/silences.ts'
 import type { PageSink } from '../../services/notifier/sink.ts'
 import { createSlackSink } from '../../services/notifier/slack.ts'
+import { COLORS, renderChart } from '../../services/notifier/chart.ts'
+import { loadChartInput } from '../../services/notifier/chart-data.ts'
 import { startFakeSlack, type FakeSlack } from '../support/fake-slack.ts'
+import { decodePng, readChart, writeArtifact } from '../support/png.ts'
 import { makeAlert } from '../support/alerts.ts'
 import { openTestClickHouse, type ClickHouseTarget } from '../support/clickhouse.ts'
 
@@ -49,6 +52,9 @@ teams:
   - name: ghost
     slack_channel: "#gone"
 deployment_url_template: "https://deploys.example.com/{deployment_id}"
+environments:
+  - name: staging
+    page: false
 `
 
 async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
@@ -145,6 +151,19 @@ const metric = async (nt: Notifier, name: string, labels: Record<string, string>
 
 const text = (m: { text: string; blocks: unknown[] }) => m.text + JSON.stringify(m.blocks)
 
+/** Minute windows of the alert's series from 4 h before its change point: `before` USD/request, then `after`; and a deployment marker at the change point. */
+async function storeSeries(ch: ClickHouseHandle, a: AlertRecord, before: number, after: number, untilMs = Date.parse(a.detected_at) + 30 * 60_000) {
+  const started = Date.parse(a.started_at)
+  const values = []
+  for (let t = started - 4 * 3_600_000; t < untilMs; t += 60_000) {
+    const requests = 100 + ((t / 60_000) % 7)
+    const perRequest = (t < started ? before : after) * (1 + (((t / 60_000) % 5) - 2) * 0.02)
+    values.push({ team: a.team, endpoint: a.endpoint, model: a.model, window_start: new Date(t).toISOString().slice(0, 19).replace('T', ' '), requests, errors: 0, input_tokens: 0, output_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0, cost_usd: (requests * perRequest).toFixed(9), cost_sq_sum: 0, unpriced_requests: 0, late_events: 0, deployments: { [t < started ? 'old-release' : a.deployment_ids[0]!]: requests } })
+  }
+  await ch.client.insert({ table: 'cost_windows', values, format: 'JSONEachRow' })
+  await ch.client.insert({ table: 'deployments', values: [{ deployment_id: a.deployment_ids[0], team: a.team, service: 'search-api', timestamp: new Date(started).toISOString().replace('T', ' ').replace('Z', ''), endpoint: a.endpoint }], format: 'JSONEachRow' })
+}
+
 describe('notifier (Slack fake, ClickHouse, bus)', () => {
   it.each(['in-process', 'kafka'] as const)('%s bus: one page per break in the team channel, update and resolution threaded, parent edited; bad records skipped', async (kind) => {
     const h = await harness(kind)
@@ -188,6 +207,42 @@ describe('notifier (Slack fake, ClickHouse, bus)', () => {
     await until('replay skipped', async () => (await metric(nt, 'burnwatch_slack_deliveries_total', { outcome: 'duplicate' })) >= 2)
     expect(h.fake.replies('#search-oncall', page.ts)).toHaveLength(3)
     expect(h.logs.join('')).toContain('status: Invalid option')
+  })
+
+  it("a chart of the break in the page's thread through Slack's external upload, a fresh one with each update", async () => {
+    const h = await harness('kafka')
+    await h.notifier()
+    const a = h.alert({ started_at: '2026-11-22T10:03:00.000Z', detected_at: '2026-11-22T10:09:00.000Z', baseline: 0.0012, current: 0.0017, change_pct: 41.7 })
+    await storeSeries(h.ch, a, 0.0012, 0.0017)
+    await h.send([a])
+    await until('the chart uploaded', () => h.fake.uploads.some((u) => u.completed))
+    const page = h.fake.posts('#search-oncall')[0]!
+    // the page links to its alert's page on the dashboard
+    expect(text(page)).toContain(`/alerts/${encodeURIComponent(a.alert_id)}|`)
+    const [chart] = h.fake.uploads
+    expect(chart).toMatchObject({ completed: true, channel: h.fake.channelId('#search-oncall'), thread_ts: page.ts, filename: `burnwatch-${a.alert_id}-firing.png` })
+    expect(chart!.alt_text).toContain('change point')
+    // the three calls of the flow, in order, with the bytes announced arriving in full
+    expect(h.fake.calls.map((c) => c.method).filter((m) => m.startsWith('files.') || m === 'upload')).toEqual(['files.getUploadURLExternal', 'upload', 'files.completeUploadExternal'])
+    expect(chart!.data!.length).toBe(chart!.length)
+
+    const pic = decodePng(chart!.data!)
+    const path = writeArtifact('chart-slack-thread.png', chart!.data!)
+    expect([pic.width, pic.height]).toEqual([1800, 720])
+    // the same chart rendered here tells where the change point must be; the picture has it there
+    const expected = await renderChart(await loadChartInput(h.ch.client, a))
+    const seen = readChart(pic, COLORS)
+    expect(Math.abs(seen.changeX - expected.marks.changePointX), path).toBeLessThanOrEqual(3)
+    expect(seen.changeX).toBeGreaterThan(expected.marks.plot.left)
+    expect(seen.changeX).toBeLessThan(expected.marks.plot.left + expected.marks.plot.width)
+    expect(seen.seriesAfter.meanRow).toBeLessThan(seen.seriesBefore.meanRow - 20)
+
+    // worse: a reply and a fresh chart in the same thread
+    await h.send([{ ...a, status: 'updated', current: 0.0025, change_pct: 108, detected_at: '2026-11-22T10:30:00.000Z' }])
+    await until('the second chart', () => h.fake.uploads.filter((u) => u.completed).length === 2)
+    expect(h.fake.uploads[1]).toMatchObject({ thread_ts: page.ts, filename: `burnwatch-${a.alert_id}-updated.png` })
+    expect(h.fake.uploads[1]!.data!.equals(chart!.data!)).toBe(false)
+    expect(h.fake.posts('#search-oncall')).toHaveLength(1)
   })
 
   it('groups series of one team breaking with the same deployment into one page; a later one joins its thread', async () => {
@@ -283,6 +338,8 @@ describe('notifier (Slack fake, ClickHouse, bus)', () => {
     await h.send([a, b], 'same-partition')
     await until('both pages', () => h.fake.posts('#search-oncall').length === 1 && h.fake.posts('#ads-oncall').length === 1)
     expect(Date.now() - t0).toBeGreaterThanOrEqual(2900)
+    // Slack shows a message a moment before its delivery is recorded (step 4 follows step 3)
+    await until('both recorded', async () => [...(await h.rows([a.alert_id, b.alert_id])).values()].filter((r) => r.outcome === 'delivered').length === 2)
     const calls = h.fake.callsOf('chat.postMessage')
     expect(calls.map((c) => c.status)).toEqual([429, 429, 429, 200, 200])
     for (let i = 1; i <= 3; i++) expect(calls[i]!.at - calls[i - 1]!.at).toBeGreaterThanOrEqual(950)
@@ -357,6 +414,19 @@ describe('notifier (Slack fake, ClickHouse, bus)', () => {
     expect(h.fake.calls.filter((c) => c.method === 'chat.postMessage')).toHaveLength(1)
   })
 
+  it('an environment set to notify without paging posts to the channel without the mention; production still pages', async () => {
+    const h = await harness('in-process')
+    await h.notifier()
+    const production = h.alert({ endpoint: '/v1/prod' })
+    const staging = h.alert({ endpoint: '/v1/stg', environment: 'staging', deployment_ids: [`stg-${h.id}`] })
+    await h.send([{ ...staging, alert_id: `${staging.alert_id}@staging` }, production])
+    await until('two pages', () => h.fake.posts('#search-oncall').length === 2)
+    const [stg, prod] = ['/v1/stg', '/v1/prod'].map((e) => h.fake.posts('#search-oncall').find((p) => text(p).includes(e))!)
+    expect(stg!.text).toMatch(/^\[staging\] search: /)
+    expect(text(stg!)).not.toContain('<!subteam^S012345>')
+    expect(text(prod!)).toContain('<!subteam^S012345>')
+  })
+
   it('without a Slack token pages go to the console stream and pages.ndjson, exactly once', async () => {
     const h = await harness('in-process')
     const out = new PassThrough()
@@ -368,11 +438,20 @@ describe('notifier (Slack fake, ClickHouse, bus)', () => {
     cleanups.push(() => nt.stop())
     expect(nt.sink.kind).toBe('console')
     await nt.start()
-    const a = h.alert({ endpoint: 'a<b>' })
+    const a = h.alert({ endpoint: 'a<b>\u001b[2J\u001b]0;pwned\u0007' })
+    await storeSeries(h.ch, a, 0.0012, 0.0017)
     await h.send([a, a])
     await until('recorded', async () => (await h.rows([a.alert_id])).get(`${a.alert_id}/firing`)?.outcome === 'delivered')
+    await until('the chart written', () => /chart \(.*\): (\S+\.png)/.test(printed))
     expect(printed).toContain('#search-oncall')
     expect(printed).toContain('a<b>')
+    // the endpoint's escape sequences never reach the terminal
+    expect(printed).not.toContain('\u001b')
+    expect(printed).not.toContain('pwned')
+    const chartPath = /chart \(.*\): (\S+\.png)/.exec(printed)![1]!
+    const abs = chartPath.startsWith('/') ? chartPath : join(process.cwd(), chartPath)
+    expect(abs.startsWith(join(h.config.dataDir, 'charts'))).toBe(true)
+    expect(decodePng(readFileSync(abs)).width).toBe(1800)
     const lines = readFileSync(file, 'utf8').trim().split('\n')
     expect(lines).toHaveLength(1)
     expect(JSON.parse(lines[0]!)).toMatchObject({ kind: 'post', channel: '#search-oncall' })

@@ -39,6 +39,7 @@ const rows = (from: number, n: number) =>
     status: (from + i) % 4 === 0 ? 'error' : 'ok',
     attributes: {},
     late: (from + i) % 7 === 0,
+    environment: (from + i) % 3 === 0 ? 'staging' : 'production',
     kafka_topic: 'rec',
     kafka_partition: 0,
     kafka_offset: from + i,
@@ -54,14 +55,14 @@ const fromWindows = async () =>
     query: `SELECT endpoint, window_start AS w, sum(requests) AS requests, sum(errors) AS errors, sum(input_tokens) AS input, toString(sum(cost_usd)) AS cost, sum(late_events) AS late, sumMap(deployments) AS deployments FROM cost_windows GROUP BY endpoint, w ORDER BY endpoint, w`,
     format: 'JSONEachRow',
   })).json()
-const daily = async (table: 'usage_events' | 'cost_daily') =>
-  (await h.client.query({ query: table === 'usage_events' ? 'SELECT count() AS r, toString(sum(cost_usd)) AS c FROM usage_events' : 'SELECT sum(requests) AS r, toString(sum(cost_usd)) AS c FROM cost_daily', format: 'JSONEachRow' })).json()
+const daily = async (table: 'usage_events' | 'cost_daily' | 'cost_windows_env' | 'cost_hourly_env') =>
+  (await h.client.query({ query: table === 'usage_events' ? 'SELECT count() AS r, toString(sum(cost_usd)) AS c FROM usage_events' : `SELECT sum(requests) AS r, toString(sum(cost_usd)) AS c FROM ${table}`, format: 'JSONEachRow' })).json()
 
 describe('reconcileRollups', () => {
   it('repairs rollups left short by an interrupted INSERT, exactly and idempotently', async () => {
     await h.client.insert({ table: 'usage_events', format: 'JSONEachRow', values: rows(0, 200) })
     // the crash: a block lands in usage_events without its materialized views
-    for (const v of ['cost_windows_mv', 'cost_hourly_mv', 'cost_daily_mv']) await h.client.command({ query: `DROP VIEW ${v}` })
+    for (const v of ['cost_windows_mv', 'cost_hourly_mv', 'cost_daily_mv', 'cost_windows_env_mv', 'cost_hourly_env_mv']) await h.client.command({ query: `DROP VIEW ${v}` })
     await h.client.insert({ table: 'usage_events', format: 'JSONEachRow', values: rows(200, 150) })
     await migrate(h.client) // the views come back
     await h.client.insert({ table: 'usage_events', format: 'JSONEachRow', values: rows(350, 50) })
@@ -71,8 +72,11 @@ describe('reconcileRollups', () => {
     expect(repaired.cost_windows).toBeGreaterThan(0)
     expect(await fromWindows()).toEqual(await fromRaw())
     expect(await daily('cost_daily')).toEqual(await daily('usage_events'))
+    expect(repaired.cost_windows_env).toBeGreaterThan(0)
+    expect(await daily('cost_windows_env')).toEqual(await daily('usage_events'))
+    expect(await daily('cost_hourly_env')).toEqual(await daily('usage_events'))
 
-    expect(await reconcileRollups(h.client)).toEqual({ cost_windows: 0, cost_hourly: 0, cost_daily: 0 })
+    expect(await reconcileRollups(h.client)).toEqual({ cost_windows: 0, cost_hourly: 0, cost_daily: 0, cost_windows_env: 0, cost_hourly_env: 0 })
     expect(await fromWindows()).toEqual(await fromRaw())
   })
 })

@@ -217,7 +217,7 @@ describe('user-supplied names reach ClickHouse only as parameters', () => {
       await store.insertEvents(
         names.map((team, i) => ({
           event_id: `sec-${i}`, timestamp: Date.now(), team, endpoint: team, model: 'gpt-4o-mini', provider: '', service: '', deployment_id: team,
-          input_tokens: 1, output_tokens: 1, cache_read_tokens: 0, cache_write_tokens: 0, batch: false, cost_usd: '0.000001000000', cost_source: 'reported', unpriced: false,
+          input_tokens: 1, output_tokens: 1, cache_read_tokens: 0, cache_write_tokens: 0, reasoning_tokens: 0, environment: team, batch: false, cost_usd: '0.000001000000', cost_source: 'reported', unpriced: false,
           gpu_seconds: 0, latency_ms: 0, status: 'ok', attributes: { note: team }, late: false, kafka_topic: 'sec', kafka_partition: 0, kafka_offset: i,
         })),
         'sec-token',
@@ -260,6 +260,10 @@ const ALLOWED: Record<string, string> = {
   "services/notifier/render.ts: where.join('\\n  AND ')": 'a query shown to humans in the page, never executed; names escaped by sqlStringLiteral',
   // the rollup repair's SQL is assembled from the constant ROLLUPS table in the same file
   'services/aggregator/reconcile.ts: keyExpr': 'constant key expression (ROLLUPS)',
+  'services/aggregator/reconcile.ts: dims': 'constant key column list (ROLLUPS)',
+  'services/dashboard/queries.ts: cols': 'one of three literal column lists, chosen by the typed Breakdown',
+  'services/dashboard/queries.ts: GROUPS[by]': 'constant GROUP BY lists (GROUPS), indexed by the typed Breakdown',
+  'services/notifier/chart-data.ts: f.where': 'literal conditions with {param} placeholders (seriesFilter)',
   'services/aggregator/reconcile.ts: keyCol': 'constant key column (ROLLUPS)',
   'services/aggregator/reconcile.ts: r.table': 'constant table name (ROLLUPS)',
   'services/aggregator/clickhouse-store.ts: USAGE_COLUMN_LIST': 'the constant column list (USAGE_COLUMNS)',

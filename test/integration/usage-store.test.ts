@@ -35,6 +35,8 @@ function rows(topic: string, n: number): UsageRow[] {
     output_tokens: i === 3 ? 2 ** 40 + 3 : i * 13,
     cache_read_tokens: i % 4,
     cache_write_tokens: i % 3,
+    reasoning_tokens: i % 5,
+    environment: ['production', 'staging', names[i % names.length]!.slice(0, 64) || 'dev'][i % 3]!,
     batch: i % 2 === 0,
     // small, sub-cent, and large costs (the last above 10^15 in units of 10^-12 USD)
     cost_usd: [0, 0.000001234567, 0.5, 12.345678901234, 98765.4321, 1e-12][i % 6]!.toFixed(12),
@@ -128,5 +130,23 @@ describe('usage_events writes', () => {
     await store.insertEvents(rows('leak', 3), 'leak:0:0-2')
     const rs = await ch.client.query({ query: `SELECT name, value FROM system.settings WHERE name IN ('insert_deduplication_token', 'deduplicate_blocks_in_dependent_materialized_views') AND changed`, format: 'JSONEachRow' })
     expect(await rs.json()).toEqual([])
+  })
+
+  it('one batch over 101 calendar months: one INSERT of it is refused by ClickHouse, insertEvents splits it and stores every row', async () => {
+    const store = createClickHouseUsageStore(ch.client, { stagingDir: ch.stagingDir })
+    const spread = rows('months', 500).map((r, i) => {
+      const d = new Date()
+      d.setUTCMonth(d.getUTCMonth() - (i % 101), 1)
+      return { ...r, event_id: `months-${i}`, timestamp: d.getTime(), late: false }
+    })
+    // the defect: ClickHouse refuses an insert block over more than max_partitions_per_insert_block (100) months
+    await expect(store.insertBlock(spread, 'months:0:0-499:single')).rejects.toMatchObject({ code: '252' })
+    await store.insertEvents(spread, 'months:0:0-499')
+    // rows older than the raw TTL may be dropped on insert; every month kept by it is there, whole
+    const rs = await ch.client.query({ query: `SELECT count() AS n, uniqExact(toYYYYMM(timestamp)) AS months FROM usage_events WHERE kafka_topic = 'months'`, format: 'JSONEachRow' })
+    const [r] = await rs.json<{ n: number | string; months: number | string }>()
+    expect(Number(r!.n)).toBeGreaterThan(0)
+    const ttlKept = spread.filter((x) => x.timestamp >= Date.now() - 90 * 86_400_000 + 86_400_000).length
+    expect(Number(r!.n)).toBeGreaterThanOrEqual(ttlKept)
   })
 })

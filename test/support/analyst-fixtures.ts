@@ -25,6 +25,7 @@
  * al-labs-budget firing T-1d, resolved T-12h; al-support-burn firing T-10d, resolved T-9d.
  */
 import type { UsageRow as StoredRow } from '../../services/aggregator/clickhouse-store.ts'
+import type { DeploymentTableRow } from '../../schemas/deployment.ts'
 
 export const MINUTE = 60_000
 export const HOUR = 60 * MINUTE
@@ -68,15 +69,7 @@ export interface FixtureEvent {
   row: UsageRow
 }
 
-export interface DeploymentRow {
-  deployment_id: string
-  team: string
-  service: string
-  timestamp: string
-  endpoint: string | null
-  version: string | null
-  commit: string | null
-  url: string | null
+export interface DeploymentRow extends DeploymentTableRow {
   received_at: string
 }
 
@@ -176,6 +169,8 @@ export function buildAnalystFixture(now = Date.now()): AnalystFixture {
           output_tokens: b.output_tokens,
           cache_read_tokens: b.cache_read_tokens,
           cache_write_tokens: 0,
+          reasoning_tokens: 0,
+          environment: 'production',
           batch: false,
           cost_usd: (b.costMicros / 1e6).toFixed(6),
           cost_source: b.unpriced ? 'unpriced' : 'catalog',

@@ -1,7 +1,10 @@
 /**
  * A loopback fake of the Slack Web API methods the notifier uses, for the real WebClient
  * (`slackApiUrl: fake.url`): auth.test, chat.postMessage, chat.update, conversations.history,
- * conversations.replies, conversations.list. It parses form and JSON bodies like Slack, checks
+ * conversations.replies, conversations.list, and the external file upload flow
+ * (files.getUploadURLExternal → the bytes to the returned `upload_url`, served here too →
+ * files.completeUploadExternal, which shares the file into a channel or thread; see `uploads`).
+ * It parses form and JSON bodies like Slack, checks
  * the bearer token, records every call, keeps the messages per channel (with metadata), and
  * answers programmable faults: 429 with Retry-After, HTTP 500 (optionally after doing the
  * work, the ambiguous case), or `{ ok: false, error }` for a channel.
@@ -29,6 +32,21 @@ export interface FakeMessage {
   edits: number
 }
 
+export interface FakeUpload {
+  file_id: string
+  filename: string
+  /** the length announced to files.getUploadURLExternal */
+  length: number
+  alt_text: string | null
+  /** the bytes received at the upload URL; null until then */
+  data: Buffer | null
+  title: string | null
+  /** set by files.completeUploadExternal: where the file was shared */
+  channel: string | null
+  thread_ts: string | null
+  completed: boolean
+}
+
 export type Fault =
   | { kind: 'rate_limited'; retryAfterSec?: number }
   | { kind: 'http_500'; /** do the work, then answer 500 (Slack posted, the client cannot know) */ afterWork?: boolean }
@@ -41,6 +59,8 @@ export interface FakeSlack {
   readonly calls: FakeCall[]
   /** channel ID → messages, oldest first */
   readonly messages: Map<string, FakeMessage[]>
+  /** files of the external upload flow, in the order their upload URL was asked for */
+  readonly uploads: FakeUpload[]
   /** adds a channel (`#name`) and returns its ID */
   addChannel(name: string): string
   channelId(name: string): string
@@ -83,6 +103,8 @@ export async function startFakeSlack(opts: { token?: string; channels?: string[]
   const names = new Map<string, string>() // ID → 'name'
   const faults: { fault: Fault; method?: string }[] = []
   const channelFaults = new Map<string, string>()
+  const uploads: FakeUpload[] = []
+  let baseUrl = ''
   // IDs and timestamps unique per fake, as a workspace's are, so tests sharing a database never collide
   const idPrefix = Math.random().toString(36).slice(2, 6).toUpperCase()
   let tsSeq = Math.floor(Math.random() * 500_000)
@@ -154,6 +176,30 @@ export async function startFakeSlack(opts: { token?: string; channels?: string[]
         const shaped = list.map((m) => ({ type: 'message', ts: m.ts, text: m.text, ...(m.thread_ts ? { thread_ts: m.thread_ts } : {}), ...(withMeta && m.metadata ? { metadata: m.metadata } : {}) }))
         return { ok: true, messages: method === 'conversations.history' ? shaped.reverse() : shaped, has_more: false }
       }
+      case 'files.getUploadURLExternal': {
+        const length = Number(p.length)
+        if (typeof p.filename !== 'string' || !p.filename || !Number.isInteger(length) || length <= 0) return { ok: false, error: 'invalid_arguments' }
+        const file_id = `F${idPrefix}${String(uploads.length + 1).padStart(6, '0')}`
+        uploads.push({ file_id, filename: p.filename, length, alt_text: typeof p.alt_text === 'string' ? p.alt_text : null, data: null, title: null, channel: null, thread_ts: null, completed: false })
+        return { ok: true, upload_url: `${baseUrl}/upload/v1/${file_id}`, file_id }
+      }
+      case 'files.completeUploadExternal': {
+        let files: { id?: string; title?: string }[]
+        try {
+          files = (typeof p.files === 'string' ? JSON.parse(p.files) : p.files) as { id?: string; title?: string }[]
+        } catch {
+          return { ok: false, error: 'invalid_arguments' }
+        }
+        const id = p.channel_id === undefined ? null : resolve(p.channel_id)
+        if (p.channel_id !== undefined && (!id || id !== p.channel_id)) return { ok: false, error: 'channel_not_found' }
+        const threadTs = typeof p.thread_ts === 'string' && p.thread_ts ? p.thread_ts : null
+        if (threadTs && (!id || !messages.get(id)!.some((m) => m.ts === threadTs && m.thread_ts === null))) return { ok: false, error: 'invalid_thread_ts' }
+        const found = files.map((f) => uploads.find((u) => u.file_id === f.id))
+        // Slack completes only files whose bytes arrived, in full
+        if (!Array.isArray(files) || !files.length || found.some((u) => !u || !u.data || u.data.length !== u.length)) return { ok: false, error: 'file_upload_size_mismatch' }
+        for (const [i, u] of found.entries()) Object.assign(u!, { title: files[i]!.title ?? u!.filename, channel: id, thread_ts: threadTs, completed: true })
+        return { ok: true, files: found.map((u) => ({ id: u!.file_id, title: u!.title, name: u!.filename })) }
+      }
       case 'conversations.list':
         return { ok: true, channels: [...names].map(([id, name]) => ({ id, name, is_channel: true })), response_metadata: { next_cursor: '' } }
       default:
@@ -161,10 +207,31 @@ export async function startFakeSlack(opts: { token?: string; channels?: string[]
     }
   }
 
+  /** the upload URL (pre-signed at Slack: no token needed); the client posts the bytes as multipart form data */
+  async function receiveUpload(req: IncomingMessage, raw: Buffer, res: ServerResponse) {
+    const fileId = (req.url ?? '').slice('/upload/v1/'.length).split('?')[0]
+    const u = uploads.find((x) => x.file_id === fileId)
+    calls.push({ method: 'upload', params: { file_id: fileId, bytes: raw.length }, status: u ? 200 : 404, error: null, at: Date.now() })
+    if (!u) {
+      res.writeHead(404).end('no such upload')
+      return
+    }
+    const type = req.headers['content-type'] ?? 'application/octet-stream'
+    let data = raw
+    if (type.includes('multipart/form-data')) {
+      const form = await new Response(new Uint8Array(raw), { headers: { 'content-type': type } }).formData()
+      const part = [...form.values()].find((v): v is File => typeof v !== 'string')
+      data = part ? Buffer.from(await part.arrayBuffer()) : Buffer.alloc(0)
+    }
+    u.data = data
+    res.writeHead(200, { 'content-type': 'text/plain' }).end(`OK - ${data.length}`)
+  }
+
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
+      if ((req.url ?? '').startsWith('/upload/v1/')) return void receiveUpload(req, Buffer.concat(chunks), res)
       const method = (req.url ?? '').replace(/^\/api\//, '').split('?')[0] ?? ''
       let params: Record<string, unknown>
       try {
@@ -201,12 +268,14 @@ export async function startFakeSlack(opts: { token?: string; channels?: string[]
   })
   await new Promise<void>((res) => server.listen(0, '127.0.0.1', res))
   const port = (server.address() as AddressInfo).port
+  baseUrl = `http://127.0.0.1:${port}`
 
   return {
     url: `http://127.0.0.1:${port}/api/`,
     token,
     calls,
     messages,
+    uploads,
     addChannel,
     channelId(name) {
       const id = resolve(name)

@@ -14,7 +14,7 @@ export interface Child {
 export function startBurnwatch(args: string[], env: Record<string, string>): Child {
   const proc = spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', 'bin/burnwatch.ts', ...args], {
     cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'info', UI_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let out = ''

@@ -33,6 +33,17 @@ describe('docker-compose.yml', () => {
     expect(compose.services.ingest!.ports).toContain('8787:8787')
   })
 
+  it('serves the dashboard with a read-only login created by the ClickHouse init script', () => {
+    const ui = compose.services.ui!
+    expect(ui.command).toEqual(['ui'])
+    expect(ui.ports).toContain('8788:8788')
+    expect(ui.environment?.CLICKHOUSE_USER).toBe('burnwatch_ui')
+    const init = readFileSync(new URL('../../infra/clickhouse/init/dashboard-user.sh', import.meta.url), 'utf8')
+    expect(init).toContain('CREATE USER IF NOT EXISTS burnwatch_ui')
+    expect(init).toMatch(/GRANT SELECT ON \$\{CLICKHOUSE_DB\}\.\* TO burnwatch_ui;/)
+    expect(init).not.toMatch(/GRANT (ALL|INSERT|ALTER|CREATE)/)
+  })
+
   it('ships a config that the config parser accepts', () => {
     const cfg = parseConfigFile(readFileSync(new URL('../../infra/config/burnwatch.yaml', import.meta.url), 'utf8'))
     expect(cfg.teams[0]?.name).toBe('search')

@@ -148,9 +148,13 @@ describe('detector core: delivery and determinism', () => {
 
   it('alert ids are deterministic across restarts (replay from history)', () => {
     const a = run(windows).map((x) => x.alert_id)
-    const b = run(windows).map((x) => x.alert_id)
     expect(a.length).toBeGreaterThan(0)
-    expect(b).toEqual(a)
+    // a restarted detector rebuilds from the history it can read (26 h of cost_windows), which
+    // does not reach back to the series' first window: a fresh core fed a later start must give
+    // the same break the same id, or the notifier would page it again
+    const restarted = run(windows.slice(40)).map((x) => x.alert_id)
+    expect(restarted.length).toBeGreaterThan(0)
+    expect(new Set(restarted)).toEqual(new Set(a))
     // a different series breaking at the same time gets a different id
     const other = run(series([{ windows: 200, n: 200 }, { windows: 60, n: 200, inMult: 1.6, deploy: 'v2' }], 1, 'POST /v1/other'))
     expect(other.map((x) => x.alert_id)).not.toContain(a[0])

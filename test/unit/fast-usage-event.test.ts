@@ -16,10 +16,12 @@ const base = () => ({
   provider: 'openai',
   service: 'api',
   deployment_id: 'd-1',
+  environment: 'staging',
   input_tokens: 1000,
   output_tokens: 200,
   cache_read_tokens: 100,
   cache_write_tokens: 0,
+  reasoning_tokens: 150,
   batch: false,
   cost_usd: 0.001,
   gpu_seconds: 0.5,
@@ -28,7 +30,7 @@ const base = () => ({
   attributes: { tier: 'pro' },
 })
 
-const odd: unknown[] = [undefined, null, '', 'x', 'x'.repeat(129), 'x'.repeat(257), 'x'.repeat(1025), -1, 0, 1.5, 2 ** 60, 1e13, Number.NaN, Infinity, true, [], {}, { a: 1 }, '12', '2026-02-30T00:00:00Z', '2026-11-22T24:00:00Z', '2026-11-22T10:00:00', '2026-11-22T10:00:00+25:00', '2026-11-22 10:00:00Z', new Date(Date.now() + 3_600_000).toISOString(), 'error', 'failed', Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, 'v']))]
+const odd: unknown[] = [undefined, null, '', 'x', 'x'.repeat(65), 'x'.repeat(129), 'x'.repeat(257), 201, 1001, 'x'.repeat(1025), -1, 0, 1.5, 2 ** 60, 1e13, Number.NaN, Infinity, true, [], {}, { a: 1 }, '12', '2026-02-30T00:00:00Z', '2026-11-22T24:00:00Z', '2026-11-22T10:00:00', '2026-11-22T10:00:00+25:00', '2026-11-22 10:00:00Z', new Date(Date.now() + 3_600_000).toISOString(), 'error', 'failed', Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, 'v']))]
 
 describe('fast usage event path', () => {
   it('accepts valid events exactly as zod parses them', () => {

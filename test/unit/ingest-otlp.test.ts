@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest'
 import { checkTeams, createAuthenticator } from '../../services/ingest/auth.ts'
 import { HttpError } from '../../services/ingest/http-error.ts'
-import { mapOtlpTraces } from '../../services/ingest/otlp.ts'
+import { mapOtlpTraces, otlpRouting } from '../../services/ingest/otlp.ts'
+import { parseConfigFile } from '../../shared/config.ts'
 import { validateUsageEvents } from '../../shared/producer/index.ts'
 
 const str = (key: string, v: string) => ({ key, value: { stringValue: v } })
@@ -78,6 +79,20 @@ describe('OTLP gen_ai spans → usage events', () => {
     if (!r.ok) expect(r.errors.map((x) => x.path).sort()).toEqual(['input_tokens', 'output_tokens'])
     expect(() => mapOtlpTraces({ spans: [] })).toThrow(HttpError)
     expect(mapOtlpTraces({ resourceSpans: [] })).toEqual({ events: [], spans: 0, ignored: 0 })
+  })
+
+  it('routes spans without a team by service.name, maps deployment.environment.name, keeps reasoning tokens', () => {
+    const routing = otlpRouting(parseConfigFile('otlp:\n  services:\n    - {service_name: summarizer, team: docs, environment: dev}\n  environments: {stg: staging}\n  default_team: platform\n'))
+    const noTeam = span({ attributes: span().attributes.filter((a) => (a as { key: string }).key !== 'burnwatch.team').concat([int('gen_ai.usage.reasoning.output_tokens', 30)]) })
+    const mapped = (resourceAttrs: unknown[]) => mapOtlpTraces(request([noTeam], resourceAttrs), routing).events[0]!.event
+    expect(mapped([str('service.name', 'summarizer'), str('deployment.environment.name', 'stg')])).toMatchObject({ team: 'docs', environment: 'staging', reasoning_tokens: 30 })
+    // the service's environment when the span names none; an unmapped name is kept as sent
+    expect(mapped([str('service.name', 'summarizer')])).toMatchObject({ team: 'docs', environment: 'dev' })
+    expect(mapped([str('service.name', 'other'), str('deployment.environment', 'qa')])).toMatchObject({ team: 'platform', environment: 'qa' })
+    // without routing a span without team stays without one (validation rejects it)
+    expect(mapOtlpTraces(request([noTeam])).events[0]!.event.team).toBeUndefined()
+    // a team attribute wins over the routing
+    expect(mapOtlpTraces(request([span()], [str('service.name', 'summarizer')]), routing).events[0]!.event).toMatchObject({ team: 'search', environment: 'dev' })
   })
 })
 

@@ -34,9 +34,29 @@ describe('event-time windows', () => {
   it('advances an idle partition by wall time in live mode only', () => {
     const live = createWindower({ windowMs: 60_000, allowedLatenessMs: 30_000, idleAdvance: true })
     const backtest = createWindower({ windowMs: 60_000, allowedLatenessMs: 30_000, idleAdvance: false })
-    for (const w of [live, backtest]) w.add('p0', 's', ev(T + 10_000), 1_000)
-    expect(live.advance('p0', 1_000 + 81_000)).toHaveLength(1) // 81 s of silence: T+10 s − 30 s + 81 s ≥ T+60 s
-    expect(backtest.advance('p0', 1_000 + 81_000)).toHaveLength(0)
+    const wall = T + 11_000
+    for (const w of [live, backtest]) w.add('p0', 's', ev(T + 10_000), wall)
+    expect(live.advance('p0', wall + 79_000)).toHaveLength(0) // 79 s of silence: T+10 s − 30 s + 79 s < T+60 s
+    expect(live.advance('p0', wall + 80_000)).toHaveLength(1) // 80 s: = T+60 s
+    expect(backtest.advance('p0', wall + 81_000)).toHaveLength(0)
+  })
+
+  it('live mode: an event from a clock 4 min 50 s fast moves the watermark no further than the wall clock', () => {
+    const w = createWindower({ windowMs: 60_000, allowedLatenessMs: 30_000, idleAdvance: true })
+    const wall = T + 30_000
+    expect(w.add('p0', 'fast', ev(wall + 290_000), wall)).toBe(true)
+    expect(w.watermark('p0')).toBe(wall - 30_000)
+    // normal traffic of the next seconds is on time, not late
+    for (let i = 1; i <= 20; i++) expect(w.add('p0', 's', ev(wall + i * 1000 - 500), wall + i * 1000)).toBe(true)
+    // the fast event's window closes once real time gets past it, the others in order before it
+    const closed = w.advance('p0', wall + 20_000 + 400_000).map((x) => `${x.window_start.slice(11, 16)} ${x.requests}`)
+    expect(closed).toEqual(['10:00 20', '10:05 1'])
+  })
+
+  it('backtest: event time alone drives the watermark, however far from the wall clock', () => {
+    const w = createWindower({ windowMs: 60_000, allowedLatenessMs: 30_000, idleAdvance: false })
+    w.add('p0', 's', ev(T + 290_000), 0)
+    expect(w.watermark('p0')).toBe(T + 260_000)
   })
 
   it('keeps partitions apart: one partition’s progress does not close another’s windows', () => {
