@@ -87,7 +87,8 @@ export async function startStages(names: StageName[], config: AppConfig, logger:
       config,
       logger,
       registry: rt.registry,
-      ...(rt.clickhouse.kind === 'chdb' ? { repairRollups: () => reconcileRollups(client) } : {}),
+      // chDB, or the loopback server on its data that dies with this process: a crash can cut an insert short
+      ...(rt.clickhouse.kind === 'chdb' || rt.embeddedServer ? { repairRollups: () => reconcileRollups(client) } : {}),
     })
     stages.push({ name: 'aggregate', input: { group: 'burnwatch-aggregator', topic: topics.events }, start: () => agg.start(), stop: () => agg.stop() })
   }
@@ -153,6 +154,15 @@ export async function startStages(names: StageName[], config: AppConfig, logger:
   }
 }
 
+function clickhouseSummary(rt: Runtime): string {
+  const c = rt.config.clickhouse
+  if (rt.embeddedServer) {
+    const pw = rt.embeddedServer.passwordFile ? `password in ${rt.embeddedServer.passwordFile}` : 'password from BURNWATCH_ANALYST_PASSWORD'
+    return `chDB data in ${c.dataDir}/chdb served at ${rt.embeddedServer.url} (native port ${rt.embeddedServer.tcpPort}), database ${c.database}, read-only login analyst, ${pw}`
+  }
+  return rt.clickhouse.kind === 'chdb' ? `chDB in ${c.dataDir}` : 'server'
+}
+
 /** Waits until a group has consumed its topic (bounded: the caller's deadline ends it anyway); says what it could not drain. */
 async function drain(rt: Runtime, input: { group: string; topic: string }, logger: Logger): Promise<void> {
   let lag = 0
@@ -169,7 +179,7 @@ export async function runStages(names: StageName[], config: AppConfig, out: Node
   const logger = createLogger({ level: config.logLevel, secrets: config.secrets, format: config.logFormat })
   const running = await startStages(names, config, logger, { out })
   const rt = running.runtime
-  out.write(`burnwatch: ${names.join(', ')} running (${rt.bus.kind === 'kafka' ? `Kafka at ${config.kafka.brokers?.join(',')}` : 'embedded in-process bus'}, ClickHouse ${rt.clickhouse.kind === 'chdb' ? `chDB in ${config.clickhouse.dataDir}` : 'server'}, pages to ${config.slack.botToken ? 'Slack' : `the console and ${config.dataDir}/pages.ndjson`}).\n`)
+  out.write(`burnwatch: ${names.join(', ')} running (${rt.bus.kind === 'kafka' ? `Kafka at ${config.kafka.brokers?.join(',')}` : 'embedded in-process bus'}, ClickHouse ${clickhouseSummary(rt)}, pages to ${config.slack.botToken ? 'Slack' : `the console and ${config.dataDir}/pages.ndjson`}).\n`)
   if (running.ingestUrl) {
     out.write(`Ingest API listening on ${running.ingestUrl}. Send a first event:\n  ${curlFirstEvent(running.ingestUrl, config)}\n`)
   }
