@@ -79,7 +79,7 @@ export async function loadSpendNow(client: ClickHouseClient, now: number): Promi
 }
 
 // ---------------------------------------------------------------------------------------------
-// teams, endpoints, models: this week against the week before
+// teams, endpoints, models, environments: this week against the week before
 
 export type Breakdown = 'team' | 'environment' | 'endpoint' | 'model'
 
@@ -93,10 +93,10 @@ export interface BreakdownRow {
   requests: number
 }
 
-const GROUPS: Record<Breakdown, string> = { team: 'team', environment: 'environment', endpoint: 'team, endpoint', model: 'model' }
+const GROUPS: Record<Breakdown, string> = { team: 'team', environment: 'team, environment', endpoint: 'team, endpoint', model: 'model' }
 const COLUMNS: Record<Breakdown, string> = {
   team: "team, '' AS environment, '' AS endpoint, '' AS model",
-  environment: "'' AS team, environment, '' AS endpoint, '' AS model",
+  environment: "team, environment, '' AS endpoint, '' AS model",
   endpoint: "team, '' AS environment, endpoint, '' AS model",
   model: "'' AS team, '' AS environment, '' AS endpoint, model",
 }

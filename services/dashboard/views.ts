@@ -113,7 +113,7 @@ const alertTimeline: Section = {
 }
 
 function breakdownSection(by: Breakdown, title: string): Section {
-  const cols = by === 'endpoint' ? (['team', 'endpoint'] as const) : ([by] as const)
+  const cols = by === 'endpoint' ? (['team', 'endpoint'] as const) : by === 'environment' ? (['team', 'environment'] as const) : ([by] as const)
   const cells = (r: BreakdownRow) => cols.map((c) => html`<td>${printable(r[c])}</td>`)
   return {
     id: `${by}s`,
