@@ -57,7 +57,8 @@ export async function loadChartInput(client: ClickHouseClient, alert: ChartAlert
       return { t: Number(r.t), requests, value }
     })
     .filter((p) => Number.isFinite(p.value))
-  return { alert, points, deployments: await loadDeployments(client, alert, span), bucketMinutes: span.bucketMinutes }
+  // no windows (yet): no chart, so no need to look for deployments
+  return { alert, points, deployments: points.length ? await loadDeployments(client, alert, span) : [], bucketMinutes: span.bucketMinutes }
 }
 
 async function loadDeployments(client: ClickHouseClient, a: ChartAlert, span: { from: number; to: number }): Promise<ChartDeployment[]> {

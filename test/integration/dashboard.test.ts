@@ -128,7 +128,7 @@ describe('dashboard (headless Chromium)', () => {
     await page.close()
   })
 
-  it('`burnwatch ui` alone serves the same store without a bus or migrations (Kafka here is unreachable)', async () => {
+  it('`burnwatch ui` alone serves the same store without a bus (Kafka here is unreachable)', async () => {
     const alone = await startStages(['ui'], loadConfig({ ...env, KAFKA_BROKERS: '127.0.0.1:9' }), testLogger())
     try {
       const r = await fetch(`${alone.uiUrl}/alerts/${encodeURIComponent(alertId)}`)
