@@ -3,7 +3,7 @@
  * consumer, then with `burnwatch aggregate` processes storing into a ClickHouse server over HTTP
  * (CLICKHOUSE_URL, else a local server from the chDB library): one process, then two in one
  * consumer group, each run into a fresh database from the start of the topic. Rates are measured
- * from the moment the last process is running (consumer joined) to a group lag of 0 (everything
+ * from the moment the first process is running (consumer joined) to a group lag of 0 (everything
  * stored and committed); CPU is read from /proc for each aggregator process and the server.
  * Env: KAFKA_BROKERS (required), CLICKHOUSE_URL, BENCH_SERVER_EVENTS, BENCH_SERIES.
  */
@@ -85,14 +85,23 @@ async function runAggregators(k: number): Promise<AggregatorServerRun> {
   await admin.connect()
   try {
     for (let i = 0; i < k; i++) children.push(startBurnwatch(['aggregate'], { ...env, BURNWATCH_DATA_DIR: mkdtempSync(join(tmpdir(), 'bw-bench-srv-')) }))
-    while (!children.every((c) => /running \(/.test(c.output()))) {
+    // the clock starts when the first process consumes; a later one's start and the rebalance it
+    // causes are part of the run (as when a second aggregator joins a live group). CPU is counted
+    // for each process from its own start of consuming: its boot is not in it.
+    let t0 = 0
+    const cpu0: (number | null)[] = children.map(() => null)
+    const server0 = local ? cpuSeconds(local.pid) : 0
+    while (cpu0.some((c) => c === null)) {
       const dead = children.find((c) => c.proc.exitCode !== null)
       if (dead) throw new Error(`an aggregator exited: ${dead.output().slice(-2000)}`)
-      await sleep(20)
+      children.forEach((c, i) => {
+        if (cpu0[i] === null && /running \(/.test(c.output())) {
+          cpu0[i] = cpuSeconds(c.proc.pid!)
+          t0 ||= performance.now()
+        }
+      })
+      await sleep(10)
     }
-    const t0 = performance.now()
-    const cpu0 = children.map((c) => cpuSeconds(c.proc.pid!))
-    const server0 = local ? cpuSeconds(local.pid) : 0
     let lastReport = t0
     while ((await groupLag(admin, GROUP, topic)) > 0) {
       await sleep(100)

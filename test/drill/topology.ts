@@ -230,18 +230,21 @@ async function scaleOutAggregators(): Promise<DrillResult> {
       published = (await readTopic(brokers, topics.windows)).map((r) => JSON.parse(r.value) as WindowRecord)
       const keys = new Set(published.map(keyOf))
       return [...stored.keys()].every((k) => keys.has(k))
-    }, 90_000, 2000).catch(() => {})
+    }, 150_000, 2000).catch(() => {})
     const stagesAlive = aggs.slice(1).every(alive)
     for (const a of aggs.slice(1)) await stopGracefully(a, 'aggregator')
     const byKey = new Map<string, WindowRecord[]>()
     for (const w of published) byKey.set(keyOf(w), [...(byKey.get(keyOf(w)) ?? []), w])
-    const missing = [...stored.keys()].filter((k) => !byKey.has(k)).length
+    const missingKeys = [...stored.keys()].filter((k) => !byKey.has(k))
+    const missing = missingKeys.length
+    const lastStart = Math.max(...[...stored.keys()].map((k) => Date.parse(k.slice(k.lastIndexOf('@') + 1))))
     const republished = published.length - byKey.size
     const differing = [...byKey.values()].filter((ws) => new Set(ws.map((w) => `${w.requests}/${w.cost_usd}`)).size > 1).length
     const notes = [
       `aggregator SIGKILLed at ${atKill}/${events.length} committed, a fourth added; ${stored.size} windows stored, ${byKey.size} published, ${missing} missing, ${republished} published twice (re-closed after the kill; the detector ignores a window it has seen), ${differing} with differing copies`,
       ...t.notes,
     ]
+    if (missing) notes.push(`never published (series@window, minutes before the last window): ${missingKeys.slice(0, 5).map((k) => `${k} (${(lastStart - Date.parse(k.slice(k.lastIndexOf('@') + 1))) / 60_000})`).join(', ')}`)
     if (!stagesAlive) notes.push('an aggregator exited')
     return result('scale-out: 3 aggregators, kill 1, add 1 (6 partitions)', { eventsIn: exp.ids.size, eventsStored: t.stored, duplicates: t.duplicates, lost: t.lost }, notes, t.exact && stagesAlive && missing === 0 && differing === 0)
   } finally {

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { createClient } from '@clickhouse/client'
+import { ClickHouseLogLevel, createClient } from '@clickhouse/client'
 import { openTestClickHouse } from '../support/clickhouse.ts'
 import type { ClickHouseHandle } from '../../shared/clickhouse/client.ts'
 import { docQueries } from '../../shared/clickhouse/doc-queries.ts'
@@ -382,7 +382,7 @@ describe('analyst role', () => {
 
   /** An analyst login can SELECT and cannot INSERT, DROP or read files on the server. */
   const expectReadOnly = async (url: string, user: string, password: string) => {
-    const analyst = createClient({ url, username: user, password, database: h.database })
+    const analyst = createClient({ url, username: user, password, database: h.database, log: { level: ClickHouseLogLevel.OFF } })
     try {
       const rs = await analyst.query({ query: 'SELECT count() AS n FROM usage_events', format: 'JSONEachRow' })
       const [r] = await rs.json<{ n: number | string }>()

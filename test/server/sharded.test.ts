@@ -79,6 +79,13 @@ afterAll(async () => {
 })
 
 describe('sharded layout: two shards behind Distributed tables', () => {
+  it('has a Distributed table for every table of the migrations (a new migration needs its line in distributed.sql)', async () => {
+    const tables = "SELECT name FROM system.tables WHERE database = {db:String} AND engine LIKE {engine:String} AND engine NOT LIKE '%View' AND name != 'schema_migrations' ORDER BY name"
+    const shardTables = await rowsOf(sharded, tables, { db: shardDatabase(database), engine: '%' })
+    expect(shardTables.length).toBeGreaterThan(5)
+    expect(await rowsOf(sharded, tables, { db: database, engine: 'Distributed' })).toEqual(shardTables)
+  })
+
   it('spreads the series over both shards and keeps totals and rollups exact', async () => {
     for (const s of servers) {
       const c = createClient({ url: s.url, database: shardDatabase(database), log: { level: ClickHouseLogLevel.OFF } })

@@ -16,3 +16,6 @@ CREATE TABLE IF NOT EXISTS {database}.deployments AS {shard_database}.deployment
 CREATE TABLE IF NOT EXISTS {database}.alerts AS {shard_database}.alerts ENGINE = Distributed({cluster}, {shard_database}, alerts, cityHash64(alert_id));
 CREATE TABLE IF NOT EXISTS {database}.alert_deliveries AS {shard_database}.alert_deliveries ENGINE = Distributed({cluster}, {shard_database}, alert_deliveries, cityHash64(alert_id));
 CREATE TABLE IF NOT EXISTS {database}.silences AS {shard_database}.silences ENGINE = Distributed({cluster}, {shard_database}, silences, cityHash64(team, silence_id));
+CREATE TABLE IF NOT EXISTS {database}.cost_hourly_env AS {shard_database}.cost_hourly_env ENGINE = Distributed({cluster}, {shard_database}, cost_hourly_env, cityHash64(team, endpoint, model));
+CREATE TABLE IF NOT EXISTS {database}.cost_windows_env AS {shard_database}.cost_windows_env ENGINE = Distributed({cluster}, {shard_database}, cost_windows_env, cityHash64(team, endpoint, model));
+CREATE TABLE IF NOT EXISTS {database}.digests AS {shard_database}.digests ENGINE = Distributed({cluster}, {shard_database}, digests, cityHash64(team, week));
