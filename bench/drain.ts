@@ -23,11 +23,9 @@ import type { Bus, BusConsumer, ConsumerOptions } from '../shared/bus/port.ts'
 import { openClickHouse } from '../shared/clickhouse/client.ts'
 import { migrate } from '../shared/clickhouse/migrate.ts'
 import { createRegistry } from '../shared/metrics.ts'
-import { seriesKey } from '../shared/producer/index.ts'
 import { createAggregator } from '../services/aggregator/service.ts'
 import { createClickHouseUsageStore, encodeUsageRows, type ClickHouseUsageStore } from '../services/aggregator/clickhouse-store.ts'
-import { generateTraffic } from '../services/demo/traffic.ts'
-import { benchSeries, loadTrace } from './lib/traffic.ts'
+import { BARE, benchRecords, drainBare, fillTopic } from './lib/kafka.ts'
 import { progress, report } from './lib/child.ts'
 
 const P = 'drain'
@@ -75,83 +73,13 @@ const topic = config.kafka.topics.events
 const logger = createLogger({ level: 'warn' })
 const kafka = new Kafka({ clientId: 'bench', brokers, logLevel: logLevel.NOTHING })
 
-// --- the events -----------------------------------------------------------------------------
-const trace = loadTrace()
-progress(P, `generating ${N.toLocaleString('en')} events over ${SERIES} series (${trace.source})`)
-const records: { key: string; value: string }[] = []
-let bytes = 0
-{
-  // an hour of event time from 12:00 UTC yesterday: the daily traffic shape, and so the number
-  // of windows, is the same in every run whatever the time of day
-  const minutes = 60
-  const day = 86_400_000
-  const start = Math.floor(Date.now() / day) * day - day + 12 * 3_600_000
-  for (const e of generateTraffic({ start, minutes, series: benchSeries(SERIES, N / SERIES / 25), pairs: trace.pairs, seed: 7 })) {
-    const value = JSON.stringify(e)
-    bytes += value.length
-    records.push({ key: seriesKey(e), value })
-    if (records.length >= N) break
-  }
-  if (records.length < N) throw new Error(`generated only ${records.length} events`)
-}
-
-// --- fill -------------------------------------------------------------------------------------
-let fillSeconds = 0
-{
-  const admin = kafka.admin()
-  await admin.connect()
-  await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true })
-  await admin.disconnect()
-  const producer = kafka.producer({ allowAutoTopicCreation: false })
-  await producer.connect()
-  const t0 = performance.now()
-  // record batches stay under the broker's 1 MB message.max.bytes; a few requests in flight
-  const CHUNK = 6000
-  const inFlight = new Set<Promise<unknown>>()
-  let lastFill = performance.now()
-  for (let i = 0; i < records.length; i += CHUNK) {
-    const p = producer.send({ topic, acks: -1, messages: records.slice(i, i + CHUNK) })
-    inFlight.add(p)
-    void p.finally(() => inFlight.delete(p)).catch(() => {})
-    if (inFlight.size >= 4) await Promise.race(inFlight)
-    if (performance.now() - lastFill > 3000) {
-      lastFill = performance.now()
-      progress(P, `filled ${(i + CHUNK).toLocaleString('en')}`)
-    }
-  }
-  await Promise.all(inFlight)
-  await producer.disconnect()
-  fillSeconds = (performance.now() - t0) / 1000
-  progress(P, `topic ${topic}: ${N.toLocaleString('en')} events, ${(bytes / 1e6).toFixed(0)} MB of JSON, filled in ${fillSeconds.toFixed(1)} s`)
-}
+// --- the events, the fill, (a) the bare kafkajs consumer --------------------------------------
+const { records, bytes } = benchRecords(P, N, SERIES)
+const fillSeconds = await fillTopic(P, kafka, topic, PARTITIONS, records)
+progress(P, `topic ${topic}: ${N.toLocaleString('en')} events, ${(bytes / 1e6).toFixed(0)} MB of JSON, filled in ${fillSeconds.toFixed(1)} s`)
 records.length = 0
-
-// --- (a) bare kafkajs consumer ---------------------------------------------------------------
-const BARE = { maxWaitTimeInMs: 50, minBytes: 1, maxBytesPerPartition: 16 * 1024 * 1024, maxBytes: 64 * 1024 * 1024, partitionsConsumedConcurrently: 3 }
-async function drainBare(): Promise<number> {
-  const c = kafka.consumer({ groupId: `bench-bare-${hex}`, maxWaitTimeInMs: BARE.maxWaitTimeInMs, minBytes: BARE.minBytes, maxBytesPerPartition: BARE.maxBytesPerPartition, maxBytes: BARE.maxBytes })
-  await c.connect()
-  await c.subscribe({ topic, fromBeginning: true })
-  let n = 0
-  let first = 0
-  c.on(c.events.GROUP_JOIN, () => {
-    first ||= performance.now()
-  })
-  let resolveDone!: (t: number) => void
-  const done = new Promise<number>((r) => (resolveDone = r))
-  await c.run({
-    partitionsConsumedConcurrently: BARE.partitionsConsumedConcurrently,
-    eachBatch: async ({ batch }) => {
-      n += batch.messages.length
-      if (n >= N) resolveDone(performance.now())
-    },
-  })
-  const last = await done
-  await c.disconnect()
-  return (last - first) / 1000
-}
 progress(P, 'draining with a bare kafkajs batch consumer')
-const bareSeconds = await drainBare()
+const bareSeconds = await drainBare(kafka, topic, N, `bench-bare-${hex}`)
 progress(P, `bare: ${(N / bareSeconds).toFixed(0)} events/s (${bareSeconds.toFixed(2)} s)`)
 
 // --- (b) the aggregator ------------------------------------------------------------------------

@@ -7,12 +7,14 @@
  *   3. end-to-end alert latency in the embedded mode (bench/latency.ts)
  *   4. memory per active series: windower + deduper, detector core (bench/rss.ts)
  *   5. the render time of a page's chart (bench/chart.ts)
+ *   6. the server path: `burnwatch aggregate` processes into a ClickHouse server over HTTP vs a
+ *      bare consumer, CPU per event, two aggregators vs one (bench/server.ts)
  * Writes bench/results/latest.json, prints a table, and prints that JSON on one line LAST.
  *
  * Event token counts come from the Azure LLM inference trace 2023 (Patel et al., "Splitwise",
  * ISCA 2024), CC-BY-4.0: https://github.com/Azure/AzurePublicDataset
  *
- * Env: BENCH_ONLY=drain,backtest,latency,rss,chart (a subset), BENCH_CPU_PROF=<dir> (profile the drain
+ * Env: BENCH_ONLY=drain,backtest,latency,rss,chart,server (a subset), BENCH_CPU_PROF=<dir> (profile the drain
  * part with --cpu-prof), BENCH_EVENTS / BENCH_SERIES / BENCH_BACKTEST_EVENTS / BENCH_RSS_SERIES.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -27,9 +29,10 @@ import type { LatencyResult } from './latency.ts'
 import type { RssResult } from './rss.ts'
 import { ConfigFileSchema } from '../shared/config.ts'
 import type { ChartResult } from './chart.ts'
+import type { ServerResult } from './server.ts'
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url))
-const only = new Set((process.env.BENCH_ONLY ?? 'drain,backtest,latency,rss,chart').split(',').map((s) => s.trim()))
+const only = new Set((process.env.BENCH_ONLY ?? 'drain,backtest,latency,rss,chart,server').split(',').map((s) => s.trim()))
 const t0 = performance.now()
 
 interface Results {
@@ -40,6 +43,7 @@ interface Results {
   latency: LatencyResult | { error: string } | null
   rss: RssResult | { error: string } | null
   chart: ChartResult | { error: string } | null
+  server: ServerResult | { error: string } | null
   seconds: number
   credit: string
 }
@@ -52,11 +56,12 @@ const results: Results = {
   latency: null,
   rss: null,
   chart: null,
+  server: null,
   seconds: 0,
   credit: TRACE_CREDIT,
 }
 
-const step = (n: number, what: string) => console.log(`\n[${n}/5] ${what}  (+${((performance.now() - t0) / 1000).toFixed(0)} s)`)
+const step = (n: number, what: string) => console.log(`\n[${n}/6] ${what}  (+${((performance.now() - t0) / 1000).toFixed(0)} s)`)
 const failed = (err: unknown) => ({ error: err instanceof Error ? err.message : String(err) })
 
 console.log(`Burnwatch bench — node ${process.version}, ${results.machine.cpus} × ${results.machine.cpuModel}, ${results.machine.memoryGB} GB`)
@@ -64,14 +69,16 @@ console.log(TRACE_CREDIT)
 
 let kafka: ProvisionedKafka | null = null
 try {
-  if (only.has('drain')) {
+  if (only.has('drain') || only.has('server')) {
+    console.log('  provisioning Kafka (KAFKA_BROKERS, Testcontainers or the local KRaft broker)…')
+    kafka = await provisionKafka()
+    results.machine.kafka = kafka.version
+    results.machine.kafkaSource = kafka.source
+    console.log(`  Kafka ${kafka.version} (${kafka.source}) at ${kafka.brokers.join(',')}`)
+  }
+  if (kafka && only.has('drain')) {
     step(1, 'pipeline drain throughput (Kafka → aggregator → ClickHouse vs a bare kafkajs consumer)')
     try {
-      console.log('  provisioning Kafka (KAFKA_BROKERS, Testcontainers or the local KRaft broker)…')
-      kafka = await provisionKafka()
-      results.machine.kafka = kafka.version
-      results.machine.kafkaSource = kafka.source
-      console.log(`  Kafka ${kafka.version} (${kafka.source}) at ${kafka.brokers.join(',')}`)
       const prof = process.env.BENCH_CPU_PROF
       const r = await runPart<DrainResult>(here('./drain.ts'), { KAFKA_BROKERS: kafka.brokers.join(',') }, prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])
       results.drain = r.result
@@ -80,10 +87,15 @@ try {
     } catch (err) {
       results.drain = failed(err)
       console.log(`  FAILED: ${results.drain.error}`)
-    } finally {
-      await kafka?.stop().catch(() => {})
     }
   }
+  if (kafka && only.has('server')) {
+    step(6, 'the server path: aggregator processes → ClickHouse server over HTTP vs a bare consumer; two vs one')
+    results.server = await runPart<ServerResult>(here('./server.ts'), { KAFKA_BROKERS: kafka.brokers.join(',') }).then((r) => r.result, failed)
+    if ('error' in results.server) console.log(`  FAILED: ${results.server.error}`)
+  }
+  await kafka?.stop().catch(() => {})
+  kafka = null
   if (only.has('backtest')) {
     step(2, 'backtest speed vs a bare read + JSON.parse loop')
     results.backtest = await runPart<BacktestResult>(here('./backtest.ts'), {}).then((r) => r.result, failed)
@@ -138,9 +150,15 @@ if (r) {
   const caps = ConfigFileSchema.parse({}).defaults
   rows.push(['memory: at the series cap', `${n((r.total.rssPerSeries * caps.max_series) / 2 ** 20)} MiB`, `defaults.max_series ${n(caps.max_series)} series (${n(caps.max_series_per_team)} per team) × the total above; target ≤ 2,048 B/series`])
 }
+const sv = ok(results.server)
+if (sv) {
+  rows.push(['server: bare kafkajs consumer', `${n(sv.bare.eventsPerSecond)} events/s`, `${n(sv.events)} events, ${sv.partitions} partitions`])
+  rows.push(['server: 1 aggregator → ClickHouse HTTP', `${n(sv.one.eventsPerSecond)} events/s`, `ratio ${n(sv.ratio, 3)} of bare; CPU ${n(sv.one.cpuPerEventUs, 1)} µs/event${sv.one.serverCpuPerEventUs === null ? '' : `, server ${n(sv.one.serverCpuPerEventUs, 1)} µs/event`}`])
+  rows.push(['server: 2 aggregators, one group', `${n(sv.two.eventsPerSecond)} events/s`, `×${n(sv.scaling, 2)} of one; CPU ${n(sv.two.cpuPerEventUs, 1)} µs/event${sv.two.serverCpuPerEventUs === null ? '' : `, server ${n(sv.two.serverCpuPerEventUs, 1)} µs/event`}`])
+}
 const c = ok(results.chart)
 if (c) rows.push(['chart: render (median)', `${n(c.medianMs, 1)} ms`, `CPU ${n(c.medianCpuMs, 1)} ms; p95 ${n(c.p95Ms, 1)} ms, max ${n(c.maxMs, 1)} ms, cold ${n(c.coldMs)} ms; ${c.size} PNG; target ≤ ${c.targetMs} ms`])
-for (const [k, v] of Object.entries({ drain: results.drain, backtest: results.backtest, latency: results.latency, rss: results.rss, chart: results.chart })) {
+for (const [k, v] of Object.entries({ drain: results.drain, backtest: results.backtest, latency: results.latency, rss: results.rss, chart: results.chart, server: results.server })) {
   if (v && 'error' in v) rows.push([`${k}: FAILED`, '', v.error.slice(0, 120)])
 }
 const w0 = Math.max(...rows.map((x) => x[0].length), 10)
@@ -155,5 +173,5 @@ mkdirSync(here('./results'), { recursive: true })
 writeFileSync(out, JSON.stringify(results, null, 2) + '\n')
 console.log(`\nwrote ${out}`)
 console.log(JSON.stringify(results))
-const anyFailed = [results.drain, results.backtest, results.latency, results.rss, results.chart].some((x) => x && 'error' in x)
+const anyFailed = [results.drain, results.backtest, results.latency, results.rss, results.chart, results.server].some((x) => x && 'error' in x)
 process.exitCode = anyFailed ? 1 : 0

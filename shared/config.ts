@@ -80,7 +80,7 @@ export const ConfigFileSchema = z.strictObject({
         .refine((ms) => ms === 60_000, { message: 'defaults.window must be 1m: windows are one minute in the aggregator, the ClickHouse views (cost_windows, rollups) and the detector rebuild' })
         .default(60_000),
       allowed_lateness: duration('defaults.allowed_lateness').default(30_000),
-      min_requests_per_window: z.number().int().min(1).default(20),
+      min_requests_per_window: z.number().int().min(0).default(0),
       resolve_windows: z.number().int().min(1).default(10),
       dedup_horizon: duration('defaults.dedup_horizon').default(3_600_000),
       strict_events: z.boolean().default(true),
@@ -112,11 +112,19 @@ const EnvSchema = z.object({
   CLICKHOUSE_URL: z.url({ error: 'CLICKHOUSE_URL must be a URL such as http://localhost:8123' }).optional(),
   CLICKHOUSE_USER: z.string().default('default'),
   CLICKHOUSE_PASSWORD: z.string().default(''),
+  // the sharded layout (shared/clickhouse/sharded.ts): a cluster of the servers' remote_servers, and each shard's HTTP URL
+  CLICKHOUSE_CLUSTER: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'CLICKHOUSE_CLUSTER must be a cluster name from remote_servers (letters, digits, _)').optional(),
+  CLICKHOUSE_SHARD_URLS: z.string().optional(),
   CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'CLICKHOUSE_DATABASE must be an identifier (letters, digits, _)').default('burnwatch'),
   SLACK_BOT_TOKEN: z.string().optional(),
   SLACK_API_URL: z.url({ error: 'SLACK_API_URL must be a URL such as https://slack.com/api/' }).optional(),
   BURNWATCH_CONFIG: z.string().optional(),
   BURNWATCH_DATA_DIR: z.string().default('./data'),
+  // embedded mode: serve the chDB data as a ClickHouse server on loopback (shared/clickhouse/embedded-server.ts)
+  BURNWATCH_EMBEDDED_SERVER: z.enum(['0', '1'], { error: 'BURNWATCH_EMBEDDED_SERVER must be 1 (serve the embedded store on loopback) or 0 (chDB in-process only)' }).default('1'),
+  CLICKHOUSE_HTTP_PORT: z.coerce.number({ error: 'CLICKHOUSE_HTTP_PORT must be a port number' }).int().min(1).max(65535).default(8123),
+  CLICKHOUSE_TCP_PORT: z.coerce.number({ error: 'CLICKHOUSE_TCP_PORT must be a port number' }).int().min(1).max(65535).default(9000),
+  BURNWATCH_ANALYST_PASSWORD: z.string().min(8, 'BURNWATCH_ANALYST_PASSWORD must have at least 8 characters').optional(),
   PORT: z.coerce.number({ error: 'PORT must be a port number' }).int().min(0).max(65535).default(8787),
   UI_PORT: z.coerce.number({ error: 'UI_PORT must be a port number' }).int().min(0).max(65535).default(8788),
   HOST: z.string().default('127.0.0.1'),
@@ -133,9 +141,18 @@ export interface IngestKey {
   teams: string[]
 }
 
+/** embedded mode's loopback ClickHouse server (when url is null) */
+export interface EmbeddedServerConfig {
+  enabled: boolean
+  httpPort: number
+  tcpPort: number
+  /** null: generated once and kept in <data dir>/clickhouse-server/analyst-password */
+  analystPassword: string | null
+}
+
 export interface AppConfig {
   kafka: { brokers: string[] | null; clientId: string; topics: Topics }
-  clickhouse: { url: string | null; user: string; password: string; database: string; dataDir: string }
+  clickhouse: { url: string | null; user: string; password: string; database: string; dataDir: string; embeddedServer?: EmbeddedServerConfig; sharded?: { cluster: string; shardUrls: string[] } | null }
   slack: { botToken: string | null; apiUrl: string | null }
   http: { port: number; host: string; bodyLimitBytes: number; metricsPort: number | null }
   /** the dashboard: its port (UI_PORT, on HOST) */
@@ -222,10 +239,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: { co
   if (problems.length || !e.success) throw new ConfigError(problems)
   const v = e.data
   const brokers = v.KAFKA_BROKERS?.split(',').map((b) => b.trim()).filter(Boolean) ?? []
-  const secrets = [v.SLACK_BOT_TOKEN, v.CLICKHOUSE_PASSWORD, ...ingestKeys.map((k) => k.key)].filter((s): s is string => !!s && s.length >= 4)
+  const secrets = [v.SLACK_BOT_TOKEN, v.CLICKHOUSE_PASSWORD, v.BURNWATCH_ANALYST_PASSWORD, ...ingestKeys.map((k) => k.key)].filter((s): s is string => !!s && s.length >= 4)
   return {
     kafka: { brokers: brokers.length ? brokers : null, clientId: v.KAFKA_CLIENT_ID, topics: topicNames(v.KAFKA_TOPIC_PREFIX) },
-    clickhouse: { url: v.CLICKHOUSE_URL ?? null, user: v.CLICKHOUSE_USER, password: v.CLICKHOUSE_PASSWORD, database: v.CLICKHOUSE_DATABASE, dataDir: v.BURNWATCH_DATA_DIR },
+    clickhouse: {
+      url: v.CLICKHOUSE_URL ?? null,
+      user: v.CLICKHOUSE_USER,
+      password: v.CLICKHOUSE_PASSWORD,
+      database: v.CLICKHOUSE_DATABASE,
+      dataDir: v.BURNWATCH_DATA_DIR,
+      sharded: v.CLICKHOUSE_CLUSTER ? { cluster: v.CLICKHOUSE_CLUSTER, shardUrls: (v.CLICKHOUSE_SHARD_URLS ?? v.CLICKHOUSE_URL ?? '').split(',').map((u) => u.trim()).filter(Boolean) } : null,
+      embeddedServer: { enabled: v.BURNWATCH_EMBEDDED_SERVER === '1', httpPort: v.CLICKHOUSE_HTTP_PORT, tcpPort: v.CLICKHOUSE_TCP_PORT, analystPassword: v.BURNWATCH_ANALYST_PASSWORD ?? null },
+    },
     slack: { botToken: v.SLACK_BOT_TOKEN || null, apiUrl: v.SLACK_API_URL ?? null },
     http: { port: v.PORT, host: v.HOST, bodyLimitBytes: v.BURNWATCH_BODY_LIMIT, metricsPort: v.METRICS_PORT ?? null },
     ui: { port: v.UI_PORT },

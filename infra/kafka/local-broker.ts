@@ -43,6 +43,8 @@ export interface LocalKafkaOptions {
   logFile?: string
   /** Readiness deadline per start; default 60000 (env BURNWATCH_KAFKA_START_TIMEOUT_MS). */
   startTimeoutMs?: number
+  /** One node of a cluster (infra/kafka/local-cluster.ts): its id, controller port, the voters, the shared cluster id, replication. */
+  cluster?: { nodeId: number; controllerPort: number; voters: string; clusterId: string; replicationFactor: number; minInsyncReplicas: number }
 }
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -88,7 +90,7 @@ function runJava(args: string[], logFile: string): Promise<void> {
 }
 
 /** Free loopback ports, all distinct (the listening sockets are held until every port is picked). */
-async function freePorts(count: number): Promise<number[]> {
+export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((resolvePromise, reject) => {
       const srv = createServer()
@@ -106,7 +108,7 @@ async function freePorts(count: number): Promise<number[]> {
 }
 
 /** A KRaft cluster id: 16 random bytes, base64url (Kafka avoids ids starting with '-', which look like CLI flags). */
-function clusterId(): string {
+export function clusterId(): string {
   for (;;) {
     const id = randomBytes(16).toString('base64url')
     if (!id.startsWith('-')) return id
@@ -161,7 +163,10 @@ export async function startLocalKafka(opts: LocalKafkaOptions = {}): Promise<Loc
   const startTimeoutMs = opts.startTimeoutMs ?? (Number(process.env.BURNWATCH_KAFKA_START_TIMEOUT_MS) || 60_000)
   const picked = await freePorts(2)
   const port = opts.port ?? picked[0]!
-  const controllerPort = picked.find((p) => p !== port) ?? picked[1]!
+  const controllerPort = opts.cluster?.controllerPort ?? picked.find((p) => p !== port) ?? picked[1]!
+  const nodeId = opts.cluster?.nodeId ?? 1
+  const rf = opts.cluster?.replicationFactor ?? 1
+  const minIsr = opts.cluster?.minInsyncReplicas ?? 1
   const logDir = join(dataDir, 'kraft')
   const propsFile = join(dataDir, 'server.properties')
   const log4jFile = join(dataDir, 'log4j2.properties')
@@ -170,8 +175,8 @@ export async function startLocalKafka(opts: LocalKafkaOptions = {}): Promise<Loc
   await writeFile(propsFile, [
     '# Written by infra/kafka/local-broker.ts: one node, broker + controller (KRaft), loopback only.',
     'process.roles=broker,controller',
-    'node.id=1',
-    `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
+    `node.id=${nodeId}`,
+    `controller.quorum.voters=${opts.cluster?.voters ?? `1@127.0.0.1:${controllerPort}`}`,
     `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
     `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
     'controller.listener.names=CONTROLLER',
@@ -179,18 +184,18 @@ export async function startLocalKafka(opts: LocalKafkaOptions = {}): Promise<Loc
     'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
     `log.dirs=${logDir}`,
     'num.partitions=3',
-    'default.replication.factor=1',
-    'min.insync.replicas=1',
+    `default.replication.factor=${rf}`,
+    `min.insync.replicas=${minIsr}`,
     'auto.create.topics.enable=true',
     'delete.topic.enable=true',
-    'offsets.topic.replication.factor=1',
+    `offsets.topic.replication.factor=${rf}`,
     // Fewer internal partitions: coordinators load faster on a 2-core test machine.
     'offsets.topic.num.partitions=10',
-    'transaction.state.log.replication.factor=1',
-    'transaction.state.log.min.isr=1',
+    `transaction.state.log.replication.factor=${rf}`,
+    `transaction.state.log.min.isr=${minIsr}`,
     'transaction.state.log.num.partitions=5',
-    'share.coordinator.state.topic.replication.factor=1',
-    'share.coordinator.state.topic.min.isr=1',
+    `share.coordinator.state.topic.replication.factor=${rf}`,
+    `share.coordinator.state.topic.min.isr=${minIsr}`,
     'group.initial.rebalance.delay.ms=0',
     // Let short consumer session timeouts (tests) through; the broker default minimum is 6000.
     'group.min.session.timeout.ms=1000',
@@ -224,7 +229,7 @@ export async function startLocalKafka(opts: LocalKafkaOptions = {}): Promise<Loc
   const jvm = [...heap, ...perf, `-Dlog4j2.configurationFile=${log4jFile}`, '-cp', classpath]
 
   if (!existsSync(join(logDir, 'meta.properties'))) {
-    await runJava([...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId(), '-c', propsFile], logFile)
+    await runJava([...jvm, 'kafka.tools.StorageTool', 'format', '-t', opts.cluster?.clusterId ?? clusterId(), '-c', propsFile], logFile)
   }
 
   let child: ChildProcess | undefined
@@ -269,7 +274,7 @@ export async function startLocalKafka(opts: LocalKafkaOptions = {}): Promise<Loc
       try {
         await Promise.race([spawnError, admin.connect()])
         const cluster = await admin.describeCluster()
-        if (cluster.brokers.length > 0 && cluster.controller !== null) return
+        if (cluster.brokers.some((b) => b.nodeId === nodeId) && cluster.controller !== null) return
       } catch (e) {
         if (e instanceof Error && e.message.startsWith('cannot run')) throw e
       } finally {

@@ -52,7 +52,8 @@ export async function checkClickHouse(config: AppConfig): Promise<Check> {
     try {
       const rs = await h.client.query({ query: 'SELECT version() AS v, (SELECT count() FROM system.tables WHERE database = currentDatabase()) AS tables', format: 'JSONEachRow' })
       const [r] = await rs.json<{ v: string; tables: number }>()
-      return { name: 'ClickHouse', ok: true, detail: `${where}: version ${r?.v}, ${r?.tables} tables${Number(r?.tables) === 0 ? ' (run `burnwatch migrate`)' : ''}` }
+      const at = h.embeddedServer ? `chDB data in ${c.dataDir}, served by the running burnwatch start at ${h.embeddedServer}` : where
+      return { name: 'ClickHouse', ok: true, detail: `${at}: version ${r?.v}, ${r?.tables} tables${Number(r?.tables) === 0 ? ' (run `burnwatch migrate`)' : ''}` }
     } finally {
       await h.close()
     }

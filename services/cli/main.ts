@@ -7,7 +7,7 @@ import { loadConfig, type AppConfig } from '../../shared/config.ts'
 import { ConfigError, BurnwatchError } from '../../shared/errors.ts'
 import { createLogger, scrub } from '../../shared/logger.ts'
 import { openClickHouse } from '../../shared/clickhouse/client.ts'
-import { migrate } from '../../shared/clickhouse/migrate.ts'
+import { applySchema } from '../../shared/clickhouse/sharded.ts'
 import { ensureAnalystRole } from '../../shared/clickhouse/roles.ts'
 import { doctor } from './doctor.ts'
 import { commands } from './commands.ts'
@@ -46,8 +46,9 @@ const builtins: Record<string, Command> = {
     const config = ctx.config()
     const h = await openClickHouse(config.clickhouse)
     try {
-      const r = await migrate(h.client)
-      ctx.out.write(`applied ${r.applied.length} migration files (${r.statements} statements) to ${h.kind === 'chdb' ? `chDB in ${config.clickhouse.dataDir}` : 'the ClickHouse server'}, database ${h.database}\n`)
+      const r = await applySchema(h, config.clickhouse)
+      if (r.shards !== null) ctx.out.write(`applied the sharded layout (${r.statements} statements) on ${r.shards} shards of cluster ${config.clickhouse.sharded!.cluster}: per-shard tables in ${h.database}_shard, Distributed tables in ${h.database}\n`)
+      else ctx.out.write(`applied ${r.applied.length} migration files (${r.statements} statements) to ${h.kind === 'chdb' ? `chDB in ${config.clickhouse.dataDir}` : 'the ClickHouse server'}, database ${h.database}\n`)
       const role = await ensureAnalystRole(h)
       if (role.status === 'applied') ctx.out.write(`read-only role ${role.role} has SELECT on ${role.database}.*\n`)
       else if (role.status === 'unsupported') ctx.out.write(`analyst role: ${role.reason}\n`)

@@ -81,10 +81,19 @@ export function createIngestServer(o: IngestServerOptions): IngestServer {
     })
     return producerPromise
   }
+  /** a producer that cannot send again is stopped; the next request gets a new one */
+  const discard = (broken: BusProducer) => {
+    const current = producerPromise
+    void current?.then((p) => {
+      if (p !== broken || producerPromise !== current) return
+      producerPromise = null
+      p.stop().catch((err: unknown) => log.warn({ err }, 'stopping a broken producer failed'))
+    }, () => {})
+  }
 
   const handlers = createHandlers({
     authenticate: createAuthenticator(o.config.ingestKeys),
-    publish: createPublisher({ producer, timeoutMs: o.sendTimeoutMs ?? 30_000, logger: log }),
+    publish: createPublisher({ producer, discard, timeoutMs: o.sendTimeoutMs ?? 30_000, logger: log }),
     topics: { events: o.config.kafka.topics.events, deployments: o.config.kafka.topics.deployments },
     strictDefault: o.config.file.defaults.strict_events,
     bodyLimitBytes: o.config.http.bodyLimitBytes,

@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { createClient, ClickHouseLogLevel, type ClickHouseClient } from '@clickhouse/client'
 import { DependencyError } from '../errors.ts'
+import { findEmbeddedServer } from './embedded-server.ts'
+import { SHARDED_CLIENT_SETTINGS } from './sharded-settings.ts'
 
 export type { ClickHouseClient }
 
@@ -18,11 +20,15 @@ export interface ClickHouseSettings {
   database: string
   /** chDB data directory (used when url is null); `:memory:` for an ephemeral engine */
   dataDir: string
+  /** the sharded layout (shared/clickhouse/sharded.ts): its clients insert synchronously through Distributed tables */
+  sharded?: { cluster: string; shardUrls: string[] } | null
 }
 
 export interface ClickHouseHandle {
   client: ClickHouseClient
   kind: 'server' | 'chdb'
+  /** set when url was null and a running `burnwatch start` serves the chDB data dir: its HTTP address */
+  embeddedServer?: string
   database: string
   /** chDB: a folder for the bulk-insert files of createClickHouseUsageStore; null on a server */
   stagingDir: string | null
@@ -40,9 +46,20 @@ export function assertIdentifier(name: string, what = 'database name'): string {
 
 /**
  * Opens ClickHouse and makes sure the database exists; `createDatabase: false` for a read-only
- * login (the dashboard's `burnwatch ui`), which may not create anything.
+ * login (the dashboard's `burnwatch ui`), which may not create anything. Without a URL, a running
+ * `burnwatch start` that serves the chDB data dir on loopback is used over HTTP (chDB in-process
+ * could not open the folder it holds); else chDB in-process.
  */
 export async function openClickHouse(s: ClickHouseSettings, opts: { createDatabase?: boolean } = {}): Promise<ClickHouseHandle> {
+  assertIdentifier(s.database)
+  if (!s.url && s.dataDir !== ':memory:') {
+    const running = await findEmbeddedServer(s.dataDir)
+    if (running) return { ...(await openEngine({ ...s, url: running.url, user: 'default', password: '' }, opts)), embeddedServer: running.url }
+  }
+  return openEngine(s, opts)
+}
+
+async function openEngine(s: ClickHouseSettings, opts: { createDatabase?: boolean }): Promise<ClickHouseHandle> {
   const database = assertIdentifier(s.database)
   if (s.url && opts.createDatabase !== false) {
     const admin = createClient({ url: s.url, username: s.user, password: s.password, request_timeout: 30_000, ...quiet })
@@ -62,7 +79,7 @@ export async function openClickHouse(s: ClickHouseSettings, opts: { createDataba
       database,
       request_timeout: 60_000,
       ...quiet,
-      clickhouse_settings: { date_time_input_format: 'best_effort', output_format_json_quote_64bit_integers: 0 },
+      clickhouse_settings: { date_time_input_format: 'best_effort', output_format_json_quote_64bit_integers: 0, ...(s.sharded ? SHARDED_CLIENT_SETTINGS : {}) },
     })
     return { client, kind: 'server', database, stagingDir: null, close: () => client.close() }
   }

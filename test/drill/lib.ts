@@ -18,6 +18,7 @@ import { generateTraffic, DEMO_SERIES, type SeriesSpec } from '../../services/de
 import type { UsageEvent } from '../../schemas/usage-event.ts'
 import { seriesKey } from '../../shared/producer/series-key.ts'
 import { groupLag } from '../../shared/bus/kafka.ts'
+import type { RawTotals } from './totals.ts'
 
 export interface DrillResult {
   drill: string
@@ -168,8 +169,21 @@ export function expectedOf(events: readonly UsageEvent[]): Expected {
 }
 
 /** Reads an aggregator's totals from its chDB data dir in a checker process; compares them with the expected events. */
-export async function checkAggregatorTotals(dataDir: string, expected: Expected, database = 'burnwatch'): Promise<{ totals: Totals; stored: number; duplicates: number; lost: number; exact: boolean; notes: string[] }> {
-  const t = await chdbTool<{ rows: number; ids: number; input: number; output: number; windowRequests: number; hourlyRequests: number; dailyRequests: number; idList: string[] }>('totals', { dataDir, database })
+export async function checkAggregatorTotals(dataDir: string, expected: Expected, database = 'burnwatch'): Promise<TotalsCheck> {
+  return compareTotals(await chdbTool<RawTotals>('totals', { dataDir, database }), expected)
+}
+
+export interface TotalsCheck {
+  totals: Totals
+  stored: number
+  duplicates: number
+  lost: number
+  exact: boolean
+  notes: string[]
+}
+
+/** Stored totals against the expected events: lost, duplicated, foreign ids, token sums, rollups. */
+export function compareTotals(t: RawTotals, expected: Expected): TotalsCheck {
   const stored = new Set(t.idList)
   let lost = 0
   for (const id of expected.ids) if (!stored.has(id)) lost++
@@ -288,7 +302,7 @@ export interface SendStats {
  * Sends events to the ingest API in batches with the retry a client should do: a connection
  * error, a 5xx or a 503 resends the same batch (same event_ids, deduplicated downstream).
  */
-export async function sendOverHttp(url: () => string, events: readonly UsageEvent[], o: { batch?: number; concurrency?: number; key?: string; onProgress?: (sent: number) => void; ratePerSec?: number } = {}): Promise<SendStats> {
+export async function sendOverHttp(url: () => string, events: readonly UsageEvent[], o: { batch?: number; concurrency?: number; key?: string; onProgress?: (sent: number) => void; ratePerSec?: number; onStatus?: (status: number, retryAfter: string | null) => void } = {}): Promise<SendStats> {
   const size = o.batch ?? 200
   const batches: UsageEvent[][] = []
   for (let i = 0; i < events.length; i += size) batches.push(events.slice(i, i + size))
@@ -316,6 +330,7 @@ export async function sendOverHttp(url: () => string, events: readonly UsageEven
             signal: AbortSignal.timeout(40_000),
           })
           status = res.status
+          o.onStatus?.(status, res.headers.get('retry-after'))
           await res.arrayBuffer()
         } catch (err) {
           const code = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name

@@ -19,6 +19,7 @@ import { securitySummary } from './security-summary.ts'
 import { fastClock, kcatProducers, oldMonths } from './stage-runner.ts'
 import { alertsRefusal } from './alerts-refusal.ts'
 import { seriesFlood } from './series-flood.ts'
+import { clickhouseKill, leaderKill, scaleOut, stopTopologyDrills } from './topology.ts'
 
 interface Env {
   brokers: string[]
@@ -51,6 +52,10 @@ const drills: Record<string, Drill> = {
   'fast-clock': (e) => fastClock(e.brokers),
   'alerts-refusal': (e) => alertsRefusal(e.brokers),
   'series-flood': () => seriesFlood(),
+  // a ClickHouse server (infra/clickhouse/local-server.ts); a three-broker cluster started on first use
+  'clickhouse-kill': (e) => clickhouseKill(e.brokers),
+  'leader-kill': () => leaderKill(),
+  'scale-out': () => scaleOut(),
 }
 
 function table(rows: DrillResult[]): string {
@@ -99,6 +104,7 @@ async function main(): Promise<number> {
     }
   } finally {
     await broker?.stop().catch(() => {})
+    await stopTopologyDrills()
   }
   const seconds = Math.round((Date.now() - started) / 1000)
   process.stdout.write(`\nBurnwatch fault drills (${seconds} s, Kafka ${broker ? 'local broker' : 'external'}, chDB)\n\n${table(rows)}\n\n`)

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { createClient } from '@clickhouse/client'
+import { ClickHouseLogLevel, createClient } from '@clickhouse/client'
 import { openTestClickHouse } from '../support/clickhouse.ts'
 import type { ClickHouseHandle } from '../../shared/clickhouse/client.ts'
 import { docQueries } from '../../shared/clickhouse/doc-queries.ts'
@@ -295,7 +295,9 @@ const cases: Record<string, { params: Params; expected: () => Row[] }> = {
 let h: ClickHouseHandle
 
 beforeAll(async () => {
-  h = await openTestClickHouse(inject('clickhouse'))
+  // the local server's read-only login reads one database: the fixture goes there
+  const analyst = inject('clickhouse').analyst
+  h = await openTestClickHouse(inject('clickhouse'), analyst ? { database: analyst.database } : {})
   // many small inserts, as the aggregator does: every rollup key gets several partial rows
   const rows = E.map((e) => e.row)
   for (let i = 0; i < rows.length; i += 64) await h.client.insert({ table: 'usage_events', values: rows.slice(i, i + 64), format: 'JSONEachRow' })
@@ -378,6 +380,21 @@ describe('analyst role', () => {
     for (const s of analystRoleStatements('burnwatch')) expect(DOC).toContain(`${s};`)
   })
 
+  /** An analyst login can SELECT and cannot INSERT, DROP or read files on the server. */
+  const expectReadOnly = async (url: string, user: string, password: string) => {
+    const analyst = createClient({ url, username: user, password, database: h.database, log: { level: ClickHouseLogLevel.OFF } })
+    try {
+      const rs = await analyst.query({ query: 'SELECT count() AS n FROM usage_events', format: 'JSONEachRow' })
+      const [r] = await rs.json<{ n: number | string }>()
+      expect(Number(r?.n)).toBe(E.length)
+      await expect(analyst.insert({ table: 'deployments', values: [{ deployment_id: 'x', team: 't', service: 's', timestamp: chDateTime64(T) }], format: 'JSONEachRow' })).rejects.toMatchObject({ code: '497' })
+      await expect(analyst.command({ query: 'DROP TABLE alerts' })).rejects.toMatchObject({ code: '497' })
+      await expect(analyst.query({ query: "SELECT * FROM file('/etc/passwd', 'LineAsString')" })).rejects.toMatchObject({ code: '497' })
+    } finally {
+      await analyst.close()
+    }
+  }
+
   it('is reported unsupported on chDB (which refuses CREATE ROLE), and on a server can SELECT but not INSERT or DROP', async () => {
     const target = inject('clickhouse')
     const result = await ensureAnalystRole(h)
@@ -388,21 +405,24 @@ describe('analyst role', () => {
       await expect(h.client.command({ query: `CREATE ROLE IF NOT EXISTS ${ANALYST_ROLE}` })).rejects.toMatchObject({ code: '497' })
       return
     }
+    if (target.analyst) {
+      // the local server (clickhouse-local's LocalServer) keeps users only in its config file: its
+      // default user may not manage access (497), and with access management it has no writable
+      // access storage (514, ACCESS_STORAGE_FOR_INSERTION_NOT_FOUND); the login is declared instead
+      expect(result).toMatchObject({ status: 'forbidden' })
+      await expect(h.client.command({ query: `CREATE ROLE IF NOT EXISTS ${ANALYST_ROLE}` })).rejects.toMatchObject({ code: '497' })
+      await expectReadOnly(target.url, target.analyst.user, target.analyst.password)
+      return
+    }
     expect(result, 'the test ClickHouse user needs access management (CLICKHOUSE_DEFAULT_ACCESS_MANAGEMENT=1)').toMatchObject({ status: 'applied' })
     const user = `bw_analyst_${randomBytes(4).toString('hex')}`
     const password = randomBytes(12).toString('hex')
     // user and password are generated hex: safe to inline (DDL takes no query parameters)
     await h.client.command({ query: `CREATE USER IF NOT EXISTS ${user} IDENTIFIED WITH sha256_password BY '${password}' DEFAULT DATABASE ${h.database}` })
     await h.client.command({ query: `GRANT ${ANALYST_ROLE} TO ${user}` })
-    const analyst = createClient({ url: target.url, username: user, password, database: h.database })
     try {
-      const rs = await analyst.query({ query: 'SELECT count() AS n FROM usage_events', format: 'JSONEachRow' })
-      const [r] = await rs.json<{ n: number | string }>()
-      expect(Number(r?.n)).toBe(E.length)
-      await expect(analyst.insert({ table: 'deployments', values: [{ deployment_id: 'x', team: 't', service: 's', timestamp: chDateTime64(T) }], format: 'JSONEachRow' })).rejects.toMatchObject({ code: '497' })
-      await expect(analyst.command({ query: 'DROP TABLE alerts' })).rejects.toMatchObject({ code: '497' })
+      await expectReadOnly(target.url, user, password)
     } finally {
-      await analyst.close()
       await h.client.command({ query: `DROP USER IF EXISTS ${user}` })
     }
   })

@@ -1,6 +1,8 @@
 /**
- * ClickHouse for tests: CLICKHOUSE_URL if set; else Testcontainers when a Docker engine answers;
- * else chDB, the real ClickHouse engine in-process (each test process opens its own).
+ * ClickHouse for tests, two paths, both in every run:
+ * - the server path: CLICKHOUSE_URL if set; else Testcontainers when a Docker engine answers;
+ *   else a local ClickHouse server served from the chDB library (infra/clickhouse/local-server.ts);
+ * - the embedded path: chDB, the real ClickHouse engine in-process (each test process opens its own).
  */
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -9,15 +11,21 @@ import { randomBytes } from 'node:crypto'
 import { dockerAvailable } from './docker.ts'
 import { openClickHouse, type ClickHouseHandle } from '../../shared/clickhouse/client.ts'
 import { migrate } from '../../shared/clickhouse/migrate.ts'
+import { startLocalClickHouse } from '../../infra/clickhouse/local-server.ts'
 
 export interface ClickHouseTarget {
-  source: 'env' | 'testcontainers' | 'chdb'
+  source: 'env' | 'testcontainers' | 'local-server' | 'chdb'
   url: string | null
   user: string
   password: string
+  /** the read-only login the local server declares in its config (it has no writable access storage), for `database` only */
+  analyst?: { user: string; password: string; database: string }
 }
 
-export async function provisionClickHouse(): Promise<{ target: ClickHouseTarget; stop(): Promise<void> }> {
+export const EMBEDDED_TARGET: ClickHouseTarget = { source: 'chdb', url: null, user: 'default', password: '' }
+
+/** The server path's ClickHouse. */
+export async function provisionClickHouseServer(): Promise<{ target: ClickHouseTarget; stop(): Promise<void> }> {
   if (process.env.CLICKHOUSE_URL) {
     return {
       target: { source: 'env', url: process.env.CLICKHOUSE_URL, user: process.env.CLICKHOUSE_USER ?? 'default', password: process.env.CLICKHOUSE_PASSWORD ?? '' },
@@ -35,7 +43,12 @@ export async function provisionClickHouse(): Promise<{ target: ClickHouseTarget;
       },
     }
   }
-  return { target: { source: 'chdb', url: null, user: 'default', password: '' }, stop: async () => {} }
+  const analyst = { user: 'bw_analyst', password: randomBytes(12).toString('hex'), database: `analyst_${randomBytes(4).toString('hex')}` }
+  const server = await startLocalClickHouse({ analyst: { user: analyst.user, password: analyst.password, databases: [analyst.database] } })
+  return {
+    target: { source: 'local-server', url: server.url, user: 'default', password: '', analyst },
+    stop: () => server.stop(),
+  }
 }
 
 let chdbDir: string | null = null

@@ -53,6 +53,13 @@ describe('notifier render (pure)', () => {
     expect(q).not.toContain('model =')
   })
 
+  it('a downward break (a saving) is a notice: the page and its updates carry no mention', () => {
+    const down = alert({ direction: 'down', change_pct: -35, severity: 'info' })
+    expect(allText(renderPage([down], opts))).not.toContain('<!subteam^S012345>')
+    expect(allText(renderThreadReply({ ...down, status: 'updated' }, opts))).not.toContain('<!subteam^S012345>')
+    expect(allText(renderPage([alert()], opts))).toContain('<!subteam^S012345>')
+  })
+
   it('escapes mrkdwn control characters in names so <!channel> is inert', () => {
     const a = alert({ endpoint: 'evil <!channel> & <https://x.example|click>', team: 't<!here>', deployment_ids: ['<!everyone>'] })
     const m = renderPage([a], opts)
@@ -125,7 +132,7 @@ describe('notifier render (pure)', () => {
     expect(formatUsd(12.3)).toBe('$12.30')
     expect(formatUsd(-2500)).toBe('-$2,500')
     expect(describeDrivers({ input_tokens_per_request: 0, output_tokens_per_request: 0, cache_reads: -12, price: 30, error_share: 0, primary: 'price' })).toBe(
-      'price (model or catalog change) +30 pp, cache reads −12 pp',
+      'price per token (catalog or reported cost) +30 pp, cache reads −12 pp',
     )
     expect(escapeMrkdwn('a<b>&c')).toBe('a&lt;b&gt;&amp;c')
   })
