@@ -160,4 +160,22 @@ describe('stage runner', () => {
     expect(await bus.lag('g', 'in')).toBe(0)
     await runner.stop()
   })
+
+  it('in-process bus: a handler error is logged (not swallowed) and the same batch comes again', async () => {
+    const lines: Record<string, unknown>[] = []
+    const destination = { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) }
+    const bus = createInProcessBus({ partitions: 1, logger: createLogger({ level: 'warn', destination }) })
+    const seen: string[] = []
+    const c = bus.consumer({ groupId: 'g', topics: ['in'] })
+    await c.start(async (b) => {
+      seen.push(b.messages.map((m) => m.value).join(','))
+      if (seen.length === 1) throw new DependencyError('clickhouse', 'insert failed: down', { code: 'ECONNREFUSED', retriable: true })
+    })
+    await (await bus.producer()).send('in', [{ key: null, value: 'a' }, { key: null, value: 'b' }])
+    await waitFor('the batch again', () => seen.length >= 2)
+    await c.stop()
+    expect(seen.slice(0, 2)).toEqual(['a,b', 'a,b'])
+    const warn = lines.find((l) => l.msg === 'batch handler failed; retrying the same batch')
+    expect(warn).toMatchObject({ topic: 'in', partition: 0, offset: '0', groupId: 'g', err: { message: 'insert failed: down', code: 'ECONNREFUSED' } })
+  })
 })
