@@ -1,61 +1,125 @@
-/** Per-minute window records of one series, drawn request by request from the real token distributions. */
+/**
+ * Per-minute window records of one endpoint (one record per model it used that minute), drawn
+ * request by request from the real token distributions of the Azure LLM inference trace 2023,
+ * and the label statistics of its event: the realized change of cost per request and the
+ * evidence floor (the first minute after the true start at which the requests since then give a
+ * one-sided z >= 4 against the mean and standard deviation of cost per request over the
+ * PRE_MS before the start).
+ */
 import type { WindowRecord } from '../schemas/window.ts'
 import type { Rng } from './rng.ts'
-import type { SeriesSpec } from './scenarios.ts'
+import type { Deploy, Model, SeriesSpec, Service } from './scenarios.ts'
 
 const M = 60_000
 const H = 3_600_000
+const DAY = 24 * H
+const PRE_MS = 6 * H
+const FLOOR_Z = 4
+
+export interface Label {
+  pre: { n: number; c: number; q: number }
+  post: { n: number; c: number }
+  since: { n: number; c: number }
+  /** evidence floor: minute (ms) at which z >= 4 was first reached, or null */
+  floorAt: number | null
+}
 
 export interface SeriesCursor {
   spec: SeriesSpec
-  deployIdx: number
+  deployIdx: number[]
+  label: Label
 }
 
-function deploymentAt(c: SeriesCursor, t: number, rng: Rng): string {
-  const d = c.spec.deploys
-  while (c.deployIdx + 1 < d.length && (d[c.deployIdx + 1]?.t ?? Infinity) <= t) c.deployIdx++
-  const cur = d[c.deployIdx]
-  if (!cur || cur.t > t) return `${c.spec.endpoint}-r-init`
-  const age = Math.round((t - cur.t) / M)
-  if (age < cur.rollout && rng.next() > (age + 1) / (cur.rollout + 1)) {
-    const prev = d[c.deployIdx - 1]
-    return prev ? prev.id : `${c.spec.endpoint}-r-init`
-  }
+export function newCursor(spec: SeriesSpec): SeriesCursor {
+  return { spec, deployIdx: spec.services.map(() => 0), label: { pre: { n: 0, c: 0, q: 0 }, post: { n: 0, c: 0 }, since: { n: 0, c: 0 }, floorAt: null } }
+}
+
+/** Realized relative change of cost per request over the label's post span, or NaN. */
+export function realizedChange(l: Label): number {
+  if (l.pre.n === 0 || l.post.n === 0) return NaN
+  return l.post.c / l.post.n / (l.pre.c / l.pre.n) - 1
+}
+
+/** The span over which the realized change is measured. */
+function postSpan(s: SeriesSpec): [number, number] {
+  if (s.kind === 'drift') return [s.t0 + 2 * H, s.t1]
+  const canary = s.services[0]?.deploys.find((d) => d.id === s.causeId)?.canaryMs
+  if (canary !== undefined) return [s.t0 + canary, s.t0 + canary + H]
+  return [s.t0, Math.min(s.t1, s.t0 + 2 * H)]
+}
+
+function deploymentAt(c: SeriesCursor, k: number, svc: Service, t: number, rng: Rng): string {
+  const d = svc.deploys
+  let idx = c.deployIdx[k] ?? 0
+  while (idx + 1 < d.length && (d[idx + 1]?.t ?? Infinity) <= t) idx++
+  c.deployIdx[k] = idx
+  const cur: Deploy | undefined = d[idx]
+  const init = `${svc.name}-r-init`
+  if (!cur || cur.t > t) return init
+  const prev = d[idx - 1]?.id ?? init
+  if (cur.canaryShare !== undefined && cur.canaryMs !== undefined && t < cur.t + cur.canaryMs) return rng.next() < cur.canaryShare ? cur.id : prev
+  const age = Math.round((t - cur.t - (cur.canaryMs ?? 0)) / M)
+  if (age < cur.rollout && rng.next() > (age + 1) / (cur.rollout + 1)) return prev
   return cur.id
 }
 
-export function windowAt(c: SeriesCursor, t: number, rng: Rng): WindowRecord | null {
-  const s = c.spec
+function rateAt(s: SeriesSpec, t: number, rng: Rng): number {
   const hour = ((t / H) % 24 + 24) % 24
-  let lambda = s.rate * (1 + s.amp * Math.cos((2 * Math.PI * (hour - s.peakHour)) / 24))
+  const dow = (Math.floor(t / DAY) + 4) % 7 // 0 = Sunday (1970-01-01 was a Thursday)
+  const weekend = dow === 0 || dow === 6
+  let lambda = s.rate * Math.max(0.05, 1 + s.amp * Math.cos((2 * Math.PI * (hour - s.peakHour)) / 24))
+  if (weekend) lambda *= s.weekendFactor
+  lambda *= Math.pow(1 + s.growthPerDay, (t - s.startAt) / DAY)
+  lambda *= Math.exp(s.burstSigma * rng.normal() - (s.burstSigma * s.burstSigma) / 2)
+  if (rng.next() < s.burstChance) lambda *= 3
+  return lambda
+}
+
+interface Acc {
+  n: number
+  e: number
+  i: number
+  o: number
+  k: number
+  c: number
+  q: number
+  deps: Record<string, number>
+}
+
+export function windowsAt(cur: SeriesCursor, t: number, rng: Rng): WindowRecord[] {
+  const s = cur.spec
+  if (t < s.startAt) return []
   const inEvent = t >= s.t0 && t < s.t1
-  if ((s.kind === 'surge' || s.kind === 'volume_shift') && inEvent) lambda *= s.factor
+  if (s.kind === 'outage' && inEvent) return []
+  let lambda = rateAt(s, t, rng)
+  if (s.kind === 'surge' && inEvent) lambda *= s.factor
   const spike = s.kind === 'spike' && t === s.t0
   if (spike && s.spikeOnRequests) lambda *= s.factor
-  const n = rng.poisson(lambda)
-  if (n === 0) return null
-  let drift = 0
-  if (s.kind === 'drift' && inEvent) drift = Math.min(1, (t - s.t0) / (2 * H))
+  let n = rng.poisson(lambda)
+  const drift = s.kind === 'drift' && inEvent ? Math.min(1, (t - s.t0) / (2 * H)) : 0
   const { input, output } = s.tokens
   const len = input.length
-  const { pin, pout, pcache } = s.model
-  let inTok = 0
-  let outTok = 0
-  let cacheTok = 0
-  let cost = 0
-  let costSq = 0
-  let errors = 0
-  const deps: Record<string, number> = {}
-  const stepKind = s.kind === 'step' || s.kind === 'small_step' || s.kind === 'quiet_step'
+  const byModel = new Map<string, Acc>()
+  let tc = 0
+  let tq = 0
+  let tn = 0
   for (let r = 0; r < n; r++) {
-    const id = deploymentAt(c, t, rng)
-    deps[id] = (deps[id] ?? 0) + 1
+    const k = s.services.length > 1 && rng.next() >= (s.services[0] as Service).share ? 1 : 0
+    const svc = s.services[k] as Service
+    const id = deploymentAt(cur, k, svc, t, rng)
+    const caused = id === s.causeId
     const idx = Math.floor(rng.next() * len)
     let im = 1
     let om = 1
-    if (stepKind && id === s.causeId) {
+    let model: Model = s.model
+    let cacheFrac = s.cacheFrac
+    let errorShare = 0.01
+    if (caused) {
       im = s.inMult
       om = s.outMult
+      if (s.swapTo) model = s.swapTo
+      cacheFrac = s.cacheAfter
+      errorShare = s.errorShare
     } else if (drift > 0) {
       im = 1 + (s.inMult - 1) * drift
       om = 1 + (s.outMult - 1) * drift
@@ -64,33 +128,74 @@ export function windowAt(c: SeriesCursor, t: number, rng: Rng): WindowRecord | n
       im *= s.factor
       om *= s.factor
     }
+    const price = s.kind === 'price_change' && t >= s.t0 ? s.priceMult : 1
+    const error = rng.next() < errorShare
+    // a failed call bills its input and is retried once (the retry is another request)
+    if (error && errorShare > 0.05) n++
     const it = Math.round((input[idx] ?? 0) * im)
-    const ot = Math.round((output[idx] ?? 0) * om)
-    const ct = Math.round(it * s.cacheFrac)
-    const cst = (it - ct) * pin + ct * pcache + ot * pout
-    inTok += it
-    outTok += ot
-    cacheTok += ct
-    cost += cst
-    costSq += cst * cst
-    if (rng.next() < 0.01) errors++
+    const ot = error ? 0 : Math.round((output[idx] ?? 0) * om)
+    const ct = Math.round(it * cacheFrac)
+    const cst = ((it - ct) * model.pin + ct * model.pcache + ot * model.pout) * price
+    tc += cst
+    tq += cst * cst
+    tn++
+    // late events are stored but miss their window
+    if (s.lateShare > 0 && inEvent && rng.next() < s.lateShare) continue
+    let a = byModel.get(model.name)
+    if (!a) byModel.set(model.name, (a = { n: 0, e: 0, i: 0, o: 0, k: 0, c: 0, q: 0, deps: {} }))
+    a.n++
+    if (error) a.e++
+    a.i += it
+    a.o += ot
+    a.k += ct
+    a.c += cst
+    a.q += cst * cst
+    a.deps[id] = (a.deps[id] ?? 0) + 1
   }
-  return {
-    team: s.team,
-    endpoint: s.endpoint,
-    model: s.model.name,
-    window_start: new Date(t).toISOString(),
-    window_end: new Date(t + M).toISOString(),
-    requests: n,
-    errors,
-    input_tokens: inTok,
-    output_tokens: outTok,
-    cache_read_tokens: cacheTok,
-    cache_write_tokens: 0,
-    cost_usd: cost,
-    cost_sq_sum: costSq,
-    unpriced_requests: 0,
-    late_events: 0,
-    deployments: deps,
+  track(cur, t, tn, tc, tq)
+  const out: WindowRecord[] = []
+  for (const [name, a] of byModel) {
+    out.push({
+      team: s.team,
+      endpoint: s.endpoint,
+      model: name,
+      window_start: new Date(t).toISOString(),
+      window_end: new Date(t + M).toISOString(),
+      requests: a.n,
+      errors: a.e,
+      input_tokens: a.i,
+      output_tokens: a.o,
+      cache_read_tokens: a.k,
+      cache_write_tokens: 0,
+      cost_usd: a.c,
+      cost_sq_sum: a.q,
+      unpriced_requests: 0,
+      late_events: 0,
+      deployments: a.deps,
+    })
+  }
+  return out
+}
+
+function track(cur: SeriesCursor, t: number, n: number, c: number, q: number): void {
+  const s = cur.spec
+  const l = cur.label
+  if (t >= s.t0 - PRE_MS && t < s.t0) {
+    l.pre.n += n
+    l.pre.c += c
+    l.pre.q += q
+  }
+  const [p0, p1] = postSpan(s)
+  if (t >= p0 && t < p1) {
+    l.post.n += n
+    l.post.c += c
+  }
+  if (t >= s.t0 && t < s.t1 && l.floorAt === null && l.pre.n > 1) {
+    l.since.n += n
+    l.since.c += c
+    const mu = l.pre.c / l.pre.n
+    const sd = Math.sqrt(Math.max(l.pre.q / l.pre.n - mu * mu, 0))
+    const dir = s.change < 0 ? -1 : 1
+    if (l.since.n > 0 && sd > 0 && (dir * (l.since.c - l.since.n * mu)) / (sd * Math.sqrt(l.since.n)) >= FLOOR_Z) l.floorAt = t + M
   }
 }

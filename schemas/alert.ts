@@ -9,8 +9,10 @@ export const Drivers = z.strictObject({
   cache_reads: z.number(),
   price: z.number(),
   error_share: z.number(),
+  /** endpoint-level alerts: the part explained by traffic moving between models (absent elsewhere) */
+  model_mix: z.number().optional(),
   /** the driver with the largest absolute contribution */
-  primary: z.enum(['input_tokens_per_request', 'output_tokens_per_request', 'cache_reads', 'price', 'error_share', 'volume']),
+  primary: z.enum(['input_tokens_per_request', 'output_tokens_per_request', 'cache_reads', 'price', 'error_share', 'model_mix', 'volume']),
 })
 export type Drivers = z.infer<typeof Drivers>
 

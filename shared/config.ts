@@ -80,7 +80,7 @@ export const ConfigFileSchema = z.strictObject({
         .refine((ms) => ms === 60_000, { message: 'defaults.window must be 1m: windows are one minute in the aggregator, the ClickHouse views (cost_windows, rollups) and the detector rebuild' })
         .default(60_000),
       allowed_lateness: duration('defaults.allowed_lateness').default(30_000),
-      min_requests_per_window: z.number().int().min(1).default(20),
+      min_requests_per_window: z.number().int().min(0).default(0),
       resolve_windows: z.number().int().min(1).default(10),
       dedup_horizon: duration('defaults.dedup_horizon').default(3_600_000),
       strict_events: z.boolean().default(true),

@@ -152,7 +152,8 @@ export function createAggregator(d: AggregatorDeps): Aggregator {
           for (const r of rows) {
             const overflow = gate.admit(r.team, seriesId(r), wall)
             const w = Object.assign(input, r, { deployment: r.deployment || undefined }, overflow ?? {})
-            windower.add(key, overflow ? seriesId(overflow) : seriesId(r), w, wall)
+            // an overflow series is per team within the event's environment
+            windower.add(key, overflow ? seriesId({ ...overflow, environment: w.environment }) : seriesId(r), w, wall)
           }
           log.info({ topic, partition: p, checkpoint: cp.maxOffset, dedupIds: ids.length, reopened: rows.length }, 'partition state rebuilt from ClickHouse')
         }
@@ -302,7 +303,7 @@ export function createAggregator(d: AggregatorDeps): Aggregator {
           const overflow = gate.admit(r.team, series, wall)
           if (overflow) {
             Object.assign(w, overflow)
-            series = seriesId(overflow)
+            series = seriesId({ ...overflow, environment: w.environment })
           }
           // a late event is not added to a window but counted in the series' next one
           if (!windower.add(ctx.key, series, w, wall)) late++

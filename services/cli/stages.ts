@@ -43,12 +43,14 @@ export interface RunningStages {
 }
 
 export async function startStages(names: StageName[], config: AppConfig, logger: Logger, opts: { out?: NodeJS.WritableStream } = {}): Promise<RunningStages> {
-  // the dashboard alone only reads ClickHouse, possibly with a read-only login: no migrations, no topics
-  const readOnly = names.every((n) => n === 'ui')
+  // the dashboard alone needs no topics, and on a server it only reads, possibly with a read-only
+  // login: no migrations there (on chDB, the local engine, they run so a fresh data dir shows empty tables)
+  const uiOnly = names.every((n) => n === 'ui')
+  const readOnly = uiOnly && config.clickhouse.url !== null
   const rt = await openRuntime(config, logger, { readOnly })
   const topics = config.kafka.topics
   // every stage may be the first to start on a new cluster: create all topics up front
-  if (!readOnly) await rt.bus.ensureTopics(Object.values(topics).map((topic) => ({ topic })))
+  if (!uiOnly) await rt.bus.ensureTopics(Object.values(topics).map((topic) => ({ topic })))
   const stages: Stage[] = []
   let ingestUrl: string | null = null
   let uiUrl: string | null = null
@@ -61,7 +63,7 @@ export async function startStages(names: StageName[], config: AppConfig, logger:
           uiUrl = (await ui.start()).url
         } catch (err) {
           // paging must not depend on the dashboard: a busy port is a warning when other stages run
-          if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || readOnly) throw err
+          if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || uiOnly) throw err
           logger.warn({ port: config.ui.port }, `dashboard not started: port ${config.ui.port} is in use; set UI_PORT to a free port`)
         }
       },
@@ -114,8 +116,19 @@ export async function startStages(names: StageName[], config: AppConfig, logger:
       stop: async () => metrics?.stop(),
     })
   }
-  // start downstream first so nothing produced is missed, intake last
-  for (const st of [...stages].reverse()) await st.start()
+  // start downstream first so nothing produced is missed, intake last; a stage that cannot start
+  // (a busy port) stops the ones already started and closes the clients before the error goes up
+  const started: Stage[] = []
+  try {
+    for (const st of [...stages].reverse()) {
+      await st.start()
+      started.unshift(st)
+    }
+  } catch (err) {
+    for (const st of started) await st.stop().catch(() => {})
+    await rt.close()
+    throw err
+  }
 
   let stopping: Promise<void> | null = null
   return {

@@ -51,7 +51,7 @@ ${opts.refreshSeconds ? html`<meta http-equiv="refresh" content="${opts.refreshS
 <main>
 ${body}
 </main>
-<footer>Times in UTC · data from ClickHouse (cost_windows, cost_hourly, cost_daily, alerts, deployments, alert_deliveries)</footer>
+<footer>Times in UTC · data from ClickHouse (cost_windows, cost_hourly, cost_hourly_env, cost_daily, alerts, deployments, alert_deliveries)</footer>
 </body>
 </html>
 `.value

@@ -79,12 +79,13 @@ export async function loadSpendNow(client: ClickHouseClient, now: number): Promi
 }
 
 // ---------------------------------------------------------------------------------------------
-// teams, endpoints, models: this week against the week before
+// teams, endpoints, models, environments: this week against the week before
 
-export type Breakdown = 'team' | 'endpoint' | 'model'
+export type Breakdown = 'team' | 'environment' | 'endpoint' | 'model'
 
 export interface BreakdownRow {
   team: string
+  environment: string
   endpoint: string
   model: string
   this_week_usd: number
@@ -92,16 +93,23 @@ export interface BreakdownRow {
   requests: number
 }
 
-const GROUPS: Record<Breakdown, string> = { team: 'team', endpoint: 'team, endpoint', model: 'model' }
+const GROUPS: Record<Breakdown, string> = { team: 'team', environment: 'team, environment', endpoint: 'team, endpoint', model: 'model' }
+const COLUMNS: Record<Breakdown, string> = {
+  team: "team, '' AS environment, '' AS endpoint, '' AS model",
+  environment: "team, environment, '' AS endpoint, '' AS model",
+  endpoint: "team, '' AS environment, endpoint, '' AS model",
+  model: "'' AS team, '' AS environment, '' AS endpoint, model",
+}
 
+/** Spend per team, environment, endpoint or model (all environments summed, except by environment) from cost_hourly_env. */
 export function breakdownQuery(by: Breakdown, now: number, limit = 15): Query {
-  const cols = by === 'team' ? "team, '' AS endpoint, '' AS model" : by === 'endpoint' ? "team, endpoint, '' AS model" : "'' AS team, '' AS endpoint, model"
+  const cols = COLUMNS[by]
   return {
     query: `SELECT ${cols},
     toFloat64(sumIf(cost_usd, hour >= {now:DateTime('UTC')} - INTERVAL 7 DAY)) AS this_week_usd,
     toFloat64(sumIf(cost_usd, hour < {now:DateTime('UTC')} - INTERVAL 7 DAY)) AS last_week_usd,
     sumIf(requests, hour >= {now:DateTime('UTC')} - INTERVAL 7 DAY) AS requests
-FROM cost_hourly
+FROM cost_hourly_env
 WHERE hour >= {now:DateTime('UTC')} - INTERVAL 14 DAY AND hour <= {now:DateTime('UTC')}
 GROUP BY ${GROUPS[by]}
 ORDER BY this_week_usd DESC
@@ -144,7 +152,7 @@ export function alertQuery(alertId: string): Query {
     query: `SELECT alert_id, status, team, endpoint, model, signal, direction, baseline, current, change_pct,
     formatDateTime(started_at, '%Y-%m-%dT%H:%i:%S.000Z', 'UTC') AS started_at,
     formatDateTime(detected_at, '%Y-%m-%dT%H:%i:%S.000Z', 'UTC') AS detected_at,
-    deployment_ids, drivers, severity, monthly_impact_usd
+    deployment_ids, drivers, severity, monthly_impact_usd, environment AS alert_environment
 FROM alerts FINAL
 WHERE alert_id = {alert_id:String}
 ORDER BY detected_at, indexOf(['firing', 'updated', 'resolved'], status)`,
@@ -164,7 +172,8 @@ export function timelineQuery(limit = 50): Query {
     max(detected_at) AS last_detected,
     formatDateTime(last_detected, '%Y-%m-%dT%H:%i:%S.000Z', 'UTC') AS last_detected_iso,
     argMax(deployment_ids, detected_at) AS last_deployment_ids,
-    argMax(monthly_impact_usd, detected_at) AS last_impact
+    argMax(monthly_impact_usd, detected_at) AS last_impact,
+    any(environment) AS alert_environment
 FROM alerts FINAL
 GROUP BY alert_id
 ORDER BY last_detected DESC, alert_id
@@ -173,7 +182,7 @@ LIMIT {limit:UInt32}`,
   }
 }
 
-export type TimelineRow = Pick<AlertRecord, 'alert_id' | 'status' | 'team' | 'endpoint' | 'model' | 'signal' | 'direction' | 'change_pct' | 'severity' | 'started_at' | 'detected_at' | 'deployment_ids' | 'monthly_impact_usd'>
+export type TimelineRow = Pick<AlertRecord, 'alert_id' | 'status' | 'team' | 'endpoint' | 'model' | 'signal' | 'direction' | 'change_pct' | 'severity' | 'started_at' | 'detected_at' | 'deployment_ids' | 'monthly_impact_usd' | 'environment'>
 
 export async function loadTimeline(client: ClickHouseClient): Promise<TimelineRow[]> {
   const r = await rows<Record<string, unknown>>(client, timelineQuery())
@@ -191,6 +200,7 @@ export async function loadTimeline(client: ClickHouseClient): Promise<TimelineRo
     detected_at: String(x.last_detected_iso),
     deployment_ids: (x.last_deployment_ids as string[]) ?? [],
     monthly_impact_usd: Number(x.last_impact),
+    ...(typeof x.alert_environment === 'string' && x.alert_environment !== 'production' ? { environment: x.alert_environment } : {}),
   }))
 }
 
@@ -204,7 +214,9 @@ export async function loadAlert(client: ClickHouseClient, alertId: string): Prom
     } catch {
       continue
     }
-    const parsed = AlertRecord.safeParse({ ...r, drivers, baseline: Number(r.baseline), current: Number(r.current), change_pct: Number(r.change_pct), monthly_impact_usd: Number(r.monthly_impact_usd) })
+    const { alert_environment, ...rest } = r
+    const environment = typeof alert_environment === 'string' && alert_environment !== 'production' ? { environment: alert_environment } : {}
+    const parsed = AlertRecord.safeParse({ ...rest, ...environment, drivers, baseline: Number(r.baseline), current: Number(r.current), change_pct: Number(r.change_pct), monthly_impact_usd: Number(r.monthly_impact_usd) })
     if (parsed.success) out.push(parsed.data)
   }
   return out

@@ -113,8 +113,8 @@ const alertTimeline: Section = {
 }
 
 function breakdownSection(by: Breakdown, title: string): Section {
-  const cols = by === 'team' ? ['team'] : by === 'endpoint' ? ['team', 'endpoint'] : ['model']
-  const cells = (r: BreakdownRow) => cols.map((c) => html`<td>${printable(r[c as 'team' | 'endpoint' | 'model'])}</td>`)
+  const cols = by === 'endpoint' ? (['team', 'endpoint'] as const) : by === 'environment' ? (['team', 'environment'] as const) : ([by] as const)
+  const cells = (r: BreakdownRow) => cols.map((c) => html`<td>${printable(r[c])}</td>`)
   return {
     id: `${by}s`,
     title,
@@ -132,6 +132,7 @@ export const OVERVIEW_SECTIONS: Section[] = [
   budgets,
   alertTimeline,
   breakdownSection('team', 'Teams'),
+  breakdownSection('environment', 'Environments'),
   breakdownSection('endpoint', 'Endpoints'),
   breakdownSection('model', 'Models'),
 ]
@@ -187,6 +188,7 @@ export async function renderAlert(ctx: ViewContext, alertId: string): Promise<{ 
 </section>
 <section id="facts"><h2>What broke</h2><dl class="facts">
 <dt>team</dt><dd>${printable(a.team)}</dd>
+<dt>environment</dt><dd>${printable(a.environment ?? 'production')}</dd>
 <dt>endpoint</dt><dd>${name(a.endpoint, 'all endpoints')}</dd>
 <dt>model</dt><dd>${name(a.model, 'all models')}</dd>
 <dt>signal</dt><dd>${SIGNAL_WORDS[a.signal]} (${a.direction})</dd>

@@ -1,7 +1,7 @@
 /**
  * The data of an alert's chart, read from ClickHouse: the series' buckets around the break (from
- * `cost_windows`) and the deployments near it (markers from `deployments`, and the alert's
- * deployment IDs where they first appear in the series' traffic). Shared by the notifier (the
+ * `cost_windows_env`, in the alert's environment only) and the deployments near it (markers from
+ * `deployments`, and the alert's deployment IDs where they first appear in the series' traffic). Shared by the notifier (the
  * chart in the page's thread) and the dashboard (the alert's page). Every value from an alert
  * goes in as a query parameter.
  */
@@ -9,7 +9,7 @@ import type { ClickHouseClient } from '@clickhouse/client'
 import type { AlertRecord } from '../../schemas/alert.ts'
 import type { ChartDeployment, ChartInput, ChartPoint } from './chart.ts'
 
-type ChartAlert = ChartInput['alert'] & Pick<AlertRecord, 'deployment_ids'>
+type ChartAlert = ChartInput['alert'] & Pick<AlertRecord, 'deployment_ids' | 'environment'>
 
 const BUCKETS = [1, 2, 5, 10, 15, 30, 60, 120, 240, 720, 1440]
 /** about this many buckets on a chart */
@@ -26,19 +26,19 @@ export function chartSpan(a: Pick<AlertRecord, 'started_at' | 'detected_at'>, un
 }
 
 /** The parameters of the alert's series in the queries' fixed WHERE clause; a null endpoint or model means all. */
-function seriesParams(a: Pick<AlertRecord, 'team' | 'endpoint' | 'model'>): Record<string, unknown> {
-  return { team: a.team, any_endpoint: a.endpoint === null, endpoint: a.endpoint ?? '', any_model: a.model === null, model: a.model ?? '' }
+function seriesParams(a: Pick<AlertRecord, 'team' | 'endpoint' | 'model' | 'environment'>): Record<string, unknown> {
+  return { team: a.team, environment: a.environment ?? 'production', any_endpoint: a.endpoint === null, endpoint: a.endpoint ?? '', any_model: a.model === null, model: a.model ?? '' }
 }
 
 const sqlTime = (ms: number) => new Date(ms).toISOString().slice(0, 19).replace('T', ' ')
 
 /** The query of the series' buckets (exported for its test). */
-export function bucketsQuery(a: Pick<AlertRecord, 'team' | 'endpoint' | 'model'>, span: { from: number; to: number; bucketMinutes: number }) {
+export function bucketsQuery(a: Pick<AlertRecord, 'team' | 'endpoint' | 'model' | 'environment'>, span: { from: number; to: number; bucketMinutes: number }) {
   return {
     query: `SELECT toUnixTimestamp(toStartOfInterval(window_start, toIntervalMinute({bucket:UInt32}))) * 1000 AS t,
        sum(requests) AS requests, toFloat64(sum(cost_usd)) AS cost
-FROM cost_windows
-WHERE team = {team:String} AND ({any_endpoint:Bool} OR endpoint = {endpoint:String}) AND ({any_model:Bool} OR model = {model:String})
+FROM cost_windows_env
+WHERE team = {team:String} AND environment = {environment:String} AND ({any_endpoint:Bool} OR endpoint = {endpoint:String}) AND ({any_model:Bool} OR model = {model:String})
   AND window_start >= {from:DateTime('UTC')} AND window_start < {to:DateTime('UTC')}
 GROUP BY t ORDER BY t`,
     query_params: { ...seriesParams(a), bucket: span.bucketMinutes, from: sqlTime(span.from), to: sqlTime(span.to + span.bucketMinutes * 60_000) },
@@ -57,7 +57,8 @@ export async function loadChartInput(client: ClickHouseClient, alert: ChartAlert
       return { t: Number(r.t), requests, value }
     })
     .filter((p) => Number.isFinite(p.value))
-  return { alert, points, deployments: await loadDeployments(client, alert, span), bucketMinutes: span.bucketMinutes }
+  // no windows (yet): no chart, so no need to look for deployments
+  return { alert, points, deployments: points.length ? await loadDeployments(client, alert, span) : [], bucketMinutes: span.bucketMinutes }
 }
 
 async function loadDeployments(client: ClickHouseClient, a: ChartAlert, span: { from: number; to: number }): Promise<ChartDeployment[]> {
@@ -79,8 +80,8 @@ GROUP BY deployment_id ORDER BY at LIMIT 20`,
     const seen = await (
       await client.query({
         query: `SELECT dep AS deployment_id, toUnixTimestamp(min(window_start)) * 1000 AS at
-FROM cost_windows ARRAY JOIN mapKeys(deployments) AS dep
-WHERE team = {team:String} AND ({any_endpoint:Bool} OR endpoint = {endpoint:String}) AND ({any_model:Bool} OR model = {model:String})
+FROM cost_windows_env ARRAY JOIN mapKeys(deployments) AS dep
+WHERE team = {team:String} AND environment = {environment:String} AND ({any_endpoint:Bool} OR endpoint = {endpoint:String}) AND ({any_model:Bool} OR model = {model:String})
   AND dep IN {ids:Array(String)} AND window_start >= {from:DateTime('UTC')} AND window_start <= {to:DateTime('UTC')}
 GROUP BY dep`,
         query_params: { ...seriesParams(a), ids: missing, ...range },

@@ -35,7 +35,7 @@ export interface ChartDeployment {
 }
 
 export interface ChartInput {
-  alert: Pick<AlertRecord, 'alert_id' | 'team' | 'endpoint' | 'model' | 'signal' | 'baseline' | 'current' | 'change_pct' | 'started_at' | 'detected_at' | 'status'>
+  alert: Pick<AlertRecord, 'alert_id' | 'team' | 'endpoint' | 'model' | 'signal' | 'baseline' | 'current' | 'change_pct' | 'started_at' | 'detected_at' | 'status' | 'environment'>
   points: ChartPoint[]
   deployments: ChartDeployment[]
   bucketMinutes: number
@@ -65,10 +65,12 @@ export function signalOf(a: Pick<AlertRecord, 'signal'>): { field: 'cost_per_req
   return a.signal === 'cost_per_request' ? { field: 'cost_per_request', label: 'cost per request', unit: 'USD/request' } : { field: 'burn_rate', label: 'burn rate', unit: 'USD/hour' }
 }
 
-export function seriesTitle(a: Pick<AlertRecord, 'team' | 'endpoint' | 'model'>): string {
+/** `search · POST /v1/x · gpt-4o`, `[staging] search · team total`: names without control characters. */
+export function seriesTitle(a: Pick<AlertRecord, 'team' | 'endpoint' | 'model' | 'environment'>): string {
   const parts = [a.team, a.endpoint ?? 'all endpoints', a.model ?? 'all models']
   if (a.endpoint === null && a.model === null) parts.splice(1, 2, 'team total')
-  return parts.map((p) => printable(p)).join(' · ')
+  const env = a.environment !== undefined && a.environment !== 'production' ? `[${printable(a.environment)}] ` : ''
+  return env + parts.map((p) => printable(p)).join(' · ')
 }
 
 /** Mean and standard deviation of the buckets before the change point (the baseline's noise). */

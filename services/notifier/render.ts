@@ -98,8 +98,9 @@ export const DRIVER_WORDS: Record<Drivers['primary'], string> = {
   input_tokens_per_request: 'input tokens/request',
   output_tokens_per_request: 'output tokens/request',
   cache_reads: 'cache reads',
-  price: 'price (model or catalog change)',
+  price: 'price per token (catalog or reported cost)',
   error_share: 'error/retry share',
+  model_mix: 'model mix (traffic moved between models)',
   volume: 'request volume',
 }
 
@@ -151,9 +152,9 @@ export function seriesLabel(a: Pick<AlertRecord, 'endpoint' | 'model'>): string 
 
 /** The drivers in plain words, largest first: `output tokens/request +38 pp`. */
 export function describeDrivers(d: Drivers, max = 3): string {
-  const keys = ['input_tokens_per_request', 'output_tokens_per_request', 'cache_reads', 'price', 'error_share'] as const
+  const keys = ['input_tokens_per_request', 'output_tokens_per_request', 'cache_reads', 'price', 'error_share', 'model_mix'] as const
   const parts = keys
-    .map((k) => ({ k, v: d[k] }))
+    .map((k) => ({ k, v: d[k] ?? 0 }))
     .filter((x) => Number.isFinite(x.v) && Math.abs(x.v) >= 0.5)
     .sort((a, b) => Math.abs(b.v) - Math.abs(a.v))
     .slice(0, max)

@@ -13,6 +13,7 @@
 import { spawn } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Child } from '../support/processes.ts'
+import type { Topics } from '../../shared/config.ts'
 import type { UsageEvent } from '../../schemas/usage-event.ts'
 import { seriesKey } from '../../shared/producer/series-key.ts'
 import {
@@ -113,13 +114,29 @@ async function withKilledAggregator(brokers: string[], p: string, dir: string, c
   return { atKill }
 }
 
-export async function kcatProducers(brokers: string[]): Promise<DrillResult> {
-  const p = prefix('kc')
+interface AggregatorDrill {
+  topics: Topics
+  dir: string
+  /** runs `send` against an aggregator process killed with SIGKILL at `killAfterCommitted`, restarted, drained */
+  run(send: () => Promise<void>, killAfterCommitted: number, settleMs?: number): Promise<{ atKill: number }>
+}
+
+/** A drill's own topics (usage.events with `partitions`), aggregator data dir and processes, cleaned up after. */
+async function aggregatorDrill(brokers: string[], label: string, partitions: number, body: (d: AggregatorDrill) => Promise<DrillResult>): Promise<DrillResult> {
+  const p = prefix(label)
   const topics = topicsOf(p)
-  const dir = tempDir('kc-agg')
+  const dir = tempDir(`${label}-agg`)
   const children: Child[] = []
   try {
-    await ensureTopic(brokers, topics.events)
+    await ensureTopic(brokers, topics.events, partitions)
+    return await body({ topics, dir, run: (send, kill, settle) => withKilledAggregator(brokers, p, dir, children, send, kill, settle) })
+  } finally {
+    for (const c of children) c.kill('SIGKILL')
+  }
+}
+
+export function kcatProducers(brokers: string[]): Promise<DrillResult> {
+  return aggregatorDrill(brokers, 'kc', 3, async ({ topics, dir, run }) => {
     const template = realisticEvents('kc', 3000)
     const events: UsageEvent[] = []
     // 60 s of live traffic, 200 events a second, each second by another librdkafka producer:
@@ -144,7 +161,7 @@ export async function kcatProducers(brokers: string[]): Promise<DrillResult> {
       }
       await Promise.all(sends)
     }
-    const { atKill } = await withKilledAggregator(brokers, p, dir, children, send, 4000, 100_000)
+    const { atKill } = await run(send, 4000, 100_000)
     const exp = expectedOf(events)
     const c = await checkAggregatorTotals(dir, exp)
     const late = await lateEvents(dir)
@@ -156,18 +173,11 @@ export async function kcatProducers(brokers: string[]): Promise<DrillResult> {
       [`${producers} kcat producers (${CODECS.join('/')}, keyed through librdkafka's partitioner or no key); aggregator killed at ${atKill} committed`, ...w.notes, `${minutes} series-minutes sent`, ...c.notes],
       c.exact && late === 0 && w.partial === 0 && w.republishedDifferent === 0 && w.windows === minutes,
     )
-  } finally {
-    for (const c of children) c.kill('SIGKILL')
-  }
+  })
 }
 
-export async function oldMonths(brokers: string[]): Promise<DrillResult> {
-  const p = prefix('om')
-  const topics = topicsOf(p)
-  const dir = tempDir('om-agg')
-  const children: Child[] = []
-  try {
-    await ensureTopic(brokers, topics.events)
+export function oldMonths(brokers: string[]): Promise<DrillResult> {
+  return aggregatorDrill(brokers, 'om', 3, async ({ topics, dir, run }) => {
     await ensureTopic(brokers, topics.deadLetter)
     const normal = realisticEvents('om', 16_000)
     // one batch of 500 events spread over 101 calendar months, ending now (one of the API's valid requests)
@@ -186,7 +196,7 @@ export async function oldMonths(brokers: string[]): Promise<DrillResult> {
       await produceEvents(brokers, topics.events, spread, { chunk: 500 })
       await produceEvents(brokers, topics.events, normal.slice(6000), { chunk: 500, ratePerSec: 4000 })
     }
-    const { atKill } = await withKilledAggregator(brokers, p, dir, children, send, 3000)
+    const { atKill } = await run(send, 3000)
     const exp = expectedOf(kept)
     const c = await checkAggregatorTotals(dir, exp)
     const dlq = await readTopic(brokers, topics.deadLetter)
@@ -196,19 +206,12 @@ export async function oldMonths(brokers: string[]): Promise<DrillResult> {
     const notes = [`${tooOld.length} of the 500 events over 101 months are older than usage_events keeps: ${dlqIds.size} set aside on the dead-letter topic (${withReason} records with the reason), the other ${spread.length - tooOld.length} stored; aggregator killed at ${atKill} committed`, ...c.notes]
     if (missingFromDlq) notes.push(`${missingFromDlq} too-old events neither stored nor dead-lettered`)
     return result('100-month batch', { eventsIn: exp.ids.size, eventsStored: c.stored, duplicates: c.duplicates, lost: c.lost + missingFromDlq }, notes, c.exact && missingFromDlq === 0 && withReason >= tooOld.length)
-  } finally {
-    for (const c of children) c.kill('SIGKILL')
-  }
+  })
 }
 
-export async function fastClock(brokers: string[]): Promise<DrillResult> {
-  const p = prefix('fc')
-  const topics = topicsOf(p)
-  const dir = tempDir('fc-agg')
-  const children: Child[] = []
-  try {
-    // one partition: the fast event and the normal traffic share their watermark
-    await ensureTopic(brokers, topics.events, 1)
+export function fastClock(brokers: string[]): Promise<DrillResult> {
+  // one partition: the fast event and the normal traffic share their watermark
+  return aggregatorDrill(brokers, 'fc', 1, async ({ topics, dir, run }) => {
     const template = realisticEvents('fc', 2000)
     const events: UsageEvent[] = []
     const send = async () => {
@@ -223,7 +226,7 @@ export async function fastClock(brokers: string[]): Promise<DrillResult> {
         await sleep(1000)
       }
     }
-    const { atKill } = await withKilledAggregator(brokers, p, dir, children, send, 2000, 100_000)
+    const { atKill } = await run(send, 2000, 100_000)
     const exp = expectedOf(events)
     const c = await checkAggregatorTotals(dir, exp)
     const late = await lateEvents(dir)
@@ -236,7 +239,5 @@ export async function fastClock(brokers: string[]): Promise<DrillResult> {
       [`one event 4 min 50 s ahead, then 4000 live events over 40 s; aggregator killed at ${atKill} committed`, ...w.notes, ...c.notes],
       c.exact && late === 0 && w.partial === 0 && covered,
     )
-  } finally {
-    for (const c of children) c.kill('SIGKILL')
-  }
+  })
 }

@@ -33,14 +33,17 @@ export async function queryTotals(client: ClickHouseClient): Promise<RawTotals> 
 
 /** What the aggregator's materialized view writes to cost_windows in a shared ClickHouse. */
 export async function insertWindows(client: ClickHouseClient, windows: readonly WindowRecord[]): Promise<void> {
-  if (windows.length) {
+  if (!windows.length) return
+  // to cost_windows and to cost_windows_env (environment in the key), which the detector rebuilds from (migration 041)
+  for (const table of ['cost_windows', 'cost_windows_env'] as const) {
     await client.insert({
-      table: 'cost_windows',
+      table,
       format: 'JSONEachRow',
       // a direct insert, not a retry: never dropped by the table's deduplication window (migration 007)
       clickhouse_settings: { insert_deduplicate: 0 },
       values: windows.map((w) => ({
         team: w.team,
+        ...(table === 'cost_windows_env' ? { environment: w.environment ?? 'production' } : {}),
         endpoint: w.endpoint,
         model: w.model,
         window_start: w.window_start,

@@ -6,12 +6,15 @@
  * Also: names from events are text, never markup; outside input reaches SQL only as parameters.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { chromium, type Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { startStages, type RunningStages } from '../../services/cli/stages.ts'
+import { createDashboardServer } from '../../services/dashboard/server.ts'
 import { DEMO_DEPLOYMENT, sendDemoData, writeDemoEvents } from '../../services/demo/run.ts'
 import { loadConfig } from '../../shared/config.ts'
 import { testClickHouseEnv } from '../support/clickhouse.ts'
@@ -52,8 +55,8 @@ deployment_url_template: "https://deploys.example.com/{deployment_id}"
   const ch = running.runtime.clickhouse.client
   // a team with two weeks of history: $100 the week before, $110 in the last 7 days
   const hour = (daysAgo: number) => new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000 - daysAgo * 86_400_000).toISOString().slice(0, 19).replace('T', ' ')
-  const row = (daysAgo: number, usd: number) => ({ team: 'archive', endpoint: 'batch-summaries', model: 'gpt-4o', hour: hour(daysAgo), requests: 1000, errors: 0, input_tokens: 0, output_tokens: 0, cache_read_tokens: 0, cost_usd: usd.toFixed(6), unpriced_requests: 0 })
-  await ch.insert({ table: 'cost_hourly', values: [row(10, 60), row(9, 40), row(3, 70), row(2, 40)], format: 'JSONEachRow' })
+  const row = (daysAgo: number, usd: number) => ({ team: 'archive', environment: 'staging', endpoint: 'batch-summaries', model: 'gpt-4o', provider: 'openai', hour: hour(daysAgo), requests: 1000, errors: 0, input_tokens: 0, output_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0, reasoning_tokens: 0, cost_usd: usd.toFixed(6), unpriced_requests: 0 })
+  await ch.insert({ table: 'cost_hourly_env', values: [row(10, 60), row(9, 40), row(3, 70), row(2, 40)], format: 'JSONEachRow' })
   alertId = await waitFor(
     "the demo's alert",
     async () => {
@@ -82,7 +85,7 @@ describe('dashboard (headless Chromium)', () => {
     const res = await page.goto(ui)
     expect(res?.status()).toBe(200)
     expect(res?.headers()['content-security-policy']).toContain("default-src 'none'")
-    for (const h of ['Spend now', 'Budgets and their burn', 'Alert timeline', 'Teams', 'Endpoints', 'Models']) await expect(page.locator('h2', { hasText: h }).count()).resolves.toBe(1)
+    for (const h of ['Spend now', 'Budgets and their burn', 'Alert timeline', 'Teams', 'Environments', 'Endpoints', 'Models']) await expect(page.locator('h2', { hasText: h }).count()).resolves.toBe(1)
     const spend = await page.locator('#spend-now').innerText()
     expect(spend).toMatch(/Burn rate\s+\$[\d.,]+\/h/i)
     expect(spend).toMatch(/Projected month-end\s+\$[\d.,]+\s+range \$[\d.,]+ – \$[\d.,]+/i)
@@ -91,6 +94,9 @@ describe('dashboard (headless Chromium)', () => {
     expect(await page.locator('#models').innerText()).toContain('claude-3-5-haiku')
     // week over week: $110 against $100
     expect(await page.locator('#teams tr', { hasText: 'archive' }).innerText()).toMatch(/archive\s+\$110\.00\s+\$100\.00\s+\+10%/)
+    const environments = await page.locator('#environments').innerText()
+    expect(environments).toMatch(/staging\s+\$110\.00\s+\$100\.00\s+\+10%/)
+    expect(environments).toMatch(/production\s+\$\d/)
     // the hostile endpoint is text: no image, no script ran
     expect(await page.locator('#endpoints').innerText()).toContain('<img src=x onerror=')
     expect(await page.evaluate(() => (globalThis as unknown as { __pwned?: number }).__pwned)).toBeUndefined()
@@ -122,7 +128,7 @@ describe('dashboard (headless Chromium)', () => {
     await page.close()
   })
 
-  it('`burnwatch ui` alone serves the same store without a bus or migrations (Kafka here is unreachable)', async () => {
+  it('`burnwatch ui` alone serves the same store without a bus (Kafka here is unreachable)', async () => {
     const alone = await startStages(['ui'], loadConfig({ ...env, KAFKA_BROKERS: '127.0.0.1:9' }), testLogger())
     try {
       const r = await fetch(`${alone.uiUrl}/alerts/${encodeURIComponent(alertId)}`)
@@ -132,6 +138,45 @@ describe('dashboard (headless Chromium)', () => {
     } finally {
       await alone.stop()
     }
+  })
+
+  it('a busy UI port: `start` pages on without the dashboard (one warning); `ui` alone fails', async () => {
+    const busy = createServer()
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r))
+    const port = String((busy.address() as AddressInfo).port)
+    try {
+      const withIngest = await startStages(['ingest', 'ui'], loadConfig({ ...env, UI_PORT: port }), testLogger())
+      expect(withIngest.uiUrl).toBeNull()
+      expect(withIngest.ingestUrl).not.toBeNull()
+      await withIngest.stop()
+      await expect(startStages(['ui'], loadConfig({ ...env, UI_PORT: port }), testLogger())).rejects.toMatchObject({ code: 'EADDRINUSE' })
+    } finally {
+      busy.close()
+    }
+  })
+
+  it('only ever reads: every statement of every page is a SELECT (a read-only login is enough)', async () => {
+    const real = running!.runtime.clickhouse.client
+    const calls: string[] = []
+    const recording = new Proxy(real, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver) as unknown
+        if (typeof v !== 'function') return v
+        return (params: { query?: string; table?: string }) => {
+          calls.push(`${String(prop)}: ${params?.query ?? params?.table ?? ''}`)
+          return (v as (p: unknown) => unknown).call(target, params)
+        }
+      },
+    })
+    const dash = createDashboardServer({ client: recording, file: loadConfig(env).file, logger: testLogger(), port: 0, host: '127.0.0.1' })
+    const { url } = await dash.start()
+    try {
+      for (const path of ['/', `/alerts/${encodeURIComponent(alertId)}`, `/alerts/${encodeURIComponent(alertId)}/chart.png`]) expect((await fetch(url + path)).status, path).toBe(200)
+    } finally {
+      await dash.stop()
+    }
+    expect(calls.length).toBeGreaterThan(8)
+    expect(calls.filter((c) => !/^query: \s*SELECT\b/.test(c))).toEqual([])
   })
 
   it('answers 404 for an unknown alert (an ID with quotes and SQL is only a parameter), 405 for writes', async () => {

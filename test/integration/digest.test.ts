@@ -96,6 +96,17 @@ describe('weekly digest', () => {
       const expected = Math.round((Number(toPico(byModel[m.name]!) - toPico(prevByModel[m.name]!)) / Number(toPico(prevByModel[m.name]!))) * 1000) / 10
       expect(m.changePct).toBe(expected)
     }
+    // the week after: search's answer traffic grew from 23 November, so its models changed week over week
+    const w48 = parseWeek('2026-W48', 'Europe/Berlin')
+    const d48 = await buildDigest(h.client, config.file, 'search', w48)
+    const now48 = await sumOver('search', w48.from, w48.to, 'model')
+    const before48 = await sumOver('search', week.from, week.to, 'model')
+    for (const m of d48.models) {
+      const before = Number(toPico(before48[m.name]!))
+      expect(m.changePct).toBe(Math.round(((Number(toPico(now48[m.name]!)) - before) / before) * 1000) / 10)
+    }
+    expect(d48.models.find((m) => m.name === 'gpt-4o-mini')!.changePct).toBeGreaterThan(0)
+    expect(d48.total).toBe((await sumOver('search', w48.from, w48.to))['']!)
     // ranked by spend, most first
     expect(d.models.map((m) => Number(m.cost))).toEqual(d.models.map((m) => Number(m.cost)).sort((a, b) => b - a))
     expect(Object.fromEntries(d.endpoints.map((m) => [m.name, m.cost]))).toEqual(await sumOver('search', week.from, week.to, 'endpoint'))

@@ -15,6 +15,8 @@ import { afterAll, describe, expect, inject, it } from 'vitest'
 import { startStages, type RunningStages } from '../../services/cli/stages.ts'
 import { createClickHouseAlertStore } from '../../services/detector/clickhouse-store.ts'
 import { buildReport } from '../../services/report/run.ts'
+import { loadBreakdown } from '../../services/dashboard/queries.ts'
+import { OVERVIEW_SECTIONS, renderOverview } from '../../services/dashboard/views.ts'
 import { fromPico, toPico } from '../../services/report/query.ts'
 import { createUsageProducer, seriesKey } from '../../shared/producer/index.ts'
 import { loadConfig } from '../../shared/config.ts'
@@ -117,5 +119,11 @@ describe('environment from HTTP, Kafka and OTLP to the report', () => {
       if (w.team === SERIES.team) perEnv.set(w.environment ?? 'production', (perEnv.get(w.environment ?? 'production') ?? 0) + w.requests)
     }
     expect(Object.fromEntries(perEnv)).toEqual({ production: 30, staging: 40, dev: 20 })
+
+    // the dashboard's environments, week over week
+    const dash = (await loadBreakdown(ch, 'environment', Date.now())).filter((x) => x.team === SERIES.team)
+    expect(Object.fromEntries(dash.map((x) => [x.environment, x.requests]))).toEqual({ production: 30, staging: 40, dev: 20 })
+    const page = await renderOverview({ client: ch, file: config.file, now: Date.now() }, OVERVIEW_SECTIONS.filter((s) => s.id === 'environments'))
+    expect(String(page)).toMatch(/<h2>Environments<\/h2>.*<td>envteam<\/td><td>staging<\/td>/s)
   })
 })

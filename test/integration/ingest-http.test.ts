@@ -1,6 +1,7 @@
 // The HTTP ingest API against the real Kafka broker (test/global-setup.ts provides 'kafkaBrokers'):
 // what is acknowledged is on the topic, keyed by series, exactly once per request; what is refused
 // leaves nothing behind. Each test gets its own topics.
+import { retrying } from '../../shared/retry.ts'
 import { randomBytes } from 'node:crypto'
 import { gzipSync } from 'node:zlib'
 import { Kafka, logLevel, type Admin } from 'kafkajs'
@@ -81,7 +82,8 @@ async function harness(over: Parameters<typeof config>[1] & { bus?: (real: Bus) 
 
 /** Records on the topic right now (high watermark sum: exact for a non-transactional producer). */
 async function countOn(topic: string): Promise<number> {
-  const offsets = await admin.fetchTopicOffsets(topic)
+  // a topic created a moment ago can answer "not the leader" while its leader settles: retriable, retried
+  const offsets = await retrying(() => admin.fetchTopicOffsets(topic), { maxTimeout: 1000, signal: AbortSignal.timeout(30_000) })
   return offsets.reduce((s, p) => s + Number(p.high) - Number(p.low), 0)
 }
 

@@ -151,16 +151,16 @@ const metric = async (nt: Notifier, name: string, labels: Record<string, string>
 
 const text = (m: { text: string; blocks: unknown[] }) => m.text + JSON.stringify(m.blocks)
 
-/** Minute windows of the alert's series from 4 h before its change point: `before` USD/request, then `after`; and a deployment marker at the change point. */
+/** Minute windows (cost_windows_env, the table charts read) of the alert's series from 4 h before its change point: `before` USD/request, then `after`; and a deployment marker at the change point. */
 async function storeSeries(ch: ClickHouseHandle, a: AlertRecord, before: number, after: number, untilMs = Date.parse(a.detected_at) + 30 * 60_000) {
   const started = Date.parse(a.started_at)
   const values = []
   for (let t = started - 4 * 3_600_000; t < untilMs; t += 60_000) {
     const requests = 100 + ((t / 60_000) % 7)
     const perRequest = (t < started ? before : after) * (1 + (((t / 60_000) % 5) - 2) * 0.02)
-    values.push({ team: a.team, endpoint: a.endpoint, model: a.model, window_start: new Date(t).toISOString().slice(0, 19).replace('T', ' '), requests, errors: 0, input_tokens: 0, output_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0, cost_usd: (requests * perRequest).toFixed(9), cost_sq_sum: 0, unpriced_requests: 0, late_events: 0, deployments: { [t < started ? 'old-release' : a.deployment_ids[0]!]: requests } })
+    values.push({ team: a.team, environment: a.environment ?? 'production', endpoint: a.endpoint, model: a.model, window_start: new Date(t).toISOString().slice(0, 19).replace('T', ' '), requests, errors: 0, input_tokens: 0, output_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0, cost_usd: (requests * perRequest).toFixed(9), cost_sq_sum: 0, unpriced_requests: 0, late_events: 0, deployments: { [t < started ? 'old-release' : a.deployment_ids[0]!]: requests } })
   }
-  await ch.client.insert({ table: 'cost_windows', values, format: 'JSONEachRow' })
+  await ch.client.insert({ table: 'cost_windows_env', values, format: 'JSONEachRow' })
   await ch.client.insert({ table: 'deployments', values: [{ deployment_id: a.deployment_ids[0], team: a.team, service: 'search-api', timestamp: new Date(started).toISOString().replace('T', ' ').replace('Z', ''), endpoint: a.endpoint }], format: 'JSONEachRow' })
 }
 

@@ -261,8 +261,9 @@ const ALLOWED: Record<string, string> = {
   // the rollup repair's SQL is assembled from the constant ROLLUPS table in the same file
   'services/aggregator/reconcile.ts: keyExpr': 'constant key expression (ROLLUPS)',
   'services/aggregator/reconcile.ts: dims': 'constant key column list (ROLLUPS)',
-  'services/dashboard/queries.ts: cols': 'one of three literal column lists, chosen by the typed Breakdown',
+  'services/dashboard/queries.ts: cols': 'a constant column list (COLUMNS), indexed by the typed Breakdown',
   'services/dashboard/queries.ts: GROUPS[by]': 'constant GROUP BY lists (GROUPS), indexed by the typed Breakdown',
+  'services/dashboard/queries.ts: TABLES[by]': 'constant table names (TABLES), indexed by the typed Breakdown',
   'services/notifier/chart-data.ts: f.where': 'literal conditions with {param} placeholders (seriesFilter)',
   'services/aggregator/reconcile.ts: keyCol': 'constant key column (ROLLUPS)',
   'services/aggregator/reconcile.ts: r.table': 'constant table name (ROLLUPS)',

@@ -85,9 +85,24 @@ describe('detector core: cost per request', () => {
     expect(seriesCpr(run(windows))).toEqual([])
   })
 
-  it('a series below the minimum volume never pages, even on a doubling', () => {
-    const windows = series([{ windows: 200, n: 10 }, { windows: 200, n: 10, inMult: 3, deploy: 'v2' }])
-    expect(run(windows).filter((a) => a.endpoint !== null)).toEqual([])
+  it('a quiet series (3 requests a minute) pages a doubling once the requests since the change are conclusive', () => {
+    const windows = series([{ windows: 400, n: 3 }, { windows: 200, n: 3, inMult: 3, deploy: 'v2' }])
+    const alerts = seriesCpr(run(windows)).filter((a) => a.status === 'firing')
+    expect(alerts).toHaveLength(1)
+    const a = alerts[0] as AlertRecord
+    expect(Math.abs(Date.parse(a.started_at) - (T0 + 400 * M))).toBeLessThanOrEqual(5 * M)
+    expect(Date.parse(a.detected_at)).toBeLessThanOrEqual(T0 + 420 * M)
+    expect(a.deployment_ids[0]).toBe('v2')
+  })
+
+  it('12% steps page rarely (at most 1 in 3)', () => {
+    // input is ~71% of the cost here: +17% input tokens = +12% cost per request
+    let paged = 0
+    for (let seed = 1; seed <= 9; seed++) {
+      const windows = series([{ windows: 300, n: 30 }, { windows: 300, n: 30, inMult: 1.17, deploy: 'v2' }], seed)
+      if (seriesCpr(run(windows)).some((a) => a.status === 'firing')) paged++
+    }
+    expect(paged).toBeLessThanOrEqual(3)
   })
 
   it('resolves after recovery, with the same alert_id', () => {

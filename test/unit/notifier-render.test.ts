@@ -125,7 +125,7 @@ describe('notifier render (pure)', () => {
     expect(formatUsd(12.3)).toBe('$12.30')
     expect(formatUsd(-2500)).toBe('-$2,500')
     expect(describeDrivers({ input_tokens_per_request: 0, output_tokens_per_request: 0, cache_reads: -12, price: 30, error_share: 0, primary: 'price' })).toBe(
-      'price (model or catalog change) +30 pp, cache reads −12 pp',
+      'price per token (catalog or reported cost) +30 pp, cache reads −12 pp',
     )
     expect(escapeMrkdwn('a<b>&c')).toBe('a&lt;b&gt;&amp;c')
   })

@@ -35,6 +35,8 @@ export class CostBaseline {
   /** EW mean of squared standardized residuals (overdispersion, >= 1 when requests are not iid) */
   private dispSum = 0
   private dispW = 0
+  /** EW mean of z³·√n (z standardized window residual, n its requests): the skewness of one request's cost */
+  private skewSum = 0
 
   /** decayed requests and window count over all absorbed windows, zero-request ones included */
   private vn = 0
@@ -68,10 +70,18 @@ export class CostBaseline {
   }
 
   /** Records the standardized residual z of a window that had a baseline to compare with. */
-  recordResidual(z: number): void {
+  recordResidual(z: number, n: number): void {
     const zz = Math.min(z * z, 25)
     this.dispSum = this.dispSum * DISP_DECAY + zz
     this.dispW = this.dispW * DISP_DECAY + 1
+    const zc = Math.max(-10, Math.min(10, z))
+    this.skewSum = this.skewSum * DISP_DECAY + zc * zc * zc * Math.sqrt(n)
+  }
+
+  /** Skewness of the cost of one request (from the window residuals; 0 until enough windows). */
+  get skew(): number {
+    if (this.dispW <= 20) return 0
+    return Math.max(0, Math.min(10, this.skewSum / this.dispW / Math.pow(this.dispersion, 1.5)))
   }
 
   /** Baseline requests per window (gaps count as zero). */
@@ -89,6 +99,12 @@ export class CostBaseline {
     if (this.n <= 0) return 0
     const m = this.c / this.n
     return Math.max(this.q / this.n - m * m, (0.05 * m) ** 2)
+  }
+
+  /** Squared relative standard error of the baseline unit cost (its own uncertainty). */
+  get levelRelVar(): number {
+    const m = this.unitCost
+    return this.n > 0 && m > 0 ? (this.unitVariance * this.dispersion) / this.n / (m * m) : 0
   }
 
   /** Overdispersion factor applied to the iid variance (never below 1). */

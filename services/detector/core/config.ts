@@ -10,7 +10,7 @@ export interface DetectorTeamConfig {
 export interface DetectorConfig {
   /** trend-break threshold in percent (default 20) */
   thresholdPct: number
-  /** a series whose volume is below this many requests per window cannot page (default 20) */
+  /** optional volume floor: a key averaging fewer requests per window cannot page (default 0: the evidence since the change point decides) */
   minRequestsPerWindow: number
   /** window length in ms (default 60000) */
   windowMs: number
@@ -21,7 +21,7 @@ export interface DetectorConfig {
 
 export const defaultDetectorConfig: DetectorConfig = {
   thresholdPct: 20,
-  minRequestsPerWindow: 20,
+  minRequestsPerWindow: 0,
   windowMs: 60_000,
   resolveWindows: 10,
   teams: [],

@@ -6,7 +6,10 @@
  * any way (several partitions, a replay running one partition ahead): the alerts are the same
  * as for global event-time order as long as no series lags another of its team (or, for teams
  * whose members all went quiet, any series) by more than TEAM_MAX_SKEW_WINDOWS of event time.
- * Only the call that returns a team alert may differ. Deployment markers are kept by their
+ * Only the call that returns a team alert may differ. Endpoint rollups (an endpoint across its
+ * models) hold back at most ENDPOINT_MAX_SKEW_WINDOWS and take a new model from its first
+ * window: their alerts are the same when the series of one endpoint lag each other by less than
+ * that, and a new model's first windows are not more than TEAM_FINALIZE_LAG_WINDOWS behind. Deployment markers are kept by their
  * timestamps; a marker counts for an alert if it arrived before the alert was built.
  */
 import type { AlertRecord } from '../../../schemas/alert.ts'
@@ -15,7 +18,7 @@ import type { WindowRecord } from '../../../schemas/window.ts'
 import { seriesId } from '../../../schemas/series.ts'
 import { thresholdFor, type DetectorConfig } from './config.ts'
 import { KeyTracker, type KeyWindow } from './key.ts'
-import { MAX_GAP_FILL_WINDOWS, TEAM_FINALIZE_LAG_WINDOWS, TEAM_MAX_SKEW_WINDOWS } from './params.ts'
+import { ENDPOINT_MAX_SKEW_WINDOWS, MAX_GAP_FILL_WINDOWS, TEAM_FINALIZE_LAG_WINDOWS, TEAM_MAX_SKEW_WINDOWS } from './params.ts'
 import { newMember, TeamState, type Member } from './team.ts'
 import { toMs } from './time.ts'
 
@@ -33,6 +36,9 @@ interface Series {
   key: KeyTracker
   team: TeamState
   member: Member
+  /** the series' endpoint across its models, and the series as its member */
+  group: TeamState
+  groupMember: Member
 }
 
 export function createDetectorCore(config: DetectorConfig): DetectorCore {
@@ -40,6 +46,8 @@ export function createDetectorCore(config: DetectorConfig): DetectorCore {
   const teamConfigs = new Map(config.teams.map((t) => [t.name, t]))
   const series = new Map<string, Series>()
   const teams = new Map<string, TeamState>()
+  /** endpoint rollups, by team and endpoint */
+  const groups = new Map<string, TeamState>()
   /** newest window start of any series */
   let maxT = -Infinity
 
@@ -63,12 +71,26 @@ export function createDetectorCore(config: DetectorConfig): DetectorCore {
     return t
   }
 
+  function groupState(team: TeamState, endpoint: string): TeamState {
+    const id = JSON.stringify([team.name, endpoint])
+    let g = groups.get(id)
+    if (!g) {
+      const { windowMs: wm, minRequests, resolveWindows, thrCpr, thrBurn } = team.seriesCtx
+      g = new TeamState(team.name, { windowMs: wm, minRequests, resolveWindows, thrCpr, thrBurn }, undefined, { name: endpoint, markers: team.markers })
+      groups.set(id, g)
+    }
+    return g
+  }
+
   /** Processes one window of a series, reporting its cost-per-request alert opening/closing to the team at that window's time. */
   function step(s: Series, kw: KeyWindow, out: AlertRecord[]): void {
     const wasOpen = s.key.cprAlert !== null
     s.key.process(kw, s.team.seriesCtx, out)
     const isOpen = s.key.cprAlert !== null
-    if (isOpen !== wasOpen) s.team.memberCpr(s.member, kw.t, isOpen ? 1 : -1)
+    if (isOpen !== wasOpen) {
+      s.team.memberCpr(s.member, kw.t, isOpen ? 1 : -1)
+      s.group.memberCpr(s.groupMember, kw.t, isOpen ? 1 : -1)
+    }
   }
 
   return {
@@ -77,23 +99,34 @@ export function createDetectorCore(config: DetectorConfig): DetectorCore {
       const id = seriesId(w)
       let s = series.get(id)
       if (!s) {
-        s = { key: new KeyTracker(w.team, w.endpoint, w.model), team: teamState(w.team), member: newMember() }
+        const team = teamState(w.team)
+        s = { key: new KeyTracker(w.team, w.endpoint, w.model), team, member: newMember(), group: groupState(team, w.endpoint), groupMember: newMember() }
         series.set(id, s)
       }
       const key = s.key
       if (t <= key.lastT) return []
       const out: AlertRecord[] = []
       const team = s.team
+      const group = s.group
       team.memberWindow(s.member, t)
+      group.memberWindow(s.groupMember, t)
       if (Number.isFinite(key.lastT)) {
         const missing = Math.round((t - key.lastT) / windowMs) - 1
         if (missing > MAX_GAP_FILL_WINDOWS) key.restartEvidence()
-        else for (let m = 1; m <= missing; m++) step(s, { t: key.lastT + windowMs, n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0, deps: null }, out)
+        else
+          for (let m = 1; m <= missing; m++) {
+            const tm = key.lastT + windowMs
+            step(s, { t: tm, n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0, deps: null }, out)
+            if (key.burnForTeam > 0) team.add(s.member, tm, null, { xc: 0, xv: 0, bx: key.burnForTeam, bxv: key.burnVarForTeam })
+            group.add(s.groupMember, tm, null, { xc: 0, xv: 0, bx: 0, bxv: 0 })
+          }
       }
       const { requests: n, cost_usd: c, cost_sq_sum: q } = w
       step(s, { t, n, c, q, i: w.input_tokens, o: w.output_tokens, k: w.cache_read_tokens, e: w.errors, deps: w.deployments }, out)
       const x = key.expectation(n, c, q)
-      team.add(s.member, t, w, x.xc, x.xv)
+      team.add(s.member, t, w, { xc: x.xc, xv: x.xv, bx: key.burnForTeam, bxv: key.burnVarForTeam })
+      group.add(s.groupMember, t, w, { xc: 0, xv: 0, bx: 0, bxv: 0 })
+      group.finalize(group.readyUntil(), out)
       team.finalize(team.readyUntil(), out)
       if (t > maxT) {
         const prevMinute = Math.floor(maxT / windowMs)
@@ -102,6 +135,8 @@ export function createDetectorCore(config: DetectorConfig): DetectorCore {
         // (a team whose members all went quiet still advances); once per minute of event time
         if (Math.floor(t / windowMs) !== prevMinute) {
           const until = maxT - (TEAM_MAX_SKEW_WINDOWS + TEAM_FINALIZE_LAG_WINDOWS) * windowMs
+          const untilGroup = maxT - (ENDPOINT_MAX_SKEW_WINDOWS + TEAM_FINALIZE_LAG_WINDOWS) * windowMs
+          for (const g of groups.values()) if (g.nextT === null ? g.hasPending() : g.nextT <= untilGroup) g.finalize(untilGroup, out)
           for (const tm of teams.values()) if (tm.nextT === null ? tm.hasPending() : tm.nextT <= until) tm.finalize(until, out)
         }
       }
@@ -114,7 +149,10 @@ export function createDetectorCore(config: DetectorConfig): DetectorCore {
 
     flush() {
       const out: AlertRecord[] = []
-      if (Number.isFinite(maxT)) for (const t of teams.values()) t.finalize(maxT, out)
+      if (Number.isFinite(maxT)) {
+        for (const g of groups.values()) g.finalize(maxT, out)
+        for (const t of teams.values()) t.finalize(maxT, out)
+      }
       return out
     },
   }

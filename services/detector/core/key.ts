@@ -7,13 +7,15 @@ import type { AlertRecord } from '../../../schemas/alert.ts'
 import { DeploymentSightings, type MarkerRef } from './attribution.ts'
 import { CostBaseline } from './baseline.ts'
 import { newCusum, resetCusum, stepCusum, llr, type Cusum } from './cusum.ts'
+import { ShiftEvidence } from './glr.ts'
 import {
   ABSORB_DELAY_WINDOWS,
   BASELINE_MIN_REQUESTS,
   BASELINE_MIN_WINDOWS,
   BURN_PERSIST_MS,
   BURN_PRE_PROFILE_TOLERANCE,
-  MIN_PERSIST_WINDOWS,
+  HOLD_MAX_MS,
+  HOLD_Z,
   RING_SIZE,
 } from './params.ts'
 import { BurnProfile } from './profile.ts'
@@ -21,12 +23,23 @@ import type { WindowTotals } from './baseline.ts'
 import { COLS, WindowRing } from './ring.ts'
 import { buildTrendAlert, updateOrResolve, type OpenAlert } from './trend-alert.ts'
 
+/** Requests and cost of one model in a window of an endpoint rollup. */
+export interface ModelShare {
+  n: number
+  c: number
+}
+
 export interface KeyWindow extends WindowTotals {
   t: number
   deps: Record<string, number> | null
+  /** endpoint rollups: requests and cost per model */
+  models?: Record<string, ModelShare> | null
   /** team rollups: expected cost and its variance from the member series' baselines (mix-adjusted) */
   xc?: number
   xv?: number
+  /** team rollups: expected burn (cost of the window) and its variance from the members' burn baselines */
+  bx?: number
+  bxv?: number
 }
 
 export interface KeyContext {
@@ -50,10 +63,15 @@ export class KeyTracker {
   readonly sightings = new DeploymentSightings()
   lastT = -Infinity
   private pending = 0
-  private readonly cprUp: Cusum = newCusum()
-  private readonly cprDown: Cusum = newCusum()
+  /** cost-per-request evidence since every candidate change point */
+  private readonly cprEvidence = new ShiftEvidence()
+  /** start of pending cost-per-request evidence (windows from it on wait to join the baseline) */
+  private cprHold = Infinity
   private readonly burnUp: Cusum = newCusum()
   private readonly burnDown: Cusum = newCusum()
+  /** this window's burn expectation and variance as the key's team sums them */
+  burnForTeam = 0
+  burnVarForTeam = 0
   cprAlert: OpenAlert | null = null
   burnAlert: OpenAlert | null = null
   private readonly row = new Float64Array(13)
@@ -66,6 +84,11 @@ export class KeyTracker {
 
   get isTeam(): boolean {
     return this.endpoint === null
+  }
+
+  /** An endpoint across its models: pages cost per request only when the model mix explains it; no burn-rate signal of its own. */
+  get isEndpoint(): boolean {
+    return this.endpoint !== null && this.model === null
   }
 
   /** Cost-per-request baseline ready (series mode). */
@@ -82,8 +105,8 @@ export class KeyTracker {
 
   /** Forgets pending evidence (after a long gap). */
   restartEvidence(): void {
-    resetCusum(this.cprUp)
-    resetCusum(this.cprDown)
+    this.cprEvidence.reset()
+    this.cprHold = Infinity
     resetCusum(this.burnUp)
     resetCusum(this.burnDown)
   }
@@ -104,20 +127,32 @@ export class KeyTracker {
       xv = w.n * base.unitVariance
       cprOk = xc > 0
     }
-    // burn-rate expectation
+    // burn-rate expectation: a team's is the sum of its members' (a member without a weekly or
+    // daily profile counts at its actual cost), so a new endpoint or a member's own Monday is
+    // not a team break
     const mu = base.unitCost
-    let be = this.burn.expectedFromProfile(w.t)
-    let burnTolerance = 1
-    if (Number.isNaN(be)) {
-      be = this.burn.levelWindows >= BASELINE_MIN_WINDOWS ? this.burn.level : NaN
-      burnTolerance = BURN_PRE_PROFILE_TOLERANCE
-    }
+    let be: number
     let bv = 0
-    const burnOk = !Number.isNaN(be) && mu > 0 && this.cprReadyForBurn()
-    if (burnOk) {
-      be = Math.max(be, mu)
-      bv = (be / mu) * (base.unitVariance + mu * mu)
+    let burnTolerance = 1
+    let burnOk: boolean
+    if (this.isTeam) {
+      be = w.bx ?? 0
+      bv = w.bxv ?? 0
+      burnOk = bv > 0 && be > 0 && base.windows >= BASELINE_MIN_WINDOWS
+    } else {
+      be = this.burn.expectedFromProfile(w.t)
+      if (Number.isNaN(be)) {
+        be = this.burn.levelWindows >= BASELINE_MIN_WINDOWS ? this.burn.level : NaN
+        burnTolerance = BURN_PRE_PROFILE_TOLERANCE
+      }
+      burnOk = !Number.isNaN(be) && mu > 0 && this.cprReadyForBurn()
+      if (burnOk) {
+        be = Math.max(be, mu)
+        bv = (be / mu) * (base.unitVariance + mu * mu)
+      }
     }
+    this.burnForTeam = burnOk && burnTolerance === 1 ? be : w.c
+    this.burnVarForTeam = burnOk && burnTolerance === 1 ? bv : 0
     const row = this.row
     row[COLS.t] = w.t
     row[COLS.n] = w.n
@@ -132,7 +167,7 @@ export class KeyTracker {
     row[COLS.bc] = burnOk ? be : 0
     row[COLS.bv] = bv
     row[COLS.bt] = ctx.thrBurn * burnTolerance
-    this.ring.push(row, w.deps)
+    this.ring.push(row, w.deps, w.models ?? null)
     this.pending = Math.min(this.pending + 1, this.ring.size)
     this.sightings.record(w.deps, w.t)
     if (!this.burnAlert) this.burn.absorbLevel(w.c)
@@ -142,26 +177,24 @@ export class KeyTracker {
       const r = updateOrResolve(this, this.cprAlert, ctx, w.t, w.n > 0)
       if (r) out.push(r)
       if (r?.status === 'resolved') this.closeAlert('cpr')
-    } else if (cprOk && w.n > 0 && !ctx.suppressCpr) {
-      const se = Math.sqrt(xv * base.dispersion) / xc
-      const rel = w.c / xc - 1
-      const up = stepCusum(this.cprUp, w.t, llr(rel, se, ctx.thrCpr, 1))
-      const down = stepCusum(this.cprDown, w.t, llr(rel, se, ctx.thrCpr, -1))
-      if (up || down) {
-        const dir = up ? 1 : -1
-        const cus = up ? this.cprUp : this.cprDown
-        if (cus.windows >= MIN_PERSIST_WINDOWS) {
-          const a = buildTrendAlert(this, ctx, 'cost_per_request', dir, cus.start, w.t)
-          if (a) {
-            this.cprAlert = a.open
-            out.push(a.record)
-            this.restartEvidence()
-          }
+    } else if (cprOk && !ctx.suppressCpr) {
+      const ev = this.cprEvidence
+      ev.push(w.t, w.n, w.c, xc, xv)
+      const { hit, strongest } = ev.scan(ctx.thrCpr, base.dispersion, this.isTeam ? 0 : base.levelRelVar, base.skew)
+      this.cprHold = strongest !== null && Math.abs(strongest.z) >= HOLD_Z && w.t - strongest.start <= HOLD_MAX_MS ? strongest.start : Infinity
+      if (hit) {
+        const a = buildTrendAlert(this, ctx, 'cost_per_request', hit.dir, hit.start, w.t)
+        if (a) {
+          this.cprAlert = a.open
+          out.push(a.record)
+          this.restartEvidence()
         }
       }
     } else if (ctx.suppressCpr) {
-      resetCusum(this.cprUp)
-      resetCusum(this.cprDown)
+      this.cprEvidence.reset()
+      this.cprHold = Infinity
+    } else {
+      this.cprEvidence.push(w.t, 0, 0, 0, 0)
     }
 
     // burn rate
@@ -169,7 +202,7 @@ export class KeyTracker {
       const r = updateOrResolve(this, this.burnAlert, ctx, w.t, true)
       if (r) out.push(r)
       if (r?.status === 'resolved') this.closeAlert('burn')
-    } else if (burnOk && !this.cprAlert) {
+    } else if (burnOk && !this.cprAlert && !this.isEndpoint) {
       const se = Math.sqrt(bv * this.burn.dispersion) / be
       const rel = w.c / be - 1
       const thr = ctx.thrBurn * burnTolerance
@@ -202,10 +235,11 @@ export class KeyTracker {
   private absorbReady(): void {
     if (this.cprAlert || this.burnAlert) return
     const ring = this.ring
-    // Windows carrying pending unit-cost evidence wait. Burn-rate evidence does not hold the
+    // Windows carrying pending unit-cost evidence wait (at most HOLD_MAX_MS: a change that does
+    // not page joins the baseline rather than pinning it). Burn-rate evidence does not hold the
     // burn baseline back: the profile only predicts later days, and a stale level would turn the
     // daily ramp into a break; volume breaks are confirmed by BURN_PERSIST_MS instead.
-    const block = Math.min(this.cprUp.s > 0 ? this.cprUp.start : Infinity, this.cprDown.s > 0 ? this.cprDown.start : Infinity)
+    const block = this.cprHold
     while (this.pending > ABSORB_DELAY_WINDOWS) {
       const idx = ring.size - this.pending
       const t = ring.get(idx, COLS.t)
@@ -214,7 +248,7 @@ export class KeyTracker {
       const c = ring.get(idx, COLS.c)
       const xc = ring.get(idx, COLS.xc)
       const xv = ring.get(idx, COLS.xv)
-      if (n > 0 && xc > 0 && xv > 0) this.base.recordResidual((c - xc) / Math.sqrt(xv))
+      if (n > 0 && xc > 0 && xv > 0) this.base.recordResidual((c - xc) / Math.sqrt(xv), n)
       const bc = ring.get(idx, COLS.bc)
       const bv = ring.get(idx, COLS.bv)
       if (bc > 0 && bv > 0) this.burn.recordResidual((c - bc) / Math.sqrt(bv))
@@ -222,7 +256,7 @@ export class KeyTracker {
       // the daily profile learns a winsorized cost (within the tolerance of what was expected),
       // so a short surge or outage barely moves tomorrow's expectation for that hour
       const tol = ring.get(idx, COLS.bt)
-      this.burn.absorb(t, bc > 0 ? Math.min(Math.max(c, bc * (1 - tol)), bc * (1 + tol)) : c)
+      this.burn.absorb(t, bc > 0 ? Math.min(Math.max(c, bc * (1 - tol)), bc * (1 + tol)) : c, c)
       this.pending--
     }
   }

@@ -35,6 +35,8 @@ export const BURN_PRE_PROFILE_TOLERANCE = 3
 /** Weight of the newest day when folding a day into the hour-of-day profile. */
 export const PROFILE_DAY_WEIGHT = 0.5
 export const PROFILE_BUCKETS = 24
+/** Burn rate: half-life of the level factor (recent cost against the weekly/daily profile), in windows. */
+export const LEVEL_RATIO_HALF_LIFE_WINDOWS = 360
 /** A burn-rate break (volume-driven) must persist this long before it pages (short surges do not page). */
 export const BURN_PERSIST_MS = 60 * 60_000
 
@@ -54,6 +56,13 @@ export const MAX_GAP_FILL_WINDOWS = 1440
  */
 export const TEAM_FINALIZE_LAG_WINDOWS = 3
 export const TEAM_MAX_SKEW_WINDOWS = 240
+/**
+ * Endpoint rollups (an endpoint across its models) wait this long at most for a quiet member: a
+ * model retired by a release must not delay the page on the model it moved to by hours. The
+ * price: their output is independent of delivery order only while the series of one endpoint lag
+ * each other by less than this (their series usually share a producer and move together).
+ */
+export const ENDPOINT_MAX_SKEW_WINDOWS = 10
 /** A member series silent this long (its own last window vs the team's newest) is no longer waited for. */
 export const MEMBER_FORGET_WINDOWS = 1440
 
@@ -69,3 +78,35 @@ export const CHANGE_POINT_SEARCH_BACK = 15
 
 /** Hours in a month, for monthly impact and budget even-spend rate. */
 export const HOURS_PER_MONTH = 730
+
+/**
+ * Cost-per-request evidence (glr.ts). EVIDENCE_Z is the one-sided z the requests since a change
+ * point must reach. One fixed change point would need z = 4 (the eval's evidence floor); the
+ * test looks at ~50 correlated candidate change points in every window, so it asks for z = 4.5
+ * (a one-sided Gaussian tail of 3.4e-6), and upward evidence from few requests also pays the
+ * skew correction (glr.ts). MAGNITUDE_FRACTION: the shift estimated since the change point must
+ * be at least this share of the threshold (a shift well below the threshold is conclusive on a
+ * busy series but is
+ * not a break). WINDOW_Z_CAP winsorizes each window's deviation, so no single window (a spike,
+ * one enormous request) can carry the evidence of MIN_PERSIST_WINDOWS windows.
+ */
+export const EVIDENCE_Z = 4.5
+export const MAGNITUDE_FRACTION = 0.9
+/**
+ * ... and beyond the indifference level (INDIFFERENCE_LOW × threshold: 15% for the default 20%)
+ * by MAGNITUDE_Z standard errors: one standard error, so a shift at the threshold is sized right
+ * about as soon as it is conclusive, while a shift at the indifference level pays a one-sigma
+ * excursion at every look.
+ */
+export const MAGNITUDE_Z = 1
+export const WINDOW_Z_CAP = 4
+/** Candidate change points: every window of the last DENSE_CANDIDATES, then 15% apart back to LOOKBACK_WINDOWS. */
+export const DENSE_CANDIDATES = 30
+export const LOOKBACK_WINDOWS = 480
+/**
+ * Baseline absorption: windows after the strongest candidate change point wait while its |z| is
+ * at least HOLD_Z, but never longer than HOLD_MAX_MS, so a change that does not page becomes the
+ * new normal instead of pinning the baseline.
+ */
+export const HOLD_Z = 2
+export const HOLD_MAX_MS = 6 * 60 * 60_000

@@ -1,42 +1,63 @@
 /**
- * Burn-rate baseline of one key. Before a day of history: an exponentially weighted level of
- * cost per window (the caller widens the tolerance). After: a same-hour-of-day profile (24
- * buckets of mean cost per window, days folded with PROFILE_DAY_WEIGHT on the newest day),
- * linearly interpolated between bucket centres so a usual daily peak is expected, not a break.
+ * Burn-rate baseline of one key: the expected cost of a window at its time of day and week.
+ *
+ * - Once a week of history exists: the same hour of the same weekday (168 hour-of-week buckets,
+ *   weeks folded with PROFILE_DAY_WEIGHT on the newest), so a quiet weekend followed by a normal
+ *   Monday is expected, not a break.
+ * - Before that: the same hour of the same kind of day (weekday or weekend, 24 buckets each,
+ *   days folded the same way), so Monday is compared with Friday, not with Sunday.
+ * - Before a day of that kind: an exponentially weighted level of cost per window (the caller
+ *   widens the tolerance).
+ *
+ * The profile is multiplied by a level factor: the exponentially weighted ratio of the absorbed
+ * (winsorized) cost to what the profile expected, half-life LEVEL_RATIO_HALF_LIFE_WINDOWS. It
+ * follows organic growth of a few % a day (a weekly profile alone would be a week behind) and lets
+ * the baseline recover from any change that did not page instead of staying pinned.
+ * Expectations are linearly interpolated between bucket centres.
  */
-import { BURN_LEVEL_HALF_LIFE_WINDOWS, PROFILE_BUCKETS, PROFILE_DAY_WEIGHT } from './params.ts'
+import { BURN_LEVEL_HALF_LIFE_WINDOWS, LEVEL_RATIO_HALF_LIFE_WINDOWS, PROFILE_BUCKETS, PROFILE_DAY_WEIGHT } from './params.ts'
 
 const DAY_MS = 86_400_000
+const WEEK_MS = 7 * DAY_MS
 const BUCKET_MS = DAY_MS / PROFILE_BUCKETS
 const LEVEL_DECAY = Math.pow(2, -1 / BURN_LEVEL_HALF_LIFE_WINDOWS)
+const RATIO_DECAY = Math.pow(2, -1 / LEVEL_RATIO_HALF_LIFE_WINDOWS)
 const RESID_DECAY = Math.pow(2, -1 / 240)
 
-export class BurnProfile {
-  private readonly hist = new Float64Array(PROFILE_BUCKETS)
-  private readonly histDays = new Uint16Array(PROFILE_BUCKETS)
-  private readonly curDay = new Float64Array(PROFILE_BUCKETS).fill(-1)
-  private readonly curSum = new Float64Array(PROFILE_BUCKETS)
-  private readonly curCount = new Float64Array(PROFILE_BUCKETS)
-  private levelSum = 0
-  private levelW = 0
-  levelWindows = 0
-  private residSum = 0
-  private residW = 0
+/** Mean cost per window per bucket of a cycle (a day or a week), cycles folded exponentially. */
+class CycleBuckets {
+  private readonly hist: Float64Array
+  private readonly histCycles: Uint16Array
+  private readonly curCycle: Float64Array
+  private readonly curSum: Float64Array
+  private readonly curCount: Float64Array
+  readonly buckets: number
+  private readonly cycleMs: number
 
-  /** Recent level: fed every window as it arrives (it only serves before a day of history). */
-  absorbLevel(cost: number): void {
-    this.levelSum = this.levelSum * LEVEL_DECAY + cost
-    this.levelW = this.levelW * LEVEL_DECAY + 1
-    this.levelWindows++
+  constructor(cycleMs: number) {
+    this.cycleMs = cycleMs
+    this.buckets = Math.round(cycleMs / BUCKET_MS)
+    this.hist = new Float64Array(this.buckets)
+    this.histCycles = new Uint16Array(this.buckets)
+    this.curCycle = new Float64Array(this.buckets).fill(-1)
+    this.curSum = new Float64Array(this.buckets)
+    this.curCount = new Float64Array(this.buckets)
   }
 
-  /** Daily profile: fed windows once they are confirmed normal (see KeyTracker). */
+  /** cycle index and fractional bucket position (bucket centres at .5) of time t */
+  position(t: number): { cycle: number; pos: number } {
+    // cycles start on a Monday 00:00 UTC for weeks (1970-01-05 was a Monday), at 00:00 for days
+    const origin = this.cycleMs === WEEK_MS ? 4 * DAY_MS : 0
+    const cycle = Math.floor((t - origin) / this.cycleMs)
+    return { cycle, pos: (t - origin - cycle * this.cycleMs) / BUCKET_MS }
+  }
+
   absorb(t: number, cost: number): void {
-    const day = Math.floor(t / DAY_MS)
-    const b = Math.floor((t - day * DAY_MS) / BUCKET_MS)
-    if (this.curDay[b] !== day) {
+    const { cycle, pos } = this.position(t)
+    const b = Math.floor(pos)
+    if (this.curCycle[b] !== cycle) {
       this.fold(b)
-      this.curDay[b] = day
+      this.curCycle[b] = cycle
       this.curSum[b] = 0
       this.curCount[b] = 0
     }
@@ -48,35 +69,99 @@ export class BurnProfile {
     const n = this.curCount[b] ?? 0
     if (n < 1) return
     const mean = (this.curSum[b] ?? 0) / n
-    const days = this.histDays[b] ?? 0
-    this.hist[b] = days === 0 ? mean : (this.hist[b] ?? 0) * (1 - PROFILE_DAY_WEIGHT) + mean * PROFILE_DAY_WEIGHT
-    this.histDays[b] = Math.min(days + 1, 65535)
+    const k = this.histCycles[b] ?? 0
+    this.hist[b] = k === 0 ? mean : (this.hist[b] ?? 0) * (1 - PROFILE_DAY_WEIGHT) + mean * PROFILE_DAY_WEIGHT
+    this.histCycles[b] = Math.min(k + 1, 65535)
   }
 
-  /** Mean cost per window of bucket b from days before `day`, or NaN when none. */
-  private bucketMean(b: number, day: number): number {
-    const days = this.histDays[b] ?? 0
-    const cd = this.curDay[b] ?? -1
+  /** Mean cost per window of bucket b from cycles before `cycle`, or NaN when none. */
+  private bucketMean(b: number, cycle: number): number {
+    const k = this.histCycles[b] ?? 0
+    const cc = this.curCycle[b] ?? -1
     const n = this.curCount[b] ?? 0
-    if (cd >= 0 && cd < day && n > 0) {
+    if (cc >= 0 && cc < cycle && n > 0) {
       const mean = (this.curSum[b] ?? 0) / n
-      return days === 0 ? mean : (this.hist[b] ?? 0) * (1 - PROFILE_DAY_WEIGHT) + mean * PROFILE_DAY_WEIGHT
+      return k === 0 ? mean : (this.hist[b] ?? 0) * (1 - PROFILE_DAY_WEIGHT) + mean * PROFILE_DAY_WEIGHT
     }
-    return days > 0 ? (this.hist[b] ?? 0) : NaN
+    return k > 0 ? (this.hist[b] ?? 0) : NaN
   }
 
-  /** Expected cost of the window starting at t from the daily profile, or NaN without a day of history. */
-  expectedFromProfile(t: number): number {
-    const day = Math.floor(t / DAY_MS)
-    const pos = (t - day * DAY_MS) / BUCKET_MS - 0.5
-    const b0 = Math.floor(pos)
-    const frac = pos - b0
-    const i0 = (b0 + PROFILE_BUCKETS) % PROFILE_BUCKETS
-    const i1 = (b0 + 1) % PROFILE_BUCKETS
-    const m0 = this.bucketMean(i0, day)
-    const m1 = this.bucketMean(i1, day)
+  /** Expected cost of the window starting at t from earlier cycles, or NaN. */
+  expected(t: number): number {
+    const { cycle, pos } = this.position(t)
+    const p = pos - 0.5
+    const b0 = Math.floor(p)
+    const frac = p - b0
+    const B = this.buckets
+    const m0 = this.bucketMean((b0 + B) % B, cycle)
+    const m1 = this.bucketMean((b0 + 1) % B, cycle)
     if (Number.isNaN(m0) || Number.isNaN(m1)) return NaN
     return m0 * (1 - frac) + m1 * frac
+  }
+}
+
+const RATIO_MIN_WINDOWS = 60
+
+function learnRatio(r: Float64Array, cost: number, expected: number): void {
+  if (!(expected > 0)) return
+  r[0] = (r[0] ?? 0) * RATIO_DECAY + cost
+  r[1] = (r[1] ?? 0) * RATIO_DECAY + expected
+  r[2] = (r[2] ?? 0) + 1
+}
+
+/** Level factor: recent cost against what the profile expected (1 until known), within [0.2, 5]. */
+function ratioOf(r: Float64Array): number {
+  const den = r[1] ?? 0
+  return den > 0 ? Math.min(5, Math.max(0.2, (r[0] ?? 0) / den)) : 1
+}
+
+function isWeekend(t: number): boolean {
+  const dow = (Math.floor(t / DAY_MS) + 4) % 7 // 0 = Sunday
+  return dow === 0 || dow === 6
+}
+
+export class BurnProfile {
+  private readonly week = new CycleBuckets(WEEK_MS)
+  private readonly weekday = new CycleBuckets(DAY_MS)
+  private readonly weekend = new CycleBuckets(DAY_MS)
+  private levelSum = 0
+  private levelW = 0
+  levelWindows = 0
+  /** level factors against the weekly and the day-kind profile: [num, den, windows] each */
+  private readonly weekRatio = new Float64Array(3)
+  private readonly dayRatio = new Float64Array(3)
+  private residSum = 0
+  private residW = 0
+
+  /** Recent level: fed every window as it arrives (it only serves before a day of history). */
+  absorbLevel(cost: number): void {
+    this.levelSum = this.levelSum * LEVEL_DECAY + cost
+    this.levelW = this.levelW * LEVEL_DECAY + 1
+    this.levelWindows++
+  }
+
+  /** Weekly / daily profile (winsorized cost) and level factor (raw cost): fed windows once they are confirmed normal (see KeyTracker). */
+  absorb(t: number, cost: number, rawCost: number): void {
+    const days = isWeekend(t) ? this.weekend : this.weekday
+    // the profile learns the winsorized cost (a surge barely moves next week's hour), the level
+    // factor the raw one (it is what recovers the baseline after a change that did not page)
+    learnRatio(this.weekRatio, rawCost, this.week.expected(t))
+    learnRatio(this.dayRatio, rawCost, days.expected(t))
+    this.week.absorb(t, cost)
+    days.absorb(t, cost)
+  }
+
+  /**
+   * Expected cost of the window starting at t: the weekly profile once it exists and its level
+   * factor has been learned for RATIO_MIN_WINDOWS, else the day-kind profile; NaN without a day
+   * of history of that kind. Each profile has its own level factor: the weekly one lags by a
+   * week of growth, the daily one by a day.
+   */
+  expectedFromProfile(t: number): number {
+    const w = this.week.expected(t)
+    if (!Number.isNaN(w) && (this.weekRatio[2] ?? 0) >= RATIO_MIN_WINDOWS) return w * ratioOf(this.weekRatio)
+    const d = (isWeekend(t) ? this.weekend : this.weekday).expected(t)
+    return Number.isNaN(d) ? NaN : d * ratioOf(this.dayRatio)
   }
 
   /** Exponentially weighted level of cost per window (recent history). */

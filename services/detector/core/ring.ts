@@ -24,6 +24,8 @@ export class WindowRing {
   readonly capacity: number
   private readonly data: Float64Array
   private readonly deps: (Record<string, number> | null)[]
+  /** endpoint rollups: requests and cost per model of each window */
+  private readonly models: (Record<string, { n: number; c: number }> | null)[]
   private head = 0 // physical index of the oldest entry
   size = 0
 
@@ -31,10 +33,11 @@ export class WindowRing {
     this.capacity = capacity
     this.data = new Float64Array(capacity * NCOLS)
     this.deps = new Array<Record<string, number> | null>(capacity).fill(null)
+    this.models = new Array<Record<string, { n: number; c: number }> | null>(capacity).fill(null)
   }
 
   /** Appends a window (overwriting the oldest when full) and returns its logical index. */
-  push(values: ArrayLike<number>, deployments: Record<string, number> | null): number {
+  push(values: ArrayLike<number>, deployments: Record<string, number> | null, models: Record<string, { n: number; c: number }> | null = null): number {
     let slot: number
     if (this.size < this.capacity) {
       slot = (this.head + this.size) % this.capacity
@@ -46,6 +49,7 @@ export class WindowRing {
     const base = slot * NCOLS
     for (let c = 0; c < NCOLS; c++) this.data[base + c] = values[c] ?? 0
     this.deps[slot] = deployments
+    this.models[slot] = models
     return this.size - 1
   }
 
@@ -55,6 +59,10 @@ export class WindowRing {
 
   deployments(index: number): Record<string, number> | null {
     return this.deps[(this.head + index) % this.capacity] ?? null
+  }
+
+  modelShares(index: number): Record<string, { n: number; c: number }> | null {
+    return this.models[(this.head + index) % this.capacity] ?? null
   }
 
   /** Logical index of the first window with start >= t (size if none). */

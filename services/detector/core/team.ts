@@ -15,13 +15,16 @@ import type { AlertRecord } from '../../../schemas/alert.ts'
 import type { WindowRecord } from '../../../schemas/window.ts'
 import { rankDeployments, type MarkerRef } from './attribution.ts'
 import { BudgetTracker } from './budget.ts'
-import { KeyTracker, type KeyContext, type KeyWindow } from './key.ts'
-import { MAX_GAP_FILL_WINDOWS, MAX_MARKERS_PER_TEAM, MEMBER_FORGET_WINDOWS, TEAM_FINALIZE_LAG_WINDOWS, TEAM_MAX_SKEW_WINDOWS } from './params.ts'
+import { KeyTracker, type KeyContext, type KeyWindow, type ModelShare } from './key.ts'
+import { ENDPOINT_MAX_SKEW_WINDOWS, MAX_GAP_FILL_WINDOWS, MAX_MARKERS_PER_TEAM, MEMBER_FORGET_WINDOWS, TEAM_FINALIZE_LAG_WINDOWS, TEAM_MAX_SKEW_WINDOWS } from './params.ts'
 
 interface Acc extends KeyWindow {
   xc: number
   xv: number
+  bx: number
+  bxv: number
   deps: Record<string, number>
+  models: Record<string, ModelShare> | null
 }
 
 /** A member series as its team sees it. */
@@ -40,11 +43,17 @@ export function newMember(): Member {
   return { lastT: -Infinity, joinAt: Infinity, heapIdx: -1, cprCounted: false }
 }
 
+/**
+ * A rollup of member series summed per window start: a team (endpoint = model = null, cost per
+ * request mix-adjusted, with budget) or an endpoint across its models (`endpoint` given: its own
+ * cost-per-request baseline, not mix-adjusted, so traffic moved to a pricier model is a break of
+ * the endpoint; it shares its team's deployment markers).
+ */
 export class TeamState {
   readonly name: string
   readonly key: KeyTracker
   /** deployment markers, sorted by time (then id): arrival order does not matter */
-  readonly markers: MarkerRef[] = []
+  readonly markers: MarkerRef[]
   readonly seriesCtx: KeyContext
   readonly teamCtx: KeyContext
   readonly budget: BudgetTracker | null
@@ -62,11 +71,19 @@ export class TeamState {
   /** member cost-per-request alert opened (+1) / closed (-1) at window start t, sorted by t */
   private readonly cprEvents: { t: number; d: 1 | -1 }[] = []
   private openSeriesCpr = 0
+  /** how long a quiet member holds the rollup back, and how long after its first window a member joins */
+  readonly maxSkewWindows: number
+  private readonly joinDelayWindows: number
 
-  constructor(name: string, seriesCtx: Omit<KeyContext, 'markers' | 'suppressCpr'>, monthlyBudgetUsd: number | undefined) {
+  constructor(name: string, seriesCtx: Omit<KeyContext, 'markers' | 'suppressCpr'>, monthlyBudgetUsd: number | undefined, endpoint?: { name: string; markers: MarkerRef[] }) {
     this.name = name
     this.windowMs = seriesCtx.windowMs
-    this.key = new KeyTracker(name, null, null)
+    this.markers = endpoint?.markers ?? []
+    // an endpoint rollup must see a new model from its first window (a model swap starts there)
+    // and cannot wait hours for a retired one: see ENDPOINT_MAX_SKEW_WINDOWS
+    this.maxSkewWindows = endpoint ? ENDPOINT_MAX_SKEW_WINDOWS : TEAM_MAX_SKEW_WINDOWS
+    this.joinDelayWindows = endpoint ? 0 : TEAM_MAX_SKEW_WINDOWS
+    this.key = new KeyTracker(name, endpoint?.name ?? null, null)
     this.seriesCtx = { ...seriesCtx, markers: this.markers, suppressCpr: false }
     this.teamCtx = { ...seriesCtx, markers: this.markers, suppressCpr: false }
     this.budget = monthlyBudgetUsd !== undefined && monthlyBudgetUsd > 0 ? new BudgetTracker(name, monthlyBudgetUsd, seriesCtx.windowMs) : null
@@ -90,7 +107,7 @@ export class TeamState {
    */
   memberWindow(m: Member, t: number): void {
     const w = this.windowMs
-    if (!Number.isFinite(m.lastT) || t - m.lastT > MEMBER_FORGET_WINDOWS * w) m.joinAt = t + TEAM_MAX_SKEW_WINDOWS * w
+    if (!Number.isFinite(m.lastT) || t - m.lastT > MEMBER_FORGET_WINDOWS * w) m.joinAt = t + this.joinDelayWindows * w
     m.lastT = t
     if (m.heapIdx < 0) this.heapPush(m)
     else this.siftDown(m.heapIdx)
@@ -112,8 +129,11 @@ export class TeamState {
     ev.splice(i, 0, { t, d })
   }
 
-  /** Adds a member series window (with that series' expectation) to its team minute. */
-  add(m: Member, t: number, w: WindowRecord, xc: number, xv: number): void {
+  /**
+   * Adds a member series window (with that series' expectations) to its team minute; `w` null:
+   * a minute without requests of a member (its burn expectation still counts).
+   */
+  add(m: Member, t: number, w: WindowRecord | null, x: { xc: number; xv: number; bx: number; bxv: number }): void {
     if (t < m.joinAt) return
     if (this.nextT !== null && t < this.nextT) {
       // only when a series lags another by more than TEAM_MAX_SKEW_WINDOWS
@@ -122,9 +142,13 @@ export class TeamState {
     }
     let a = this.acc.get(t)
     if (!a) {
-      a = { t, n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0, deps: {}, xc: 0, xv: 0 }
+      a = { t, n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0, deps: {}, xc: 0, xv: 0, bx: 0, bxv: 0, models: this.key.endpoint === null ? null : {} }
       this.acc.set(t, a)
     }
+    a.bx += x.bx
+    a.bxv += x.bxv
+    if (w === null) return
+    const { xc, xv } = x
     a.n += w.requests
     a.c += w.cost_usd
     a.q += w.cost_sq_sum
@@ -136,6 +160,11 @@ export class TeamState {
     a.xv += xv
     const d = w.deployments
     for (const id in d) a.deps[id] = (a.deps[id] ?? 0) + (d[id] ?? 0)
+    if (a.models) {
+      const ms = a.models[w.model] ?? (a.models[w.model] = { n: 0, c: 0 })
+      ms.n += w.requests
+      ms.c += w.cost_usd
+    }
   }
 
   /**
@@ -144,14 +173,14 @@ export class TeamState {
    */
   readyUntil(): number {
     const w = this.windowMs
-    const forgetBefore = this.maxT - (MEMBER_FORGET_WINDOWS + TEAM_MAX_SKEW_WINDOWS) * w
+    const forgetBefore = this.maxT - (MEMBER_FORGET_WINDOWS + this.maxSkewWindows) * w
     let top = this.heap[0]
     while (top && top.lastT < forgetBefore) {
       this.heapPopTop()
       top = this.heap[0]
     }
     const byMembers = top ? top.lastT - TEAM_FINALIZE_LAG_WINDOWS * w : -Infinity
-    return Math.max(byMembers, this.maxT - (TEAM_MAX_SKEW_WINDOWS + TEAM_FINALIZE_LAG_WINDOWS) * w)
+    return Math.max(byMembers, this.maxT - (this.maxSkewWindows + TEAM_FINALIZE_LAG_WINDOWS) * w)
   }
 
   /**
@@ -183,7 +212,7 @@ export class TeamState {
         if (t - this.lastDataT > (MAX_GAP_FILL_WINDOWS + 1) * windowMs && Number.isFinite(this.lastDataT)) this.key.restartEvidence()
         this.lastDataT = t
       }
-      const w: KeyWindow = a ?? { t, n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0, deps: null, xc: 0, xv: 0 }
+      const w: KeyWindow = a ?? { t, n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0, deps: null, xc: 0, xv: 0, bx: 0, bxv: 0, models: null }
       this.applyCprEvents(t + lag)
       this.teamCtx.suppressCpr = this.openSeriesCpr > 0
       this.key.process(w, this.teamCtx, out)

@@ -8,7 +8,7 @@ import { rankDeployments } from './attribution.ts'
 import { computeDrivers, estimatePrices } from './drivers.ts'
 import { alertId } from './hash.ts'
 import type { KeyContext, KeyTracker } from './key.ts'
-import { CHANGE_POINT_SEARCH_BACK, HOURS_PER_MONTH } from './params.ts'
+import { BURN_PERSIST_MS, CHANGE_POINT_SEARCH_BACK, HOURS_PER_MONTH } from './params.ts'
 import { COLS, type WindowRing } from './ring.ts'
 import { toIso } from './time.ts'
 
@@ -58,6 +58,84 @@ function changePointIndex(ring: WindowRing, from: number, signal: Signal, dir: 1
   return best
 }
 
+/**
+ * The part of the change of cost per request (in percentage points) explained by requests moving
+ * between models: Σ_m (share after − share before) × unit cost of m before, over the unit cost
+ * before; a model new since the change point counts at its own unit cost. Before = the ring's
+ * windows before index k, after = from k on; null without requests on both sides.
+ */
+function modelMixPp(ring: WindowRing, k: number): number | null {
+  const before = new Map<string, { n: number; c: number }>()
+  const after = new Map<string, { n: number; c: number }>()
+  let n0 = 0
+  let c0 = 0
+  let n1 = 0
+  for (let i = 0; i < ring.size; i++) {
+    const ms = ring.modelShares(i)
+    if (!ms) continue
+    const into = i < k ? before : after
+    for (const m in ms) {
+      const x = ms[m] as { n: number; c: number }
+      const acc = into.get(m) ?? { n: 0, c: 0 }
+      acc.n += x.n
+      acc.c += x.c
+      into.set(m, acc)
+      if (i < k) {
+        n0 += x.n
+        c0 += x.c
+      } else n1 += x.n
+    }
+  }
+  if (n0 <= 0 || n1 <= 0 || c0 <= 0) return null
+  const u0 = c0 / n0
+  let mix = 0
+  for (const m of new Set([...before.keys(), ...after.keys()])) {
+    const b = before.get(m)
+    const a = after.get(m)
+    const unit = b && b.n > 0 ? b.c / b.n : a && a.n > 0 ? a.c / a.n : 0
+    mix += ((a?.n ?? 0) / n1 - (b?.n ?? 0) / n0) * unit
+  }
+  return (mix / u0) * 100
+}
+
+/** Drivers of an endpoint rollup: the model mix takes its share out of the price residual. */
+function withModelMix(d: AlertRecord['drivers'], totalPp: number, mixPp: number): AlertRecord['drivers'] {
+  const round = (x: number): number => Math.round(x * 100) / 100
+  const price = totalPp - d.input_tokens_per_request - d.output_tokens_per_request - d.cache_reads - d.error_share - mixPp
+  const parts: [AlertRecord['drivers']['primary'], number][] = [
+    ['input_tokens_per_request', d.input_tokens_per_request],
+    ['output_tokens_per_request', d.output_tokens_per_request],
+    ['cache_reads', d.cache_reads],
+    ['price', price],
+    ['error_share', d.error_share],
+    ['model_mix', mixPp],
+  ]
+  let primary: AlertRecord['drivers']['primary'] = 'model_mix'
+  let best = -1
+  for (const [name, v] of parts) {
+    if (Math.abs(v) > best) {
+      best = Math.abs(v)
+      primary = name
+    }
+  }
+  return { ...d, price: round(price), model_mix: round(mixPp), primary }
+}
+
+/**
+ * Cost per request: the recent level spans at least `resolveWindows` windows and, on a quiet key,
+ * as many more (back to the change point) as it takes to know the level to ± a quarter of the
+ * threshold, so that "back within half the threshold" is a statement about the data and not
+ * about the noise of a few requests (an alert resolved on noise would page again on the same
+ * break). Burn rate: the last `resolveWindows` windows.
+ */
+function levelSpan(key: KeyTracker, signal: Signal, notBefore: number, thr: number): { notBefore: number; relSe: number; dispersion: number } | undefined {
+  return signal === 'cost_per_request' ? { notBefore, relSe: thr / 4, dispersion: key.base.dispersion } : undefined
+}
+
+function dispersionOf(key: KeyTracker, signal: Signal): number {
+  return signal === 'cost_per_request' ? key.base.dispersion : key.burn.dispersion
+}
+
 function severityOf(signal: Signal, dir: 1 | -1, rel: number, thr: number): AlertRecord['severity'] {
   if (dir < 0) return 'info'
   if (signal === 'cost_per_request' && rel >= 2 * thr) return 'critical'
@@ -88,6 +166,9 @@ export function buildTrendAlert(
   const from = Math.max(0, ring.indexAtOrAfter(cusumStart) - CHANGE_POINT_SEARCH_BACK)
   const k = changePointIndex(ring, from, signal, dir)
   const cp = ring.get(k, COLS.t)
+  // a burn-rate break must have lasted BURN_PERSIST_MS since its own change point (the run of
+  // evidence may have started earlier: a surge of half an hour after a slightly busy hour)
+  if (signal === 'burn_rate' && tNow - cp < BURN_PERSIST_MS - ctx.windowMs) return null
   const { exp } = cols(signal)
   const windows = ring.size - k
   const cur = { n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0 }
@@ -116,8 +197,11 @@ export function buildTrendAlert(
   const base = key.base
   if (volume < ctx.minRequests || base.volume < ctx.minRequests) return null
   // still broken now: the level over the last resolveWindows windows is beyond half the threshold
-  const recent = recentLevel(ring, signal, ctx.resolveWindows)
-  if (recent === null || dir * recent.rel < thr / 2) return null
+  // (cost per request on a quiet series: the last windows hold few requests, so unless they are
+  // conclusively back)
+  const recent = recentLevel(ring, signal, ctx.resolveWindows, levelSpan(key, signal, k, thr))
+  const slack = signal === 'cost_per_request' && recent !== null ? (2 * Math.sqrt(recent.v * dispersionOf(key, signal))) / recent.e : 0
+  if (recent === null || dir * recent.rel + slack < thr / 2) return null
   const cprRel = xc > 0 ? cxc / xc - 1 : 0
   let baseline: number
   let current: number
@@ -133,7 +217,14 @@ export function buildTrendAlert(
     current = cur.c / cur.n
   }
   const baseTotals = base.totals()
-  const drivers = computeDrivers(baseTotals, cur, estimatePrices(baseTotals, base.xx, base.xy), volumeChangePct)
+  let drivers = computeDrivers(baseTotals, cur, estimatePrices(baseTotals, base.xx, base.xy), volumeChangePct)
+  if (key.isEndpoint) {
+    // an endpoint across its models pages only what the model mix explains (the series own the rest)
+    const mix = modelMixPp(ring, k)
+    if (mix === null) return null
+    drivers = withModelMix(drivers, rel * 100, mix)
+    if (drivers.primary !== 'model_mix') return null
+  }
   const deploymentIds = rankDeployments(ring, key.sightings, ctx.markers, key.endpoint, cp, tNow)
   const id = alertId(key.team, key.endpoint, key.model, signal, cp)
   const open: OpenAlert = { id, signal, dir, thr, startedAt: cp, reportedRel: rel, baseline, windowsSince: 0, okStreak: 0, deploymentIds, drivers, volume }
@@ -167,14 +258,23 @@ function record(key: KeyTracker, a: OpenAlert, status: AlertRecord['status'], cu
  * threshold, beyond two standard errors); `resolved` after `resolveWindows` consecutive windows
  * whose rolling level is back within half the threshold.
  */
-function recentLevel(ring: WindowRing, signal: Signal, windows: number): { rel: number; o: number; e: number; v: number; n: number; windows: number } | null {
+function recentLevel(
+  ring: WindowRing,
+  signal: Signal,
+  windows: number,
+  span?: { notBefore: number; relSe: number; dispersion: number },
+): { rel: number; o: number; e: number; v: number; n: number; windows: number } | null {
   const { exp, vr } = cols(signal)
-  const from = Math.max(0, ring.size - windows)
+  const last = Math.max(0, ring.size - windows)
+  const lo = span ? Math.max(0, Math.min(last, span.notBefore)) : last
   let o = 0
   let e = 0
   let v = 0
   let n = 0
-  for (let i = from; i < ring.size; i++) {
+  let i = ring.size - 1
+  for (; i >= lo; i--) {
+    // at least `windows` windows; on a quiet key, back until the level is known to ±relSe
+    if (i < last && span && e > 0 && Math.sqrt(v * span.dispersion) / e <= span.relSe) break
     const x = ring.get(i, exp)
     if (x <= 0) continue
     o += ring.get(i, COLS.c)
@@ -183,16 +283,16 @@ function recentLevel(ring: WindowRing, signal: Signal, windows: number): { rel: 
     n += ring.get(i, COLS.n)
   }
   if (e <= 0) return null
-  return { rel: o / e - 1, o, e, v, n, windows: ring.size - from }
+  return { rel: o / e - 1, o, e, v, n, windows: ring.size - 1 - i }
 }
 
 export function updateOrResolve(key: KeyTracker, a: OpenAlert, ctx: KeyContext, t: number, informative: boolean): AlertRecord | null {
   a.windowsSince++
   if (!informative) return null
-  const r = recentLevel(key.ring, a.signal, ctx.resolveWindows)
+  const r = recentLevel(key.ring, a.signal, ctx.resolveWindows, levelSpan(key, a.signal, key.ring.indexAtOrAfter(a.startedAt), a.thr))
   if (r === null) return null
   const { rel, o, e, v, n, windows } = r
-  const se = Math.sqrt(v * (a.signal === 'cost_per_request' ? key.base.dispersion : key.burn.dispersion)) / e
+  const se = Math.sqrt(v * dispersionOf(key, a.signal)) / e
   const current = a.signal === 'cost_per_request' ? (n > 0 ? o / n : 0) : (o / windows) * perHour(ctx.windowMs)
   const detectedAt = t + ctx.windowMs
   if (Math.abs(rel) <= a.thr / 2) a.okStreak++
