@@ -18,6 +18,7 @@ import { hostileInput } from './hostile.ts'
 import { securitySummary } from './security-summary.ts'
 import { fastClock, kcatProducers, oldMonths } from './stage-runner.ts'
 import { alertsRefusal } from './alerts-refusal.ts'
+import { clickhouseOutageBreak } from './outage-break.ts'
 import { seriesFlood } from './series-flood.ts'
 import { clickhouseKill, leaderKill, scaleOut, stopTopologyDrills } from './topology.ts'
 
@@ -51,6 +52,8 @@ const drills: Record<string, Drill> = {
   'old-months': (e) => oldMonths(e.brokers),
   'fast-clock': (e) => fastClock(e.brokers),
   'alerts-refusal': (e) => alertsRefusal(e.brokers),
+  // a ClickHouse server (infra/clickhouse/local-server.ts) stopped for 60 s under stage processes
+  'outage-break': (e) => clickhouseOutageBreak(e.brokers),
   'series-flood': () => seriesFlood(),
   // a ClickHouse server (infra/clickhouse/local-server.ts); a three-broker cluster started on first use
   'clickhouse-kill': (e) => clickhouseKill(e.brokers),
