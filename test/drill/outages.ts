@@ -1,9 +1,13 @@
 /**
- * Drills 3 and 4, in this process (one chDB engine, one database each):
- *   ClickHouse failing for 60 s under the aggregator (an injected store whose insertEvents throws
- *   a retriable DependencyError): consumption pauses, nothing is lost, the lag drains after.
+ * Drills 3 and 4:
+ *   ClickHouse failing for 60 s under the aggregator, in this process (one chDB engine, one
+ *   database each; an injected store whose insertEvents throws a retriable DependencyError):
+ *   consumption pauses, nothing is lost, the lag drains after, no event late. No kill -9 here:
+ *   the injected store lives in this process. The kill -9 during a ClickHouse outage is in
+ *   test/drill/outage-break.ts (stage processes, a real ClickHouse server stopped for 60 s).
  *   Slack answering 429 (Retry-After) and 5xx (some after posting: the ambiguous case) for 60 s
- *   under the notifier: every page is delivered exactly once once Slack recovers.
+ *   under the notifier process, killed with SIGKILL and restarted halfway: every page is
+ *   delivered exactly once once Slack recovers.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { openClickHouse, type ClickHouseHandle } from '../../shared/clickhouse/client.ts'
@@ -15,9 +19,9 @@ import { createBus } from '../../shared/bus/index.ts'
 import { DependencyError } from '../../shared/errors.ts'
 import { createAggregator } from '../../services/aggregator/service.ts'
 import { createClickHouseUsageStore } from '../../services/aggregator/clickhouse-store.ts'
-import { createNotifier } from '../../services/notifier/index.ts'
 import { startFakeSlack, type Fault } from '../support/fake-slack.ts'
-import { ensureTopic, expectedOf, kafkaClient, log, prefix, produceEvents, realisticEvents, result, tempDir, topicsOf, waitUntil, type DrillResult } from './lib.ts'
+import { ensureTopic, expectedOf, kafkaClient, killHard, log, prefix, produceEvents, realisticEvents, result, stageEnv, startStage, stopGracefully, tempDir, topicsOf, waitUntil, type DrillResult } from './lib.ts'
+import type { Child } from '../support/processes.ts'
 import { groupLag } from '../../shared/bus/kafka.ts'
 import { expectedPages, pageCounter, syntheticAlerts } from './pages.ts'
 
@@ -106,16 +110,18 @@ async function committedOf(admin: ReturnType<ReturnType<typeof kafkaClient>['adm
   return (o[0]?.partitions ?? []).reduce((s, x) => s + Math.max(0, Number(x.offset)), 0)
 }
 
+/**
+ * The notifier runs as its own process (`burnwatch notify`, its own chDB data dir) against the
+ * fake Slack in this process; halfway through the outage it is killed with SIGKILL and restarted,
+ * while Slack still fails: the restarted notifier must neither lose nor repeat a page.
+ */
 export async function slackOutage(brokers: string[]): Promise<DrillResult> {
   const p = prefix('sl')
   const topics = topicsOf(p)
   const slack = await startFakeSlack({ channels: ['#ai-spend'] })
   const pages = pageCounter(slack)
-  const logger = createLogger({ level: 'error' })
-  const config = loadConfig({ KAFKA_BROKERS: brokers.join(','), KAFKA_TOPIC_PREFIX: p, SLACK_BOT_TOKEN: slack.token, SLACK_API_URL: slack.url, BURNWATCH_DATA_DIR: tempDir('sl'), LOG_LEVEL: 'error' })
-  const h = await openDrillClickHouse('drill_slack_outage')
-  const bus = createBus({ brokers, clientId: 'drill-slack', logger })
-  const notifier = createNotifier({ bus, clickhouse: h, config, logger, registry: createRegistry() })
+  const notDir = tempDir('sl-not')
+  const children: Child[] = []
   const admin = kafkaClient(brokers).admin()
   // every call fails for the minute: 429 with Retry-After, 500, and 500 after posting (ambiguous)
   const kinds: Fault[] = [{ kind: 'rate_limited', retryAfterSec: 2 }, { kind: 'http_500' }, { kind: 'http_500', afterWork: true }, { kind: 'rate_limited', retryAfterSec: 1 }, { kind: 'error', error: 'service_unavailable' }]
@@ -129,7 +135,8 @@ export async function slackOutage(brokers: string[]): Promise<DrillResult> {
   try {
     await ensureTopic(brokers, topics.alerts)
     await admin.connect()
-    await notifier.start()
+    let notifier = await startStage('notify', stageEnv({ brokers, prefix: p, dataDir: notDir, slack }))
+    children.push(notifier)
     const alerts = syntheticAlerts('sl', 6, 8)
     const expected = expectedPages(alerts)
     outageStart = Date.now()
@@ -140,7 +147,13 @@ export async function slackOutage(brokers: string[]): Promise<DrillResult> {
     await producer.connect()
     await producer.send({ topic: topics.alerts, acks: -1, messages: alerts.map((a) => ({ key: a.team, value: JSON.stringify(a) })) })
     await producer.disconnect()
-    await sleep(OUTAGE_MS - (Date.now() - outageStart))
+    await sleep(Math.max(0, OUTAGE_MS / 2 - (Date.now() - outageStart)))
+    const atKill = pages.keys().size
+    await killHard(notifier)
+    log(`slack: notifier killed with SIGKILL ${((Date.now() - outageStart) / 1000).toFixed(0)} s into the outage (${atKill} pages landed so far); restarted`)
+    notifier = await startStage('notify', stageEnv({ brokers, prefix: p, dataDir: notDir, slack }))
+    children.push(notifier)
+    await sleep(Math.max(0, OUTAGE_MS - (Date.now() - outageStart)))
     clearInterval(timer)
     // the ambiguous case for sure: the next two posts land in Slack but are answered 500
     slack.failNext(2, { kind: 'http_500', afterWork: true }, 'chat.postMessage')
@@ -151,20 +164,18 @@ export async function slackOutage(brokers: string[]): Promise<DrillResult> {
     const t0 = Date.now()
     await waitUntil('the notifier to drain after Slack recovered', async () => (await groupLag(admin, 'burnwatch-notifier', topics.alerts)) === 0, 150_000, 300)
     const drainSeconds = (Date.now() - t0) / 1000
-    await notifier.stop()
+    await stopGracefully(notifier, 'notifier')
     const c = pages.compare(expected)
     const rateLimited = during.filter((x) => x.status === 429).length
     return result(
-      'Slack 429/5xx for 60 s',
+      'Slack 429/5xx for 60 s + kill -9 notifier',
       { pagesExpected: expected.size, pagesDelivered: c.deliveredExpected, duplicates: c.duplicates, lost: c.lost },
-      [`${faulted} Slack calls failed during the outage (${rateLimited} × 429), then 2 posts landed but answered 500; all pages out ${drainSeconds.toFixed(1)} s after recovery`, ...c.notes],
+      [`${faulted} Slack calls failed during the outage (${rateLimited} × 429), the notifier SIGKILLed 30 s in (${atKill} pages out) and restarted, then 2 posts landed but answered 500; all pages out ${drainSeconds.toFixed(1)} s after recovery`, ...c.notes],
       c.unexpected === 0 && faulted > 0,
     )
   } finally {
-    await notifier.stop().catch(() => {})
+    for (const x of children) x.kill('SIGKILL')
     await admin.disconnect().catch(() => {})
-    await bus.stop().catch(() => {})
-    await h.close()
     await slack.close()
   }
 }
