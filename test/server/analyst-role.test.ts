@@ -1,0 +1,97 @@
+/**
+ * The analyst login on a ClickHouse server (DESIGN.md "ClickHouse": an analyst can read and not
+ * write). Runs on the server path only (vitest project `server`): on chDB there are no logins
+ * (test/integration/security.test.ts checks that the role is reported unsupported there).
+ *
+ * The login is the one the local server (infra/clickhouse/local-server.ts) declares in its users
+ * config (SELECT on one database, readonly profile), or, on a server with access management
+ * (CLICKHOUSE_URL, Testcontainers), a user given the analyst role that `ensureAnalystRole`
+ * creates. Either way: a read returns the rows the writing login stored; an INSERT, a DROP and a
+ * read of another database are refused with the server's access error, and nothing changed.
+ */
+import { randomBytes } from 'node:crypto'
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import type { ClickHouseHandle } from '../../shared/clickhouse/client.ts'
+import { ANALYST_ROLE, ensureAnalystRole } from '../../shared/clickhouse/roles.ts'
+import { openTestClickHouse } from '../support/clickhouse.ts'
+
+const target = inject('clickhouse')
+// READONLY (164): the readonly profile refuses the write; ACCESS_DENIED (497): the grants do
+const ACCESS_ERROR = /ACCESS_DENIED|Not enough privileges|readonly mode/i
+const ACCESS_CODES = ['164', '497']
+// a recent timestamp: usage_events keeps 90 days (TTL), an older row is dropped on insert
+const timestamp = new Date().toISOString().replace('T', ' ').replace('Z', '')
+
+let admin: ClickHouseHandle
+let other: ClickHouseHandle
+let analyst: ClickHouseClient
+const cleanups: (() => Promise<unknown>)[] = []
+
+beforeAll(async () => {
+  if (target.url === null) throw new Error('this file runs on the server path (vitest project `server`)')
+  let login: { user: string; password: string; database: string }
+  if (target.analyst) {
+    login = target.analyst
+    admin = await openTestClickHouse(target, { database: login.database })
+  } else {
+    login = { user: `bw_analyst_${randomBytes(4).toString('hex')}`, password: randomBytes(12).toString('hex'), database: `t_${randomBytes(5).toString('hex')}` }
+    admin = await openTestClickHouse(target, { database: login.database })
+    const r = await ensureAnalystRole(admin)
+    expect(r.status).toBe('applied')
+    // generated hex names: safe to inline (DDL takes no query parameters)
+    await admin.client.command({ query: `CREATE USER IF NOT EXISTS ${login.user} IDENTIFIED WITH sha256_password BY '${login.password}' DEFAULT DATABASE ${login.database}` })
+    await admin.client.command({ query: `GRANT ${ANALYST_ROLE} TO ${login.user}` })
+    await admin.client.command({ query: `SET DEFAULT ROLE ${ANALYST_ROLE} TO ${login.user}` })
+    cleanups.push(() => admin.client.command({ query: `DROP USER IF EXISTS ${login.user}` }))
+  }
+  other = await openTestClickHouse(target)
+  await admin.client.insert({ table: 'usage_events', values: [{ event_id: 'analyst-seed', team: 'search', endpoint: 'POST /v1/summarize', model: 'gpt-4o-mini', timestamp }], format: 'JSONEachRow' })
+  await other.client.insert({ table: 'usage_events', values: [{ event_id: 'other-db', team: 'growth', timestamp }], format: 'JSONEachRow' })
+  analyst = createClient({ url: target.url, username: login.user, password: login.password, database: login.database, log: { level: ClickHouseLogLevel.OFF } })
+}, 120_000)
+
+afterAll(async () => {
+  await analyst?.close()
+  for (const c of cleanups) await c()
+  await other?.close()
+  await admin?.close()
+})
+
+const eventIds = async (c: ClickHouseClient, db?: string) => (await (await c.query({ query: `SELECT event_id FROM ${db ? `${db}.` : ''}usage_events ORDER BY event_id`, format: 'JSONEachRow' })).json<{ event_id: string }>()).map((r) => r.event_id)
+
+async function refused(p: Promise<unknown>): Promise<{ code: string; message: string }> {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e as { code?: string; message?: string },
+  )
+  expect(err, 'the server accepted what the analyst login must not do').not.toBeNull()
+  expect(err!.message).toMatch(ACCESS_ERROR)
+  expect(ACCESS_CODES).toContain(String(err!.code))
+  return { code: String(err!.code), message: err!.message ?? '' }
+}
+
+describe('analyst login on a ClickHouse server', () => {
+  it('reads the rows the writing login stored', async () => {
+    expect(await eventIds(analyst)).toEqual(['analyst-seed'])
+    const rs = await analyst.query({ query: 'SELECT team, endpoint FROM usage_events', format: 'JSONEachRow' })
+    expect(await rs.json()).toEqual([{ team: 'search', endpoint: 'POST /v1/summarize' }])
+  })
+
+  it('cannot insert: refused with the access error and nothing stored', async () => {
+    await refused(analyst.insert({ table: 'usage_events', values: [{ event_id: 'analyst-write', team: 'search', timestamp }], format: 'JSONEachRow' }))
+    await refused(analyst.command({ query: "INSERT INTO usage_events (event_id, team, timestamp) VALUES ('analyst-write-2', 'search', now64(3))" }))
+    expect(await eventIds(admin.client)).toEqual(['analyst-seed'])
+  })
+
+  it('cannot drop or alter: refused and the table unchanged', async () => {
+    await refused(analyst.command({ query: 'DROP TABLE usage_events' }))
+    await refused(analyst.command({ query: "ALTER TABLE usage_events DELETE WHERE event_id = 'analyst-seed'", clickhouse_settings: { mutations_sync: '1' } }))
+    expect(await eventIds(admin.client)).toEqual(['analyst-seed'])
+  })
+
+  it('cannot read another database', async () => {
+    expect(await eventIds(admin.client, other.database)).toEqual(['other-db'])
+    await refused(eventIds(analyst, other.database))
+  })
+})
