@@ -278,7 +278,8 @@ export function renderPage(alerts: readonly AlertRecord[], opts: RenderOptions =
   const head = headline(alerts)
   const severity = worstSeverity(alerts)
   const blocks: KnownBlock[] = [{ type: 'header', text: { type: 'plain_text', text: truncate(plainSafe(head.plain), HEADER_LIMIT), emoji: true } }]
-  const mention = opts.mention && state !== 'resolved' ? `${opts.mention} ` : ''
+  // a downward break (a saving) is a notice in the channel: nobody is paged for it
+  const mention = opts.mention && state !== 'resolved' && alerts.some((a) => a.direction === 'up') ? `${opts.mention} ` : ''
   const intro =
     state === 'resolved'
       ? `All series are back within half the threshold. Severity was *${severity}*.`
@@ -313,12 +314,12 @@ export function renderThreadReply(alert: AlertRecord, opts: RenderOptions = {}, 
   let text: string
   if (a.status === 'updated') {
     const was = previous ? ` (was ${formatPct(previous.change_pct)}, ${formatSignalValue(previous.signal, previous.current)})` : ''
-    text = `${opts.mention ? `${opts.mention} ` : ''}🔺 *worse:* ${series} is now ${formatSignalValue(a.signal, a.current)}, *${formatPct(a.change_pct)}* vs baseline ${formatSignalValue(a.signal, a.baseline)}${was}. Drivers: ${describeDrivers(a.drivers)}. Monthly impact ${formatUsd(a.monthly_impact_usd)}/month, severity *${a.severity}*.`
+    text = `${opts.mention && a.direction === 'up' ? `${opts.mention} ` : ''}🔺 *worse:* ${series} is now ${formatSignalValue(a.signal, a.current)}, *${formatPct(a.change_pct)}* vs baseline ${formatSignalValue(a.signal, a.baseline)}${was}. Drivers: ${describeDrivers(a.drivers)}. Monthly impact ${formatUsd(a.monthly_impact_usd)}/month, severity *${a.severity}*.`
   } else if (a.status === 'resolved') {
     const lasted = duration(a.started_at, a.detected_at)
     text = `✅ *resolved:* ${series} is back to ${formatSignalValue(a.signal, a.current)} (baseline ${formatSignalValue(a.signal, a.baseline)}, ${formatPct(a.change_pct)}) at ${slackDate(a.detected_at)}${lasted ? `; the break lasted ${lasted}` : ''}.`
   } else {
-    text = `${opts.mention ? `${opts.mention} ` : ''}🚨 *also broke:* ${series}: ${formatSignalValue(a.signal, a.baseline)} → ${formatSignalValue(a.signal, a.current)} (*${formatPct(a.change_pct)}*) since ${slackDate(a.started_at)}; deployments ${deploymentLinks(a.deployment_ids, opts)}. Drivers: ${describeDrivers(a.drivers)}. Monthly impact ${formatUsd(a.monthly_impact_usd)}/month.`
+    text = `${opts.mention && a.direction === 'up' ? `${opts.mention} ` : ''}🚨 *also broke:* ${series}: ${formatSignalValue(a.signal, a.baseline)} → ${formatSignalValue(a.signal, a.current)} (*${formatPct(a.change_pct)}*) since ${slackDate(a.started_at)}; deployments ${deploymentLinks(a.deployment_ids, opts)}. Drivers: ${describeDrivers(a.drivers)}. Monthly impact ${formatUsd(a.monthly_impact_usd)}/month.`
   }
   const blocks: KnownBlock[] = [{ type: 'section', text: { type: 'mrkdwn', text: truncate(text, SECTION_LIMIT) } }]
   const link = alertPageLink(a.alert_id, opts)

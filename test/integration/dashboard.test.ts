@@ -19,6 +19,7 @@ import { DEMO_DEPLOYMENT, sendDemoData, writeDemoEvents } from '../../services/d
 import { loadConfig } from '../../shared/config.ts'
 import { testClickHouseEnv } from '../support/clickhouse.ts'
 import { testLogger, waitFor } from '../support/pipeline.ts'
+import { waitForDemoAlert } from '../support/demo.ts'
 import { decodePng, writeArtifact } from '../support/png.ts'
 
 const CHROMIUM = '/usr/bin/chromium'
@@ -57,14 +58,7 @@ deployment_url_template: "https://deploys.example.com/{deployment_id}"
   const hour = (daysAgo: number) => new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000 - daysAgo * 86_400_000).toISOString().slice(0, 19).replace('T', ' ')
   const row = (daysAgo: number, usd: number) => ({ team: 'archive', environment: 'staging', endpoint: 'batch-summaries', model: 'gpt-4o', provider: 'openai', hour: hour(daysAgo), requests: 1000, errors: 0, input_tokens: 0, output_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0, reasoning_tokens: 0, cost_usd: usd.toFixed(6), unpriced_requests: 0 })
   await ch.insert({ table: 'cost_hourly_env', values: [row(10, 60), row(9, 40), row(3, 70), row(2, 40)], format: 'JSONEachRow' })
-  alertId = await waitFor(
-    "the demo's alert",
-    async () => {
-      const rs = await ch.query({ query: `SELECT alert_id FROM alerts WHERE team = 'search' AND endpoint = {e:String} AND status = 'firing' LIMIT 1`, query_params: { e: 'POST /v1/summarize' }, format: 'JSONEachRow' })
-      return (await rs.json<{ alert_id: string }>())[0]?.alert_id
-    },
-    120_000,
-  )
+  alertId = await waitForDemoAlert(ch)
   await waitFor('the hostile event stored', async () => {
     const rs = await ch.query({ query: `SELECT count() AS n FROM usage_events WHERE event_id = 'xss-1'`, format: 'JSONEachRow' })
     return Number((await rs.json<{ n: number }>())[0]!.n) === 1

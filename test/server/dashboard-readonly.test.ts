@@ -15,7 +15,8 @@ import { DEMO_DEPLOYMENT, sendDemoData, writeDemoEvents } from '../../services/d
 import { ANALYST_ROLE } from '../../shared/clickhouse/roles.ts'
 import { loadConfig } from '../../shared/config.ts'
 import { openTestClickHouse } from '../support/clickhouse.ts'
-import { testLogger, waitFor } from '../support/pipeline.ts'
+import { testLogger } from '../support/pipeline.ts'
+import { waitForDemoAlert } from '../support/demo.ts'
 import { decodePng } from '../support/png.ts'
 
 const target = inject('clickhouse')
@@ -51,14 +52,7 @@ beforeAll(async () => {
   stages = await startStages(['ingest', 'aggregate', 'detect', 'notify'], loadConfig(env), testLogger(), { out: quiet() })
   expect((await sendDemoData(stages.ingestUrl!, writeDemoEvents(dir, 360))).rejected).toBe(0)
   const ch = stages.runtime.clickhouse.client
-  alertId = await waitFor(
-    "the demo's alert",
-    async () => {
-      const rs = await ch.query({ query: `SELECT alert_id FROM alerts WHERE team = 'search' AND endpoint = {e:String} AND status = 'firing' LIMIT 1`, query_params: { e: 'POST /v1/summarize' }, format: 'JSONEachRow' })
-      return (await rs.json<{ alert_id: string }>())[0]?.alert_id
-    },
-    150_000,
-  )
+  alertId = await waitForDemoAlert(ch)
 }, 240_000)
 
 afterAll(async () => {

@@ -130,6 +130,54 @@ describe('detector core: cost per request', () => {
   })
 })
 
+describe('detector core: endpoints across models and weekly shape', () => {
+  it('a release moving an endpoint to a pricier model pages the endpoint with the model mix as driver and the release first', () => {
+    const before = series([{ windows: 300, n: 30, deploy: 'v1' }])
+    // from window 300 on the release v2 sends the same requests to gpt-4o (about 16x the price)
+    const after = series([{ windows: 300, n: 30 }, { windows: 40, n: 30, deploy: 'v2' }], 2)
+      .slice(300)
+      .map((w) => ({ ...w, model: 'gpt-4o', cost_usd: w.cost_usd * 16, cost_sq_sum: w.cost_sq_sum * 256 }))
+    const alerts = run([...before, ...after]).filter((a) => a.status === 'firing' && a.direction === 'up')
+    const endpointPage = alerts.find((a) => a.endpoint === 'POST /v1/chat' && a.model === null)
+    expect(endpointPage).toBeDefined()
+    const a = endpointPage as AlertRecord
+    expect(a.signal).toBe('cost_per_request')
+    expect(a.drivers.primary).toBe('model_mix')
+    expect(a.deployment_ids[0]).toBe('v2')
+    expect(Math.abs(Date.parse(a.started_at) - (T0 + 300 * M))).toBeLessThanOrEqual(2 * M)
+    expect(Date.parse(a.detected_at)).toBeLessThanOrEqual(T0 + 310 * M)
+    // the model swap is the endpoint's page: no team page claims it
+    expect(alerts.filter((x) => x.endpoint === null)).toEqual([])
+  })
+
+  it('a quiet weekend followed by a normal Monday does not page burn rate', () => {
+    // two weeks from Monday 2026-01-05: weekdays peak at 60 requests a minute, weekends at 12
+    const rng = new Rng(7)
+    const windows: WindowRecord[] = []
+    for (let m = 0; m < 15 * 24 * 60; m++) {
+      const t = T0 + m * M
+      const day = Math.floor(m / 1440) % 7 // 0 = Monday
+      const hour = (m % 1440) / 60
+      const rate = (day >= 5 ? 12 : 60) * (1 + 0.6 * Math.cos((2 * Math.PI * (hour - 15)) / 24))
+      const n = rng.poisson(rate)
+      if (n === 0) continue
+      let i = 0
+      let c = 0
+      let q = 0
+      for (let r = 0; r < n; r++) {
+        const it = Math.max(10, Math.round(1500 * (1 + 0.5 * rng.normal())))
+        const cost = it * PIN + 150 * POUT
+        i += it
+        c += cost
+        q += cost * cost
+      }
+      windows.push(makeWindow({ team: 'search', endpoint: 'POST /v1/chat', start: t, windowMs: M, requests: n, input: i, output: 150 * n, cost: c, costSq: q, deployment: 'v1' }))
+    }
+    const pages = run(windows).filter((a) => a.status === 'firing' && a.direction === 'up' && a.signal !== 'budget_burn')
+    expect(pages).toEqual([])
+  })
+})
+
 describe('detector core: delivery and determinism', () => {
   const windows = series([{ windows: 200, n: 200 }, { windows: 60, n: 200, inMult: 1.6, deploy: 'v2' }])
 

@@ -53,6 +53,13 @@ describe('notifier render (pure)', () => {
     expect(q).not.toContain('model =')
   })
 
+  it('a downward break (a saving) is a notice: the page and its updates carry no mention', () => {
+    const down = alert({ direction: 'down', change_pct: -35, severity: 'info' })
+    expect(allText(renderPage([down], opts))).not.toContain('<!subteam^S012345>')
+    expect(allText(renderThreadReply({ ...down, status: 'updated' }, opts))).not.toContain('<!subteam^S012345>')
+    expect(allText(renderPage([alert()], opts))).toContain('<!subteam^S012345>')
+  })
+
   it('escapes mrkdwn control characters in names so <!channel> is inert', () => {
     const a = alert({ endpoint: 'evil <!channel> & <https://x.example|click>', team: 't<!here>', deployment_ids: ['<!everyone>'] })
     const m = renderPage([a], opts)

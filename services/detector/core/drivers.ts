@@ -2,8 +2,8 @@
  * Drivers: the change of cost per request split into input tokens per request, output tokens per
  * request, cache reads, error share and price, in percentage points of change_pct.
  *
- * Only per-window sums are available, so per-token prices are estimated from the baseline
- * windows: a no-intercept least-squares regression of window cost on (uncached input, output,
+ * Per-token prices: the model's catalog rates scaled to the baseline cost (catalogPrices) when
+ * the catalog knows the model; otherwise estimated from the baseline windows: a no-intercept least-squares regression of window cost on (uncached input, output,
  * cache-read) tokens. When that regression is ill-conditioned or gives a non-positive price
  * (typical: per-window token mixes barely vary), the prices fall back to catalogue-typical
  * ratios (output 4× input, cache read 0.5× input) scaled so they reproduce the baseline cost per
@@ -52,6 +52,23 @@ function solve2(a: Float64Array, b: Float64Array): [number, number] | null {
   const det = a00 * a11 - a01 * a01
   if (!(a00 * a11 > 0) || Math.abs(det) < 1e-6 * a00 * a11) return null
   return [((b[0] ?? 0) * a11 - a01 * (b[1] ?? 0)) / det, (a00 * (b[1] ?? 0) - a01 * (b[0] ?? 0)) / det]
+}
+
+/**
+ * Per-token prices of the baseline from the model's catalog rates (uncached input, output, cache
+ * read), scaled by one factor so they reproduce the baseline cost exactly (batch discounts,
+ * overrides and reported costs keep the catalog's ratios). With catalog-priced events the split
+ * of a change into input, output and cache is then exact, and `price` is only what the token
+ * counts at baseline prices cannot explain (a catalog or reported price change). Null when the
+ * catalog does not know the model (the caller falls back to estimatePrices).
+ */
+export function catalogPrices(base: WindowTotals, rates: { input: number; output: number; cacheRead: number } | null): Prices | null {
+  if (!rates || !(rates.input > 0) || !(rates.output > 0)) return null
+  const u = Math.max(0, base.i - base.k)
+  const atCatalog = u * rates.input + base.o * rates.output + base.k * rates.cacheRead
+  if (!(atCatalog > 0) || !(base.c > 0)) return null
+  const f = base.c / atCatalog
+  return { pu: rates.input * f, po: rates.output * f, pk: rates.cacheRead * f }
 }
 
 export function estimatePrices(base: WindowTotals, xx: Float64Array, xy: Float64Array): Prices {

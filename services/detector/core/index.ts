@@ -71,8 +71,8 @@ export function createDetectorCore(config: DetectorConfig): DetectorCore {
     return t
   }
 
-  function groupState(team: TeamState, endpoint: string): TeamState {
-    const id = JSON.stringify([team.name, endpoint])
+  function groupState(team: TeamState, endpoint: string, environment: string | undefined): TeamState {
+    const id = JSON.stringify([team.name, endpoint, environment ?? 'production'])
     let g = groups.get(id)
     if (!g) {
       const { windowMs: wm, minRequests, resolveWindows, thrCpr, thrBurn } = team.seriesCtx
@@ -100,7 +100,7 @@ export function createDetectorCore(config: DetectorConfig): DetectorCore {
       let s = series.get(id)
       if (!s) {
         const team = teamState(w.team)
-        s = { key: new KeyTracker(w.team, w.endpoint, w.model), team, member: newMember(), group: groupState(team, w.endpoint), groupMember: newMember() }
+        s = { key: new KeyTracker(w.team, w.endpoint, w.model), team, member: newMember(), group: groupState(team, w.endpoint, w.environment), groupMember: newMember() }
         series.set(id, s)
       }
       const key = s.key

@@ -7,6 +7,7 @@ import type { AlertRecord } from '../../../schemas/alert.ts'
 import { DeploymentSightings, type MarkerRef } from './attribution.ts'
 import { CostBaseline } from './baseline.ts'
 import { newCusum, resetCusum, stepCusum, llr, type Cusum } from './cusum.ts'
+import { catalogRates, type Rates } from '../../aggregator/pricing.ts'
 import { ShiftEvidence } from './glr.ts'
 import {
   ABSORB_DELAY_WINDOWS,
@@ -80,6 +81,14 @@ export class KeyTracker {
     this.team = team
     this.endpoint = endpoint
     this.model = model
+  }
+
+  private rates: Rates | null | undefined
+
+  /** The catalog's per-token rates of this series' model (null: unknown model, or a rollup). */
+  catalogRates(): Rates | null {
+    if (this.rates === undefined) this.rates = this.model === null ? null : catalogRates(this.model)
+    return this.rates
   }
 
   get isTeam(): boolean {

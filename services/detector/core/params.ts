@@ -82,15 +82,17 @@ export const HOURS_PER_MONTH = 730
 /**
  * Cost-per-request evidence (glr.ts). EVIDENCE_Z is the one-sided z the requests since a change
  * point must reach. One fixed change point would need z = 4 (the eval's evidence floor); the
- * test looks at ~50 correlated candidate change points in every window, so it asks for z = 4.5
- * (a one-sided Gaussian tail of 3.4e-6), and upward evidence from few requests also pays the
+ * test looks at ~50 correlated candidate change points in every window of every key (series,
+ * endpoint, team), so it asks for z = 5 (a one-sided Gaussian tail of 2.9e-7: with ~10
+ * effectively independent candidates per window, about one false alarm per key per 1,000 days of
+ * one-minute windows; z = 4.5 tripled the eval's false pages), and upward evidence from few requests also pays the
  * skew correction (glr.ts). MAGNITUDE_FRACTION: the shift estimated since the change point must
  * be at least this share of the threshold (a shift well below the threshold is conclusive on a
  * busy series but is
  * not a break). WINDOW_Z_CAP winsorizes each window's deviation, so no single window (a spike,
  * one enormous request) can carry the evidence of MIN_PERSIST_WINDOWS windows.
  */
-export const EVIDENCE_Z = 4.5
+export const EVIDENCE_Z = 5
 export const MAGNITUDE_FRACTION = 0.9
 /**
  * ... and beyond the indifference level (INDIFFERENCE_LOW × threshold: 15% for the default 20%)

@@ -5,7 +5,7 @@
  */
 import type { AlertRecord } from '../../../schemas/alert.ts'
 import { rankDeployments } from './attribution.ts'
-import { computeDrivers, estimatePrices } from './drivers.ts'
+import { catalogPrices, computeDrivers, estimatePrices } from './drivers.ts'
 import { alertId } from './hash.ts'
 import type { KeyContext, KeyTracker } from './key.ts'
 import { BURN_PERSIST_MS, CHANGE_POINT_SEARCH_BACK, HOURS_PER_MONTH } from './params.ts'
@@ -217,7 +217,8 @@ export function buildTrendAlert(
     current = cur.c / cur.n
   }
   const baseTotals = base.totals()
-  let drivers = computeDrivers(baseTotals, cur, estimatePrices(baseTotals, base.xx, base.xy), volumeChangePct)
+  const prices = catalogPrices(baseTotals, key.catalogRates()) ?? estimatePrices(baseTotals, base.xx, base.xy)
+  let drivers = computeDrivers(baseTotals, cur, prices, volumeChangePct)
   if (key.isEndpoint) {
     // an endpoint across its models pages only what the model mix explains (the series own the rest)
     const mix = modelMixPp(ring, k)
