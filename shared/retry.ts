@@ -2,7 +2,8 @@
  * Retry policy for the whole project, as kafkajs's: only errors that say a retry can help are
  * retried, with jittered, capped exponential backoff (p-retry); a TypeError or any other
  * programming error is never retried. An error that says nothing either way (a third-party
- * library's) gets a few attempts, then counts as permanent, so it cannot stall a partition.
+ * library's) gets `unknownAttempts` attempts (default 5), then counts as permanent; the stage
+ * runner retries it until the stage stops.
  */
 import pRetry, { AbortError } from 'p-retry'
 

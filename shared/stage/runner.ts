@@ -14,8 +14,9 @@
  *   6. the runner returns and the bus commits the offsets (write, then commit).
  * A crash anywhere before 5 redelivers the batch: at least once, and exactly once where 2 is
  * idempotent. An error that says a retry can help (`retriable`) is retried with jittered, capped
- * backoff until it succeeds or the stage stops (nothing is committed meanwhile). One that cannot
- * succeed is narrowed by halving the batch to the records at fault; those go to the dead-letter
+ * backoff until it succeeds or the stage stops (nothing is committed meanwhile), and so is one
+ * that does not say (unless `retry.unknownAttempts` bounds it). One that cannot succeed (marked
+ * not retriable, or a TypeError) is narrowed by halving the batch to the records at fault; those go to the dead-letter
  * topic with the reason and the rest of the batch, and the partition, move on.
  */
 import type { Bus, BusBatch, BusConsumer, BusMessage, BusProducer, OutgoingMessage } from '../bus/port.ts'
@@ -94,6 +95,10 @@ export function deadLetter(msg: BusMessage, reason: string, stage?: string): Out
 
 export function createStageRunner(o: StageOptions): StageRunner {
   const log = o.logger.child({ component: `${o.stage}-runner` })
+  // an error that does not say whether a retry can help (a ClickHouse server error the store did not
+  // classify, a library's own) is retried like a retriable one: a stage that waits is visible (stuck
+  // in /healthz, doctor, burnwatch_stage_stuck_seconds), records set aside for a passing hiccup are not
+  const retry = { unknownAttempts: Infinity, ...o.retry }
   const health = healthOf(o.registry)
   const stuckAfter = o.stuckAfterMs ?? 60_000
   const abort = new AbortController()
@@ -156,7 +161,7 @@ export function createStageRunner(o: StageOptions): StageRunner {
     let flush: StagePlan['flush']
     try {
       flush = await retrying(() => attempt(batch, messages), {
-        ...o.retry,
+        ...retry,
         signal: abort.signal,
         onFailedAttempt: (err, n, willRetry) => {
           const step = (err as { step?: string }).step ?? 'plan'
@@ -178,13 +183,13 @@ export function createStageRunner(o: StageOptions): StageRunner {
       const msg = messages[0]!
       const reason = `${(err as { step?: string }).step ?? 'plan'} failed: ${errorMessage(err)}`
       log.error({ err, topic: msg.topic, partition: msg.partition, offset: msg.offset, reason }, 'a record cannot be processed; set aside on the dead-letter topic, the partition moves on')
-      await retrying(() => sendDeadLetters([deadLetter(msg, reason, o.stage)], 'failed'), { ...o.retry, signal: abort.signal })
+      await retrying(() => sendDeadLetters([deadLetter(msg, reason, o.stage)], 'failed'), { ...retry, signal: abort.signal })
       return
     }
     // 5. the state is applied: only the flush is retried (a permanent failure leaves it in the outbox)
     if (flush) {
       await retrying(flush, {
-        ...o.retry,
+        ...retry,
         signal: abort.signal,
         onFailedAttempt: (err, n, willRetry) => {
           m.failures.inc({ stage: o.stage, step: 'flush', retriable: String(willRetry) })

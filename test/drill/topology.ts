@@ -73,6 +73,11 @@ export async function stopTopologyDrills(): Promise<void> {
   await Promise.allSettled([cluster?.then((c) => c.stop()), shared?.then((s) => s.stop())])
 }
 
+/** Six-partition topics; retried while a freshly started cluster still elects its first leaders. */
+async function sixPartitions(brokers: string[], ...topics: string[]): Promise<void> {
+  for (const topic of topics) await waitUntil(`topic ${topic} with leaders`, async () => (await ensureTopic(brokers, topic, 6), true), 60_000, 1000)
+}
+
 const database = (label: string) => `drill_${label}_${randomBytes(3).toString('hex')}`
 const quietClient = (url: string, db?: string) => createClient({ url, ...(db ? { database: db } : {}), log: { level: ClickHouseLogLevel.OFF } })
 
@@ -125,7 +130,7 @@ export async function leaderKill(): Promise<DrillResult> {
   const chEnv = { CLICKHOUSE_URL: ch.url, CLICKHOUSE_DATABASE: db }
   const children: Child[] = []
   try {
-    await ensureTopic(brokers, topics.events, 6)
+    await sixPartitions(brokers, topics.events)
     const agg = await startStage('aggregate', stageEnv({ brokers, prefix: p, dataDir: tempDir('lk-agg'), extra: chEnv }))
     children.push(agg)
     const ingest = await startStage('ingest', stageEnv({ brokers, prefix: p, dataDir: tempDir('lk-ingest'), port, extra: chEnv }))
@@ -204,8 +209,7 @@ async function scaleOutAggregators(): Promise<DrillResult> {
   const env = () => stageEnv({ brokers, prefix: p, dataDir: tempDir('sa-agg'), extra: { CLICKHOUSE_URL: ch.url, CLICKHOUSE_DATABASE: db } })
   const aggs: Child[] = []
   try {
-    await ensureTopic(brokers, topics.events, 6)
-    await ensureTopic(brokers, topics.windows, 6)
+    await sixPartitions(brokers, topics.events, topics.windows)
     for (let i = 0; i < 3; i++) aggs.push(await startStage('aggregate', env()))
     const events = realisticEvents('sa', 30_000)
     const producing = produceEvents(brokers, topics.events, events, { chunk: 500, ratePerSec: 2000 })
@@ -273,8 +277,7 @@ async function scaleOutDetectorsNotifiers(): Promise<DrillResult> {
     await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}` })
     const dbClient = quietClient(ch.url, db)
     await migrate(dbClient)
-    await ensureTopic(brokers, topics.windows, 6)
-    await ensureTopic(brokers, topics.alerts, 6)
+    await sixPartitions(brokers, topics.windows, topics.alerts)
     const plan: WindowPlan = { teams: 8, endpointsPerTeam: 3, windows: 160 }
     const windows = syntheticWindows(plan)
     const core = createDetectorCore(detectorConfig(loadConfig({}).file))

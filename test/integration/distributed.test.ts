@@ -2,7 +2,8 @@
  * The distributed mode: ingest, aggregator, detector and notifier each as its own process
  * (`burnwatch <stage>`) on the real Kafka broker, Slack through the real WebClient against the
  * loopback fake; a regression sent over HTTP ends as a page in the team's channel.
- * (Each process has its own chDB here; with a ClickHouse server they would share it.)
+ * On the embedded path each process has its own chDB; the `server` project runs this file with
+ * the four processes sharing one ClickHouse server over HTTP.
  */
 import { afterAll, describe, expect, inject, it } from 'vitest'
 import { mkdtempSync, writeFileSync } from 'node:fs'

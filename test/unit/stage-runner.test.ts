@@ -160,4 +160,47 @@ describe('stage runner', () => {
     expect(await bus.lag('g', 'in')).toBe(0)
     await runner.stop()
   })
+
+  it('in-process bus: a handler error is logged (not swallowed) and the same batch comes again', async () => {
+    const lines: Record<string, unknown>[] = []
+    const destination = { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) }
+    const bus = createInProcessBus({ partitions: 1, logger: createLogger({ level: 'warn', destination }) })
+    const seen: string[] = []
+    const c = bus.consumer({ groupId: 'g', topics: ['in'] })
+    await c.start(async (b) => {
+      seen.push(b.messages.map((m) => m.value).join(','))
+      if (seen.length === 1) throw new DependencyError('clickhouse', 'insert failed: down', { code: 'ECONNREFUSED', retriable: true })
+    })
+    await (await bus.producer()).send('in', [{ key: null, value: 'a' }, { key: null, value: 'b' }])
+    await waitFor('the batch again', () => seen.length >= 2)
+    await c.stop()
+    expect(seen.slice(0, 2)).toEqual(['a,b', 'a,b'])
+    const warn = lines.find((l) => l.msg === 'batch handler failed; retrying the same batch')
+    expect(warn).toMatchObject({ topic: 'in', partition: 0, offset: '0', groupId: 'g', err: { message: 'insert failed: down', code: 'ECONNREFUSED' } })
+  })
+
+  it('retries an error that does not say whether a retry helps, rather than setting records aside for a passing hiccup', async () => {
+    const bus = createInProcessBus({ partitions: 1 })
+    let failures = 8
+    const stored: string[] = []
+    const runner = createStageRunner({
+      stage: 'test', bus, groupId: 'g', topics: ['in'], deadLetterTopic: 'dlq', logger, registry: createRegistry(), retry: { minTimeout: 1, maxTimeout: 5 },
+      plan: async (b) => ({
+        store: async () => {
+          // e.g. a ClickHouse server error the store did not classify
+          if (failures-- > 0) throw Object.assign(new Error('Code: 999. something passing'), { code: '999' })
+          stored.push(...b.messages.map((m) => m.value))
+        },
+      }),
+    })
+    const dlq: BusMessage[] = []
+    const reader = await collect(bus, 'dlq', dlq)
+    await runner.start()
+    await (await bus.producer()).send('in', [{ key: null, value: 'a' }, { key: null, value: 'b' }])
+    await waitFor('stored after the hiccup', () => stored.length === 2)
+    expect(dlq).toEqual([])
+    expect(runner.stats().deadLettered).toBe(0)
+    await runner.stop()
+    await reader.stop()
+  })
 })
