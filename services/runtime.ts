@@ -35,8 +35,8 @@ export async function openRuntime(config: AppConfig, logger: Logger, opts: { bus
   if (!opts.readOnly) {
     await applySchema(clickhouse, config.clickhouse)
     const role = await ensureAnalystRole(clickhouse)
-    // the embedded server declares its read-only login in its config instead (it has no writable access storage)
-    if (role.status === 'forbidden' && served.status !== 'started') logger.warn({ role: role.role, fix: role.fix }, 'could not create the read-only analyst role')
+    // the embedded server (this process's or a running start's) declares its read-only login in its config instead (it has no writable access storage)
+    if (role.status === 'forbidden' && served.status !== 'started' && !clickhouse.embeddedServer) logger.warn({ role: role.role, fix: role.fix }, 'could not create the read-only analyst role')
   }
   const bus = opts.bus ?? createBus({ brokers: config.kafka.brokers, clientId: config.kafka.clientId, logger })
   const registry = createRegistry({ defaultMetrics: true })

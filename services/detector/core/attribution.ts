@@ -4,9 +4,11 @@
  * Candidates are first seen from ATTRIBUTION_LOOKBACK_MS before the change point up to detection.
  * Score = closeness of first sight to the change point (exp(−|Δt|/τ)) × (0.1 + the rise of the
  * deployment's share of requests across the change point); a marker with no traffic evidence
- * scores on closeness alone at a lower weight. Highest score first.
+ * scores on closeness alone at a lower weight. A deployment first seen before the look-back
+ * counts when its share of requests rose by at least CANARY_MIN_RISE across the change point (a
+ * canary that went to full rollout), scored CANARY_WEIGHT × the rise. Highest score first.
  */
-import { ATTRIBUTION_LOOKBACK_MS, ATTRIBUTION_TAU_MS, MAX_DEPLOYMENT_IDS_IN_ALERT, MAX_TRACKED_DEPLOYMENTS } from './params.ts'
+import { ATTRIBUTION_LOOKBACK_MS, ATTRIBUTION_TAU_MS, CANARY_MIN_RISE, CANARY_WEIGHT, MAX_DEPLOYMENT_IDS_IN_ALERT, MAX_TRACKED_DEPLOYMENTS } from './params.ts'
 import type { WindowRing } from './ring.ts'
 
 export interface MarkerRef {
@@ -81,8 +83,19 @@ export function rankDeployments(
   const before = shares(ring, ring.indexAtOrAfter(lo), cpIdx)
   const scores = new Map<string, number>()
   const closeness = (t: number): number => Math.exp(-Math.abs(t - changePoint) / ATTRIBUTION_TAU_MS)
+  // shares just before the change point: a canary seen long before (at a small share) rose to
+  // most of the traffic across it; a deployment that had completed its rollout did not
+  const justBefore = shares(ring, cpIdx - 10, cpIdx)
   for (const [id, s] of sightings.entries()) {
-    if (s.first < lo || s.first > detectedAt) continue
+    if (s.first > detectedAt) continue
+    if (s.first < lo) {
+      // first seen before the look-back: a candidate only when its share of traffic rose across
+      // the change point by at least half (a canary or a slow rolling deploy that completed)
+      const a = after.total > 0 ? (after.byId.get(id) ?? 0) / after.total : 0
+      const b = justBefore.total > 0 ? (justBefore.byId.get(id) ?? 0) / justBefore.total : 0
+      if (a - b >= CANARY_MIN_RISE) scores.set(id, CANARY_WEIGHT * (a - b))
+      continue
+    }
     const a = after.total > 0 ? (after.byId.get(id) ?? 0) / after.total : 0
     const b = before.total > 0 ? (before.byId.get(id) ?? 0) / before.total : 0
     scores.set(id, closeness(s.first) * (0.1 + Math.max(0, a - b)))

@@ -69,6 +69,14 @@ export const MEMBER_FORGET_WINDOWS = 1440
 /** Deployment attribution: candidates first seen from this long before the change point. */
 export const ATTRIBUTION_LOOKBACK_MS = 30 * 60_000
 export const ATTRIBUTION_TAU_MS = 5 * 60_000
+/**
+ * A deployment first seen before the look-back (a canary, a slow rolling deploy) is a candidate
+ * when its share of requests rose by at least half across the change point; it scores half its
+ * rise: below a deployment first seen at the change point that took the traffic, above one that
+ * took little of it.
+ */
+export const CANARY_MIN_RISE = 0.5
+export const CANARY_WEIGHT = 0.5
 export const MAX_TRACKED_DEPLOYMENTS = 64
 export const MAX_MARKERS_PER_TEAM = 256
 export const MAX_DEPLOYMENT_IDS_IN_ALERT = 5
