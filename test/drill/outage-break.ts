@@ -26,28 +26,7 @@ import type { UsageEvent } from '../../schemas/usage-event.ts'
 import type { AlertRecord } from '../../schemas/alert.ts'
 import { alertDeliveryKey } from '../../services/notifier/sink.ts'
 import { groupLag } from '../../shared/bus/kafka.ts'
-import {
-  alive,
-  committedOffsets,
-  compareTotals,
-  ensureTopic,
-  expectedOf,
-  kafkaClient,
-  killHard,
-  log,
-  prefix,
-  produceEvents,
-  readTopic,
-  result,
-  stageEnv,
-  startStage,
-  stopGracefully,
-  tempDir,
-  topicsOf,
-  waitForDrain,
-  waitUntil,
-  type DrillResult,
-} from './lib.ts'
+import { alive, committedOffsets, compareTotals, ensureTopic, expectedOf, kafkaClient, killHard, log, prefix, produceEvents, readTopic, result, stageEnv, startStage, stopGracefully, tempDir, topicsOf, waitForDrain, waitUntil, type DrillResult } from './lib.ts'
 import { queryTotals } from './totals.ts'
 import { expectedPages, pageCounter } from './pages.ts'
 import { OUTAGE_MS } from './outages.ts'
