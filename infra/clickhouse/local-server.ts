@@ -10,15 +10,16 @@
 //   node infra/clickhouse/local-server.ts [--http-port N] [--data-dir DIR]   -> prints CLICKHOUSE_URL=...
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { closeSync, constants as fsConstants, existsSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, rmSync } from 'node:fs'
+import { closeSync, constants as fsConstants, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync } from 'node:fs'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { request as httpRequest } from 'node:http'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { fileURLToPath } from 'node:url'
 import { BurnwatchError } from '../../shared/errors.ts'
+import { invokedDirectly, runMain, stopOnSignals } from '../launch.ts'
 
 export interface LocalClickHouse {
   /** HTTP endpoint, e.g. http://127.0.0.1:40123 (user `default`, no password: loopback only) */
@@ -381,32 +382,7 @@ async function main(): Promise<void> {
   })
   console.log(`CLICKHOUSE_URL=${ch.url}`)
   console.error(`ClickHouse server from libchdb.so (${ch.launcher} launcher, pid ${ch.pid}) ready in ${Date.now() - t0} ms; native port ${ch.tcpPort}; data ${ch.dataDir}; log ${ch.logFile}. Ctrl-C to stop.`)
-  let stopping = false
-  const onSignal = () => {
-    if (stopping) return
-    stopping = true
-    ch.stop().then(() => process.exit(0), (e: unknown) => {
-      console.error(e)
-      process.exit(1)
-    })
-  }
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
+  stopOnSignals(() => ch.stop(), 'ClickHouse')
 }
 
-function invokedDirectly(): boolean {
-  const invoked = process.argv[1]
-  if (invoked === undefined) return false
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(invoked)).href
-  } catch {
-    return false
-  }
-}
-
-if (invokedDirectly()) {
-  main().catch((e: unknown) => {
-    console.error(e instanceof Error ? e.message : e)
-    process.exit(1)
-  })
-}
+if (invokedDirectly(import.meta.url)) runMain(main)

@@ -7,13 +7,14 @@
 //   node infra/kafka/local-broker.ts [--port 9092] [--data-dir DIR]   -> prints KAFKA_BROKERS=127.0.0.1:PORT
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync, rmSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { basename, dirname, join, resolve } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { fileURLToPath } from 'node:url'
 import { Kafka, logLevel } from 'kafkajs'
+import { invokedDirectly, runMain, stopOnSignals } from '../launch.ts'
 
 export interface LocalKafka {
   /** Bootstrap servers, e.g. ['127.0.0.1:40123']. */
@@ -350,33 +351,7 @@ async function main(): Promise<void> {
   })
   console.log(`KAFKA_BROKERS=${kafka.brokers.join(',')}`)
   console.error(`Apache Kafka ${kafka.version} (KRaft, pid ${kafka.pid}) ready in ${Date.now() - t0} ms; data ${kafka.dataDir}; log ${kafka.logFile}. Ctrl-C to stop.`)
-  let stopping = false
-  const onSignal = () => {
-    if (stopping) return
-    stopping = true
-    console.error('stopping Kafka...')
-    kafka.stop().then(() => process.exit(0), (e: unknown) => {
-      console.error(e)
-      process.exit(1)
-    })
-  }
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
+  stopOnSignals(() => kafka.stop(), 'Kafka')
 }
 
-function invokedDirectly(): boolean {
-  const invoked = process.argv[1]
-  if (invoked === undefined) return false
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(invoked)).href
-  } catch {
-    return false
-  }
-}
-
-if (invokedDirectly()) {
-  main().catch((e: unknown) => {
-    console.error(e instanceof Error ? e.message : e)
-    process.exit(1)
-  })
-}
+if (invokedDirectly(import.meta.url)) runMain(main)

@@ -4,11 +4,10 @@
 // gets three replicas and acks=all survives one broker down. For drills: kill or restart any node.
 //   node infra/kafka/local-cluster.ts [--brokers 3]   -> prints KAFKA_BROKERS=127.0.0.1:P1,...
 import { mkdtemp } from 'node:fs/promises'
-import { realpathSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { pathToFileURL } from 'node:url'
 import { clusterId, freePorts, startLocalKafka, type LocalKafka } from './local-broker.ts'
+import { invokedDirectly, stopOnSignals } from '../launch.ts'
 
 export interface LocalKafkaCluster {
   /** bootstrap servers of every node */
@@ -54,23 +53,13 @@ export async function startLocalKafkaCluster(opts: { brokers?: number; replicati
   }
 }
 
-function invokedDirectly(): boolean {
-  try {
-    return process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href
-  } catch {
-    return false
-  }
-}
-
-if (invokedDirectly()) {
+if (invokedDirectly(import.meta.url)) {
   const i = process.argv.indexOf('--brokers')
   const t0 = Date.now()
   startLocalKafkaCluster({ brokers: i > 0 ? Number(process.argv[i + 1]) : 3 }).then((c) => {
     console.log(`KAFKA_BROKERS=${c.brokers.join(',')}`)
     console.error(`Apache Kafka ${c.version}: ${c.nodes.length} KRaft nodes ready in ${Date.now() - t0} ms (pids ${c.nodes.map((k) => k.pid).join(', ')}). Ctrl-C to stop.`)
-    const stop = () => void c.stop().then(() => process.exit(0))
-    process.once('SIGINT', stop)
-    process.once('SIGTERM', stop)
+    stopOnSignals(() => c.stop(), 'Kafka')
   }, (e: unknown) => {
     console.error(e instanceof Error ? e.message : e)
     process.exit(1)
