@@ -97,6 +97,7 @@ export function score(cursors: SeriesCursor[], alerts: AlertRecord[]): { rows: K
         const t = Date.parse(a.detected_at)
         if (a.direction === 'down') notices++
         else if (!inSpan(s, t)) {
+          if (process.env.EVAL_FALSE) console.log(`false page ${s.kind} ${s.team}/${s.endpoint} ${a.model} ${a.signal} ${a.change_pct}% started ${a.started_at} detected ${a.detected_at}; event ${new Date(s.t0).toISOString()}..${new Date(s.t1).toISOString()} deps ${a.deployment_ids.join(',')}`)
           falsePages++
           falseBySignal[a.signal] = (falseBySignal[a.signal] ?? 0) + 1
         }
@@ -125,6 +126,7 @@ export function score(cursors: SeriesCursor[], alerts: AlertRecord[]): { rows: K
       const t = Date.parse(a.detected_at)
       if (a.direction === 'down') teamNotices++
       else if (!members.some((s) => inSpan(s, t))) {
+        if (process.env.EVAL_FALSE) console.log(`false page team ${team} ${a.signal} ${a.change_pct}% started ${a.started_at} detected ${a.detected_at}; members ${members.map((s) => `${s.kind}@${new Date(s.t0).toISOString()}..${new Date(s.t1).toISOString()}`).join(' ')} deps ${a.deployment_ids.join(',')}`)
         teamFalse++
         falseBySignal[`team ${a.signal}`] = (falseBySignal[`team ${a.signal}`] ?? 0) + 1
       }

@@ -31,5 +31,12 @@ export const WindowRecord = z.strictObject({
   late_events: count,
   /** deployment IDs seen in the window with their request counts */
   deployments: z.record(z.string(), count),
+  /**
+   * cost (USD) and sum of squared per-request cost of the requests of each deployment ID in
+   * `deployments`, so two IDs serving the same minutes (a canary, a rolling deploy) can be
+   * compared directly; absent in windows rebuilt from history stored before they existed
+   */
+  deployment_costs: z.record(z.string(), nonneg).optional(),
+  deployment_cost_sq: z.record(z.string(), nonneg).optional(),
 })
 export type WindowRecord = z.infer<typeof WindowRecord>

@@ -58,6 +58,8 @@ interface Acc {
   costSq: number
   unpriced: number
   deployments: Map<string, number>
+  /** per deployment ID: [cost, sum of squared per-request cost] */
+  deploymentCosts: Map<string, [number, number]>
 }
 
 interface PartitionState {
@@ -87,6 +89,16 @@ export interface Windower {
   /** Whether an event at `ts` would be late, had the partition also seen events up to `maxTs`. */
   isLate(partition: string, ts: number, maxTs: number): boolean
   openWindows(): number
+}
+
+function deploymentCostFields(m: Map<string, [number, number]>): { deployment_costs: Record<string, number>; deployment_cost_sq: Record<string, number> } {
+  const costs: Record<string, number> = {}
+  const sq: Record<string, number> = {}
+  for (const [id, [c, q]] of m) {
+    costs[id] = c
+    sq[id] = q
+  }
+  return { deployment_costs: costs, deployment_cost_sq: sq }
 }
 
 export function createWindower(o: WindowerOptions): Windower {
@@ -125,6 +137,7 @@ export function createWindower(o: WindowerOptions): Windower {
       unpriced_requests: a.unpriced,
       late_events: late,
       deployments: Object.fromEntries(a.deployments),
+      ...(a.deploymentCosts.size > 0 ? deploymentCostFields(a.deploymentCosts) : {}),
     }
   }
 
@@ -175,7 +188,7 @@ export function createWindower(o: WindowerOptions): Windower {
       }
       let a = b.get(series)
       if (!a) {
-        a = { series, team: e.team, endpoint: e.endpoint, model: e.model, environment: e.environment === 'production' ? undefined : e.environment, start, requests: 0, errors: 0, input: 0, output: 0, cacheRead: 0, cacheWrite: 0, cost: 0, costSq: 0, unpriced: 0, deployments: new Map() }
+        a = { series, team: e.team, endpoint: e.endpoint, model: e.model, environment: e.environment === 'production' ? undefined : e.environment, start, requests: 0, errors: 0, input: 0, output: 0, cacheRead: 0, cacheWrite: 0, cost: 0, costSq: 0, unpriced: 0, deployments: new Map(), deploymentCosts: new Map() }
         b.set(series, a)
       }
       a.requests++
@@ -187,7 +200,14 @@ export function createWindower(o: WindowerOptions): Windower {
       a.cost += e.cost
       a.costSq += e.cost * e.cost
       if (e.unpriced) a.unpriced++
-      if (e.deployment) a.deployments.set(e.deployment, (a.deployments.get(e.deployment) ?? 0) + 1)
+      if (e.deployment) {
+        a.deployments.set(e.deployment, (a.deployments.get(e.deployment) ?? 0) + 1)
+        const dc = a.deploymentCosts.get(e.deployment)
+        if (dc) {
+          dc[0] += e.cost
+          dc[1] += e.cost * e.cost
+        } else a.deploymentCosts.set(e.deployment, [e.cost, e.cost * e.cost])
+      }
       return true
     },
     advance(partition, wallNow) {

@@ -150,6 +150,27 @@ describe('detector core: endpoints across models and weekly shape', () => {
     expect(alerts.filter((x) => x.endpoint === null)).toEqual([])
   })
 
+  it('traffic moving back from a sibling model (a swap undone by the next release) does not page the series it returns to', () => {
+    // 34 h on gpt-4o-mini (a day of profile), 8 h on gpt-4o (mini goes quiet and its burn
+    // baseline follows), then the next release sends the same traffic back to mini
+    const swapAt = 34 * 60
+    const backAt = swapAt + 8 * 60
+    const all = series([{ windows: swapAt, n: 30, deploy: 'v1' }, { windows: backAt - swapAt, n: 30, deploy: 'v2' }, { windows: 6 * 60, n: 30, deploy: 'v3' }], 3)
+    const windows = all.map((w, i) => (i >= swapAt && i < backAt ? { ...w, model: 'gpt-4o', cost_usd: w.cost_usd * 16, cost_sq_sum: w.cost_sq_sum * 256 } : w))
+    const alerts = run(windows).filter((a) => a.status === 'firing')
+    // the mini series' burn rate returns to what it was before the swap: no series burn page
+    expect(alerts.filter((a) => a.model === 'gpt-4o-mini' && a.signal === 'burn_rate' && a.direction === 'up')).toEqual([])
+    // the swap itself is still the endpoint's page
+    expect(alerts.some((a) => a.model === null && a.endpoint === 'POST /v1/chat' && a.drivers.primary === 'model_mix' && a.direction === 'up')).toBe(true)
+  })
+
+  it('a series whose traffic triples while its endpoint keeps the same model mix still pages burn rate', () => {
+    const windows = series([{ windows: 34 * 60, n: 30 }, { windows: 3 * 60, n: 90 }], 4)
+    const pages = run(windows).filter((a) => a.status === 'firing' && a.direction === 'up' && a.signal === 'burn_rate' && a.model === 'gpt-4o-mini')
+    expect(pages).toHaveLength(1)
+    expect(Math.abs(Date.parse((pages[0] as AlertRecord).started_at) - (T0 + 34 * 60 * M))).toBeLessThanOrEqual(5 * M)
+  })
+
   it('a quiet weekend followed by a normal Monday does not page burn rate', () => {
     // two weeks from Monday 2026-01-05: weekdays peak at 60 requests a minute, weekends at 12
     const rng = new Rng(7)

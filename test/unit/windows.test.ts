@@ -17,6 +17,28 @@ describe('event-time windows', () => {
     expect(closed).toMatchObject({ window_start: '2026-11-22T10:00:00.000Z', window_end: '2026-11-22T10:01:00.000Z', requests: 2, errors: 1, input_tokens: 20, deployments: { d1: 1, d2: 1 } })
     expect(closed!.cost_usd).toBeCloseTo(0.4, 12)
     expect(closed!.cost_sq_sum).toBeCloseTo(0.01 + 0.09, 12)
+    // cost per deployment: the canary comparison reads each ID's own cost and variance
+    expect(closed!.deployment_costs?.d1).toBeCloseTo(0.1, 12)
+    expect(closed!.deployment_costs?.d2).toBeCloseTo(0.3, 12)
+    expect(closed!.deployment_cost_sq?.d2).toBeCloseTo(0.09, 12)
+  })
+
+  it('sums cost and squared cost per deployment ID over the requests of each', () => {
+    const w = createWindower({ windowMs: 60_000, allowedLatenessMs: 30_000, idleAdvance: false })
+    w.add('p0', 's', ev(T + 1_000, 0.1, { deployment: 'old' }), 0)
+    w.add('p0', 's', ev(T + 2_000, 0.2, { deployment: 'old' }), 0)
+    w.add('p0', 's', ev(T + 3_000, 0.5, { deployment: 'canary' }), 0)
+    w.add('p0', 's', ev(T + 4_000, 0.7, { deployment: undefined }), 0)
+    const [closed] = w.flush()
+    expect(closed!.deployments).toEqual({ old: 2, canary: 1 })
+    expect(Object.keys(closed!.deployment_costs ?? {}).sort()).toEqual(['canary', 'old'])
+    expect(closed!.deployment_costs?.old).toBeCloseTo(0.3, 12)
+    expect(closed!.deployment_cost_sq?.old).toBeCloseTo(0.01 + 0.04, 12)
+    expect(closed!.deployment_costs?.canary).toBeCloseTo(0.5, 12)
+    // a window without deployment IDs carries no per-deployment fields
+    w.add('p0', 's', ev(T + 200_000, 0.1, { deployment: undefined }), 0)
+    const [plain] = w.flush()
+    expect(plain!.deployment_costs).toBeUndefined()
   })
 
   it('counts an event for a closed window as late, in the series’ next window', () => {

@@ -101,6 +101,7 @@ export function createDetectorCore(config: DetectorConfig): DetectorCore {
       if (!s) {
         const team = teamState(w.team)
         s = { key: new KeyTracker(w.team, w.endpoint, w.model), team, member: newMember(), group: groupState(team, w.endpoint, w.environment), groupMember: newMember() }
+        s.key.endpointRing = s.group.key.ring
         series.set(id, s)
       }
       const key = s.key
@@ -113,13 +114,16 @@ export function createDetectorCore(config: DetectorConfig): DetectorCore {
       if (Number.isFinite(key.lastT)) {
         const missing = Math.round((t - key.lastT) / windowMs) - 1
         if (missing > MAX_GAP_FILL_WINDOWS) key.restartEvidence()
-        else
+        else {
+          // a gap while a sibling series of the endpoint carried on: the traffic was elsewhere
+          if (missing > 0 && group.othersActiveAfter(s.groupMember, key.lastT)) key.markMoved(key.lastT + windowMs, t)
           for (let m = 1; m <= missing; m++) {
             const tm = key.lastT + windowMs
             step(s, { t: tm, n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0, deps: null }, out)
             if (key.burnForTeam > 0) team.add(s.member, tm, null, { xc: 0, xv: 0, bx: key.burnForTeam, bxv: key.burnVarForTeam })
             group.add(s.groupMember, tm, null, { xc: 0, xv: 0, bx: 0, bxv: 0 })
           }
+        }
       }
       const { requests: n, cost_usd: c, cost_sq_sum: q } = w
       step(s, { t, n, c, q, i: w.input_tokens, o: w.output_tokens, k: w.cache_read_tokens, e: w.errors, deps: w.deployments }, out)

@@ -17,12 +17,15 @@ import {
   BURN_PRE_PROFILE_TOLERANCE,
   HOLD_MAX_MS,
   HOLD_Z,
+  LEVEL_RATIO_HALF_LIFE_WINDOWS,
   RING_SIZE,
 } from './params.ts'
 import { BurnProfile } from './profile.ts'
 import type { WindowTotals } from './baseline.ts'
 import { COLS, WindowRing } from './ring.ts'
 import { buildTrendAlert, updateOrResolve, type OpenAlert } from './trend-alert.ts'
+
+const SHARE_DECAY = Math.pow(2, -1 / LEVEL_RATIO_HALF_LIFE_WINDOWS)
 
 /** Requests and cost of one model in a window of an endpoint rollup. */
 export interface ModelShare {
@@ -73,6 +76,17 @@ export class KeyTracker {
   /** this window's burn expectation and variance as the key's team sums them */
   burnForTeam = 0
   burnVarForTeam = 0
+  /**
+   * Series: the ring of its endpoint rollup (the endpoint across its models; requests and cost
+   * per model per window), read when a burn-rate break fires to tell traffic that moved between
+   * sibling series from traffic that changed. Null for rollups.
+   */
+  endpointRing: WindowRing | null = null
+  /** Series: its usual share of the endpoint's requests (absorbed windows), and since when its traffic has been elsewhere. */
+  private shareMean = NaN
+  private movedSince = Infinity
+  /** a gap [from, to) during which sibling series of the endpoint carried its traffic */
+  private movedGap: [number, number] = [Infinity, -Infinity]
   cprAlert: OpenAlert | null = null
   burnAlert: OpenAlert | null = null
   private readonly row = new Float64Array(13)
@@ -233,7 +247,49 @@ export class KeyTracker {
       }
     }
 
-    this.absorbReady()
+    this.absorbReady(ctx.windowMs)
+  }
+
+  /** Requests of this series' endpoint (all models) in the window starting at t, or null when not (yet) in the endpoint ring. */
+  private endpointRequestsAt(t: number, windowMs: number): number | null {
+    const r = this.endpointRing
+    if (!r || r.size === 0) return null
+    const idx = r.size - 1 - Math.round((r.get(r.size - 1, COLS.t) - t) / windowMs)
+    if (idx < 0 || idx >= r.size || r.get(idx, COLS.t) !== t) return null
+    return r.get(idx, COLS.n)
+  }
+
+  /**
+   * Whether a window of n requests at t may teach the burn profile. Not while the series' traffic
+   * has moved to a sibling series of its endpoint (a model swap, a router change): its share of
+   * the endpoint's requests fell below half its usual share, beyond binomial noise (z >= 3: at
+   * 3 requests a minute a two-model split swings by chance), for less than HOLD_MAX_MS. Its
+   * (A gap in the series' windows while a sibling delivered counts as moved: see markMoved.) Its
+   * profile would otherwise learn the hours its traffic spent elsewhere as its normal and page
+   * burn rate when the traffic comes back; past HOLD_MAX_MS the move is the new normal.
+   */
+  markMoved(from: number, to: number): void {
+    this.movedGap = [from, to]
+  }
+
+  private burnMayLearn(t: number, n: number, windowMs: number): boolean {
+    if (t >= this.movedGap[0] && t < this.movedGap[1]) {
+      if (this.movedSince === Infinity) this.movedSince = t
+      return t - this.movedSince >= HOLD_MAX_MS
+    }
+    const all = this.endpointRequestsAt(t, windowMs)
+    if (all === null || all <= 0) return true
+    const s = n / all
+    const p = Math.min(0.99, Math.max(0.01, this.shareMean))
+    const moved = !Number.isNaN(this.shareMean) && s < this.shareMean / 2 && ((p - s) * all) / Math.sqrt(all * p * (1 - p)) >= 3
+    if (!moved) {
+      this.movedSince = Infinity
+      // the usual share: exponentially weighted like the burn level factor
+      this.shareMean = Number.isNaN(this.shareMean) ? s : this.shareMean * SHARE_DECAY + s * (1 - SHARE_DECAY)
+      return true
+    }
+    if (this.movedSince === Infinity) this.movedSince = t
+    return t - this.movedSince >= HOLD_MAX_MS
   }
 
   private cprReadyForBurn(): boolean {
@@ -241,7 +297,7 @@ export class KeyTracker {
   }
 
   /** Standardized residuals feed the overdispersion estimates; recorded at absorption time. */
-  private absorbReady(): void {
+  private absorbReady(windowMs: number): void {
     if (this.cprAlert || this.burnAlert) return
     const ring = this.ring
     // Windows carrying pending unit-cost evidence wait (at most HOLD_MAX_MS: a change that does
@@ -258,14 +314,15 @@ export class KeyTracker {
       const xc = ring.get(idx, COLS.xc)
       const xv = ring.get(idx, COLS.xv)
       if (n > 0 && xc > 0 && xv > 0) this.base.recordResidual((c - xc) / Math.sqrt(xv), n)
+      const learnBurn = this.endpointRing === null || this.burnMayLearn(t, n, windowMs)
       const bc = ring.get(idx, COLS.bc)
       const bv = ring.get(idx, COLS.bv)
-      if (bc > 0 && bv > 0) this.burn.recordResidual((c - bc) / Math.sqrt(bv))
+      if (learnBurn && bc > 0 && bv > 0) this.burn.recordResidual((c - bc) / Math.sqrt(bv))
       this.base.absorb({ n, c, q: ring.get(idx, COLS.q), i: ring.get(idx, COLS.i), o: ring.get(idx, COLS.o), k: ring.get(idx, COLS.k), e: ring.get(idx, COLS.e) })
       // the daily profile learns a winsorized cost (within the tolerance of what was expected),
       // so a short surge or outage barely moves tomorrow's expectation for that hour
       const tol = ring.get(idx, COLS.bt)
-      this.burn.absorb(t, bc > 0 ? Math.min(Math.max(c, bc * (1 - tol)), bc * (1 + tol)) : c, c)
+      if (learnBurn) this.burn.absorb(t, bc > 0 ? Math.min(Math.max(c, bc * (1 - tol)), bc * (1 + tol)) : c, c)
       this.pending--
     }
   }

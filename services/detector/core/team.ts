@@ -225,6 +225,12 @@ export class TeamState {
     }
   }
 
+  /** Whether a member other than m delivered a window after t (an endpoint's traffic went on in another model). */
+  othersActiveAfter(m: Member, t: number): boolean {
+    for (const o of this.heap) if (o !== m && o.lastT > t) return true
+    return false
+  }
+
   hasPending(): boolean {
     return this.acc.size > 0
   }

@@ -8,7 +8,7 @@ import { rankDeployments } from './attribution.ts'
 import { catalogPrices, computeDrivers, estimatePrices } from './drivers.ts'
 import { alertId } from './hash.ts'
 import type { KeyContext, KeyTracker } from './key.ts'
-import { BURN_PERSIST_MS, CHANGE_POINT_SEARCH_BACK, HOURS_PER_MONTH } from './params.ts'
+import { BURN_PERSIST_MS, CHANGE_POINT_SEARCH_BACK, ENDPOINT_MAX_SKEW_WINDOWS, HOURS_PER_MONTH, TEAM_FINALIZE_LAG_WINDOWS } from './params.ts'
 import { COLS, type WindowRing } from './ring.ts'
 import { toIso } from './time.ts'
 
@@ -96,6 +96,41 @@ function modelMixPp(ring: WindowRing, k: number): number | null {
     mix += ((a?.n ?? 0) / n1 - (b?.n ?? 0) / n0) * unit
   }
   return (mix / u0) * 100
+}
+
+/**
+ * How much a series' share of its endpoint's requests moved across the change point: share after
+ * over share before (Infinity when the series had none of the endpoint's traffic before), from the
+ * endpoint rollup's per-model requests. Only endpoint minutes that are final whatever the delivery
+ * order of the sibling series are read (before tNow − ENDPOINT_MAX_SKEW_WINDOWS − lag − 1 windows),
+ * so the answer does not depend on interleaving. Null when either side has no endpoint requests.
+ */
+export function siblingShareRatio(ring: WindowRing, model: string, cp: number, tNow: number, windowMs: number): number | null {
+  const bound = tNow - (ENDPOINT_MAX_SKEW_WINDOWS + TEAM_FINALIZE_LAG_WINDOWS + 1) * windowMs
+  let n0 = 0
+  let m0 = 0
+  let n1 = 0
+  let m1 = 0
+  for (let i = 0; i < ring.size; i++) {
+    const t = ring.get(i, COLS.t)
+    if (t >= bound) break
+    const ms = ring.modelShares(i)
+    if (!ms) continue
+    let all = 0
+    for (const k in ms) all += (ms[k] as { n: number }).n
+    const mine = ms[model]?.n ?? 0
+    if (t < cp) {
+      n0 += all
+      m0 += mine
+    } else {
+      n1 += all
+      m1 += mine
+    }
+  }
+  if (n0 <= 0 || n1 <= 0) return null
+  const s0 = m0 / n0
+  const s1 = m1 / n1
+  return s0 > 0 ? s1 / s0 : s1 > 0 ? Infinity : 1
 }
 
 /** Drivers of an endpoint rollup: the model mix takes its share out of the price residual. */
@@ -209,6 +244,14 @@ export function buildTrendAlert(
   if (signal === 'burn_rate') {
     // a burn-rate break explained by a unit-cost change belongs to the cost-per-request test
     if (Math.abs(cprRel) >= ctx.thrCpr / 2) return null
+    // a series whose burn moved because the endpoint's traffic moved to or from a sibling series
+    // (another model of the same endpoint: a model swap, a router change, its rollback) has not
+    // broken its own trend: the endpoint's unit cost (model mix) is the signal for that. What is
+    // left once the share change is taken out must still be beyond half the threshold.
+    if (key.endpointRing && key.model !== null) {
+      const share = siblingShareRatio(key.endpointRing, key.model, cp, tNow, ctx.windowMs)
+      if (share !== null && dir * ((1 + rel) / share - 1) < thr / 2) return null
+    }
     baseline = (e / windows) * perHour(ctx.windowMs)
     current = (cur.c / windows) * perHour(ctx.windowMs)
     volumeChangePct = ((1 + rel) / (1 + cprRel) - 1) * 100
