@@ -22,6 +22,11 @@ const ACCESS_ERROR = /ACCESS_DENIED|Not enough privileges|readonly mode/i
 const ACCESS_CODES = ['164', '497']
 // a recent timestamp: usage_events keeps 90 days (TTL), an older row is dropped on insert
 const timestamp = new Date().toISOString().replace('T', ' ').replace('Z', '')
+// the declared login's database is shared with the other server-path files: this file's rows carry a run suffix
+const run = randomBytes(4).toString('hex')
+const SEED = `analyst-seed-${run}`
+const WRITES = [`analyst-write-${run}`, `analyst-write-2-${run}`]
+const OTHER = `other-db-${run}`
 
 let admin: ClickHouseHandle
 let other: ClickHouseHandle
@@ -46,8 +51,8 @@ beforeAll(async () => {
     cleanups.push(() => admin.client.command({ query: `DROP USER IF EXISTS ${login.user}` }))
   }
   other = await openTestClickHouse(target)
-  await admin.client.insert({ table: 'usage_events', values: [{ event_id: 'analyst-seed', team: 'search', endpoint: 'POST /v1/summarize', model: 'gpt-4o-mini', timestamp }], format: 'JSONEachRow' })
-  await other.client.insert({ table: 'usage_events', values: [{ event_id: 'other-db', team: 'growth', timestamp }], format: 'JSONEachRow' })
+  await admin.client.insert({ table: 'usage_events', values: [{ event_id: SEED, team: 'search', endpoint: 'POST /v1/summarize', model: 'gpt-4o-mini', timestamp }], format: 'JSONEachRow' })
+  await other.client.insert({ table: 'usage_events', values: [{ event_id: OTHER, team: 'growth', timestamp }], format: 'JSONEachRow' })
   analyst = createClient({ url: target.url, username: login.user, password: login.password, database: login.database, log: { level: ClickHouseLogLevel.OFF } })
 }, 120_000)
 
@@ -58,7 +63,14 @@ afterAll(async () => {
   await admin?.close()
 })
 
-const eventIds = async (c: ClickHouseClient, db?: string) => (await (await c.query({ query: `SELECT event_id FROM ${db ? `${db}.` : ''}usage_events ORDER BY event_id`, format: 'JSONEachRow' })).json<{ event_id: string }>()).map((r) => r.event_id)
+/** This run's event IDs in usage_events (of `db`, else the login's database). */
+const eventIds = async (c: ClickHouseClient, db?: string) =>
+  (
+    await (
+      await c.query({ query: `SELECT event_id FROM ${db ? `${db}.` : ''}usage_events WHERE endsWith(event_id, {run:String}) ORDER BY event_id`, query_params: { run: `-${run}` }, format: 'JSONEachRow' })
+    ).json<{ event_id: string }>()
+  ).map((r) => r.event_id)
+const rowCount = async (c: ClickHouseClient) => Number((await (await c.query({ query: 'SELECT count() AS n FROM usage_events', format: 'JSONEachRow' })).json<{ n: string }>())[0]?.n)
 
 async function refused(p: Promise<unknown>): Promise<{ code: string; message: string }> {
   const err = await p.then(
@@ -73,25 +85,27 @@ async function refused(p: Promise<unknown>): Promise<{ code: string; message: st
 
 describe('analyst login on a ClickHouse server', () => {
   it('reads the rows the writing login stored', async () => {
-    expect(await eventIds(analyst)).toEqual(['analyst-seed'])
-    const rs = await analyst.query({ query: 'SELECT team, endpoint FROM usage_events', format: 'JSONEachRow' })
+    expect(await eventIds(analyst)).toEqual([SEED])
+    const rs = await analyst.query({ query: 'SELECT team, endpoint FROM usage_events WHERE event_id = {id:String}', query_params: { id: SEED }, format: 'JSONEachRow' })
     expect(await rs.json()).toEqual([{ team: 'search', endpoint: 'POST /v1/summarize' }])
   })
 
   it('cannot insert: refused with the access error and nothing stored', async () => {
-    await refused(analyst.insert({ table: 'usage_events', values: [{ event_id: 'analyst-write', team: 'search', timestamp }], format: 'JSONEachRow' }))
-    await refused(analyst.command({ query: "INSERT INTO usage_events (event_id, team, timestamp) VALUES ('analyst-write-2', 'search', now64(3))" }))
-    expect(await eventIds(admin.client)).toEqual(['analyst-seed'])
+    await refused(analyst.insert({ table: 'usage_events', values: [{ event_id: WRITES[0], team: 'search', timestamp }], format: 'JSONEachRow' }))
+    await refused(analyst.command({ query: 'INSERT INTO usage_events (event_id, team, timestamp) VALUES ({id:String}, \'search\', now64(3))', query_params: { id: WRITES[1] } }))
+    expect(await eventIds(admin.client)).toEqual([SEED])
   })
 
   it('cannot drop or alter: refused and the table unchanged', async () => {
+    const before = await rowCount(admin.client)
     await refused(analyst.command({ query: 'DROP TABLE usage_events' }))
-    await refused(analyst.command({ query: "ALTER TABLE usage_events DELETE WHERE event_id = 'analyst-seed'", clickhouse_settings: { mutations_sync: '1' } }))
-    expect(await eventIds(admin.client)).toEqual(['analyst-seed'])
+    await refused(analyst.command({ query: 'ALTER TABLE usage_events DELETE WHERE event_id = {id:String}', query_params: { id: SEED }, clickhouse_settings: { mutations_sync: '1' } }))
+    expect(await eventIds(admin.client)).toEqual([SEED])
+    expect(await rowCount(admin.client)).toBe(before)
   })
 
   it('cannot read another database', async () => {
-    expect(await eventIds(admin.client, other.database)).toEqual(['other-db'])
+    expect(await eventIds(admin.client, other.database)).toEqual([OTHER])
     await refused(eventIds(analyst, other.database))
   })
 })
