@@ -84,6 +84,8 @@ interface Acc {
   c: number
   q: number
   deps: Record<string, number>
+  depC: Record<string, number>
+  depQ: Record<string, number>
 }
 
 export function windowsAt(cur: SeriesCursor, t: number, rng: Rng): WindowRecord[] {
@@ -142,7 +144,7 @@ export function windowsAt(cur: SeriesCursor, t: number, rng: Rng): WindowRecord[
     // late events are stored but miss their window
     if (s.lateShare > 0 && inEvent && rng.next() < s.lateShare) continue
     let a = byModel.get(model.name)
-    if (!a) byModel.set(model.name, (a = { n: 0, e: 0, i: 0, o: 0, k: 0, c: 0, q: 0, deps: {} }))
+    if (!a) byModel.set(model.name, (a = { n: 0, e: 0, i: 0, o: 0, k: 0, c: 0, q: 0, deps: {}, depC: {}, depQ: {} }))
     a.n++
     if (error) a.e++
     a.i += it
@@ -151,6 +153,8 @@ export function windowsAt(cur: SeriesCursor, t: number, rng: Rng): WindowRecord[
     a.c += cst
     a.q += cst * cst
     a.deps[id] = (a.deps[id] ?? 0) + 1
+    a.depC[id] = (a.depC[id] ?? 0) + cst
+    a.depQ[id] = (a.depQ[id] ?? 0) + cst * cst
   }
   track(cur, t, tn, tc, tq)
   const out: WindowRecord[] = []
@@ -172,6 +176,8 @@ export function windowsAt(cur: SeriesCursor, t: number, rng: Rng): WindowRecord[
       unpriced_requests: 0,
       late_events: 0,
       deployments: a.deps,
+      deployment_costs: a.depC,
+      deployment_cost_sq: a.depQ,
     })
   }
   return out

@@ -36,6 +36,14 @@ const OFFSETS: readonly number[] = (() => {
 /** Cornish–Fisher factor (z² − 1)/6 at the evidence level. */
 const CF = (EVIDENCE_Z * EVIDENCE_Z - 1) / 6
 
+/**
+ * The z an upward (z > 0) shift measured over `requests` requests must reach: EVIDENCE_Z, plus
+ * the Cornish–Fisher correction for the skew of a sum of that many skewed per-request costs.
+ */
+export function evidenceLevel(z: number, skew: number, requests: number): number {
+  return z > 0 && skew > 0 ? EVIDENCE_Z + (skew * CF) / Math.sqrt(Math.max(1, requests)) : EVIDENCE_Z
+}
+
 export interface Evidence {
   dir: 1 | -1
   /** start (ms) of the window the shift is estimated to have begun with */
@@ -150,7 +158,7 @@ export class ShiftEvidence {
       if (!(e > 0)) continue
       const se = Math.sqrt(((this.v - (this.pv[j] ?? 0)) * dispersion) / (e * e) + baseRelVar)
       const z = (this.d - (this.pd[j] ?? 0)) / e / se
-      const need = z > 0 && skew > 0 ? EVIDENCE_Z + (skew * CF) / Math.sqrt(Math.max(1, this.r - (this.pr[j] ?? 0))) : EVIDENCE_Z
+      const need = evidenceLevel(z, skew, this.r - (this.pr[j] ?? 0))
       const margin = Math.abs(z) / need
       if (margin > topMargin) {
         topJ = j

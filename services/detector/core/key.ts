@@ -8,6 +8,7 @@ import { DeploymentSightings, type MarkerRef } from './attribution.ts'
 import { CostBaseline } from './baseline.ts'
 import { newCusum, resetCusum, stepCusum, llr, type Cusum } from './cusum.ts'
 import { catalogRates, type Rates } from '../../aggregator/pricing.ts'
+import { CanaryCompare } from './canary.ts'
 import { ShiftEvidence } from './glr.ts'
 import {
   ABSORB_DELAY_WINDOWS,
@@ -23,7 +24,7 @@ import {
 import { BurnProfile } from './profile.ts'
 import type { WindowTotals } from './baseline.ts'
 import { COLS, WindowRing } from './ring.ts'
-import { buildTrendAlert, updateOrResolve, type OpenAlert } from './trend-alert.ts'
+import { buildCanaryAlert, buildTrendAlert, updateOrResolve, type OpenAlert } from './trend-alert.ts'
 
 const SHARE_DECAY = Math.pow(2, -1 / LEVEL_RATIO_HALF_LIFE_WINDOWS)
 
@@ -36,6 +37,9 @@ export interface ModelShare {
 export interface KeyWindow extends WindowTotals {
   t: number
   deps: Record<string, number> | null
+  /** series: cost and squared cost per deployment ID (absent in windows rebuilt from history) */
+  depCost?: Record<string, number> | null
+  depSq?: Record<string, number> | null
   /** endpoint rollups: requests and cost per model */
   models?: Record<string, ModelShare> | null
   /** team rollups: expected cost and its variance from the member series' baselines (mix-adjusted) */
@@ -65,6 +69,8 @@ export class KeyTracker {
   readonly base = new CostBaseline()
   readonly burn = new BurnProfile()
   readonly sightings = new DeploymentSightings()
+  /** series: direct comparison of deployment IDs serving the same minutes */
+  readonly canary = new CanaryCompare()
   lastT = -Infinity
   private pending = 0
   /** cost-per-request evidence since every candidate change point */
@@ -130,6 +136,7 @@ export class KeyTracker {
   restartEvidence(): void {
     this.cprEvidence.reset()
     this.cprHold = Infinity
+    this.canary.restart()
     resetCusum(this.burnUp)
     resetCusum(this.burnDown)
   }
@@ -193,6 +200,7 @@ export class KeyTracker {
     this.ring.push(row, w.deps, w.models ?? null)
     this.pending = Math.min(this.pending + 1, this.ring.size)
     this.sightings.record(w.deps, w.t)
+    if (!this.isTeam && !this.isEndpoint) this.canary.push(w.t, ctx.windowMs, w.deps, w.depCost, w.depSq, base.unitCost, this.cprReady ? base.unitVariance : 0)
     if (!this.burnAlert) this.burn.absorbLevel(w.c)
 
     // cost per request
@@ -205,13 +213,15 @@ export class KeyTracker {
       ev.push(w.t, w.n, w.c, xc, xv)
       const { hit, strongest } = ev.scan(ctx.thrCpr, base.dispersion, this.isTeam ? 0 : base.levelRelVar, base.skew)
       this.cprHold = strongest !== null && Math.abs(strongest.z) >= HOLD_Z && w.t - strongest.start <= HOLD_MAX_MS ? strongest.start : Infinity
-      if (hit) {
-        const a = buildTrendAlert(this, ctx, 'cost_per_request', hit.dir, hit.start, w.t)
-        if (a) {
-          this.cprAlert = a.open
-          out.push(a.record)
-          this.restartEvidence()
-        }
+      let a = hit ? buildTrendAlert(this, ctx, 'cost_per_request', hit.dir, hit.start, w.t) : null
+      if (!a && !this.isTeam && !this.isEndpoint) {
+        const c = this.canary.check(ctx.thrCpr, base.skew, base.unitVariance)
+        if (c) a = buildCanaryAlert(this, ctx, c, w.t)
+      }
+      if (a) {
+        this.cprAlert = a.open
+        out.push(a.record)
+        this.restartEvidence()
       }
     } else if (ctx.suppressCpr) {
       this.cprEvidence.reset()

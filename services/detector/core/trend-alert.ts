@@ -8,7 +8,8 @@ import { rankDeployments } from './attribution.ts'
 import { catalogPrices, computeDrivers, estimatePrices } from './drivers.ts'
 import { alertId } from './hash.ts'
 import type { KeyContext, KeyTracker } from './key.ts'
-import { BURN_PERSIST_MS, CHANGE_POINT_SEARCH_BACK, ENDPOINT_MAX_SKEW_WINDOWS, HOURS_PER_MONTH, TEAM_FINALIZE_LAG_WINDOWS } from './params.ts'
+import type { CanaryHit } from './canary.ts'
+import { BURN_PERSIST_MS, CHANGE_POINT_SEARCH_BACK, ENDPOINT_MAX_SKEW_WINDOWS, HOURS_PER_MONTH, MAX_DEPLOYMENT_IDS_IN_ALERT, TEAM_FINALIZE_LAG_WINDOWS } from './params.ts'
 import { COLS, type WindowRing } from './ring.ts'
 import { toIso } from './time.ts'
 
@@ -28,6 +29,8 @@ export interface OpenAlert {
   drivers: AlertRecord['drivers']
   /** requests per window since the change point (cost-per-request monthly impact) */
   volume: number
+  /** paged by the canary comparison: while both IDs still serve, the diluted level does not resolve it */
+  canary?: { id: string; olderId: string }
 }
 
 const HOUR_MS = 3_600_000
@@ -330,9 +333,60 @@ function recentLevel(
   return { rel: o / e - 1, o, e, v, n, windows: ring.size - 1 - i }
 }
 
+/**
+ * A cost-per-request alert paged by the canary comparison (canary.ts): change point = the first
+ * window of the newer ID, which leads the deployment list; baseline and current are the older and
+ * newer IDs' cost per request over the minutes they shared. Drivers come from the series' windows
+ * since the change point (diluted by the canary's share, but in the same proportions).
+ */
+export function buildCanaryAlert(key: KeyTracker, ctx: KeyContext, hit: CanaryHit, tNow: number): { open: OpenAlert; record: AlertRecord } | null {
+  const ring = key.ring
+  const k = ring.indexAtOrAfter(hit.first)
+  if (k >= ring.size) return null
+  const cur = { n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0 }
+  let e = 0
+  for (let i = k; i < ring.size; i++) {
+    cur.n += ring.get(i, COLS.n)
+    cur.c += ring.get(i, COLS.c)
+    cur.i += ring.get(i, COLS.i)
+    cur.o += ring.get(i, COLS.o)
+    cur.k += ring.get(i, COLS.k)
+    cur.e += ring.get(i, COLS.e)
+    e += ring.get(i, COLS.xc)
+  }
+  if (cur.n <= 0) return null
+  const baseTotals = key.base.totals()
+  const prices = catalogPrices(baseTotals, key.catalogRates()) ?? estimatePrices(baseTotals, key.base.xx, key.base.xy)
+  const drivers = computeDrivers(baseTotals, cur, prices, 0)
+  const ranked = rankDeployments(ring, key.sightings, ctx.markers, key.endpoint, hit.first, tNow)
+  const deploymentIds = [hit.id, ...ranked.filter((d) => d !== hit.id)].slice(0, MAX_DEPLOYMENT_IDS_IN_ALERT)
+  const id = alertId(key.team, key.endpoint, key.model, 'cost_per_request', hit.first)
+  const open: OpenAlert = {
+    id,
+    signal: 'cost_per_request',
+    dir: 1,
+    thr: ctx.thrCpr,
+    startedAt: hit.first,
+    reportedRel: e > 0 ? cur.c / e - 1 : 0,
+    baseline: hit.oldMean,
+    windowsSince: 0,
+    okStreak: 0,
+    deploymentIds,
+    drivers,
+    volume: cur.n / (ring.size - k),
+    canary: { id: hit.id, olderId: hit.olderId },
+  }
+  return { open, record: record(key, open, 'firing', hit.newMean, hit.rel, tNow + ctx.windowMs, ctx.windowMs) }
+}
+
 export function updateOrResolve(key: KeyTracker, a: OpenAlert, ctx: KeyContext, t: number, informative: boolean): AlertRecord | null {
   a.windowsSince++
   if (!informative) return null
+  // a canary's alert stays open while the canary and the ID it was compared with both serve
+  if (a.canary && key.canary.serving(a.canary.id, t, ctx.windowMs) && key.canary.serving(a.canary.olderId, t, ctx.windowMs)) {
+    a.okStreak = 0
+    return null
+  }
   const r = recentLevel(key.ring, a.signal, ctx.resolveWindows, levelSpan(key, a.signal, key.ring.indexAtOrAfter(a.startedAt), a.thr))
   if (r === null) return null
   const { rel, o, e, v, n, windows } = r
