@@ -18,7 +18,7 @@ import { progress, report } from './lib/child.ts'
 const P = 'rss'
 const SERIES = Number(process.env.BENCH_RSS_SERIES ?? 100_000)
 const EVENTS_PER_SERIES = 5
-const WINDOWS_PER_SERIES = 10
+const WINDOWS_PER_SERIES = Number(process.env.BENCH_RSS_WINDOWS ?? 10)
 const PARTITIONS = 3
 
 export interface RssResult {
@@ -36,6 +36,7 @@ if (!gc) throw new Error('run with --expose-gc')
 const measure = () => {
   for (let i = 0; i < 3; i++) gc()
   const m = process.memoryUsage()
+  if (process.env.BENCH_RSS_DEBUG) console.error(JSON.stringify(m))
   return { rss: m.rss, heap: m.heapUsed, external: m.external }
 }
 

@@ -24,24 +24,27 @@ const LEVEL_DECAY = Math.pow(2, -1 / BURN_LEVEL_HALF_LIFE_WINDOWS)
 const RATIO_DECAY = Math.pow(2, -1 / LEVEL_RATIO_HALF_LIFE_WINDOWS)
 const RESID_DECAY = Math.pow(2, -1 / 240)
 
-/** Mean cost per window per bucket of a cycle (a day or a week), cycles folded exponentially. */
+/**
+ * Mean cost per window per bucket of a cycle (a day or a week), cycles folded exponentially.
+ * Windows are absorbed in time order, so only the bucket being filled and the one before it can
+ * still be read as "this cycle" (expectations are read at most an interpolation step behind the
+ * absorbed time): those two are kept unfolded, older ones are folded into the history as
+ * absorption moves on. History is Float32 (7 significant digits), cycle counts saturate at 255
+ * (only "none yet" matters): about 5 bytes per bucket instead of 34.
+ */
 class CycleBuckets {
-  private readonly hist: Float64Array
-  private readonly histCycles: Uint16Array
-  private readonly curCycle: Float64Array
-  private readonly curSum: Float64Array
-  private readonly curCount: Float64Array
+  private readonly hist: Float32Array
+  private readonly histCycles: Uint8Array
+  /** the two most recent buckets absorbed into, not yet folded: [bucket, cycle, sum, count] × 2, newest first */
+  private readonly open = new Float64Array([-1, -1, 0, 0, -1, -1, 0, 0])
   readonly buckets: number
   private readonly cycleMs: number
 
   constructor(cycleMs: number) {
     this.cycleMs = cycleMs
     this.buckets = Math.round(cycleMs / BUCKET_MS)
-    this.hist = new Float64Array(this.buckets)
-    this.histCycles = new Uint16Array(this.buckets)
-    this.curCycle = new Float64Array(this.buckets).fill(-1)
-    this.curSum = new Float64Array(this.buckets)
-    this.curCount = new Float64Array(this.buckets)
+    this.hist = new Float32Array(this.buckets)
+    this.histCycles = new Uint8Array(this.buckets)
   }
 
   /** cycle index and fractional bucket position (bucket centres at .5) of time t */
@@ -55,33 +58,48 @@ class CycleBuckets {
   absorb(t: number, cost: number): void {
     const { cycle, pos } = this.position(t)
     const b = Math.floor(pos)
-    if (this.curCycle[b] !== cycle) {
-      this.fold(b)
-      this.curCycle[b] = cycle
-      this.curSum[b] = 0
-      this.curCount[b] = 0
+    const o = this.open
+    if (o[0] !== b || o[1] !== cycle) {
+      if (o[4] === b && o[5] === cycle) {
+        // back to the older open bucket (cannot happen in time order; kept exact regardless)
+        o.copyWithin(0, 4, 8)
+      } else {
+        this.fold(4)
+        o.copyWithin(4, 0, 4)
+      }
+      o[0] = b
+      o[1] = cycle
+      o[2] = 0
+      o[3] = 0
     }
-    this.curSum[b] = (this.curSum[b] ?? 0) + cost
-    this.curCount[b] = (this.curCount[b] ?? 0) + 1
+    o[2] = (o[2] ?? 0) + cost
+    o[3] = (o[3] ?? 0) + 1
   }
 
-  private fold(b: number): void {
-    const n = this.curCount[b] ?? 0
-    if (n < 1) return
-    const mean = (this.curSum[b] ?? 0) / n
+  private fold(at: number): void {
+    const o = this.open
+    const b = o[at] ?? -1
+    const n = o[at + 3] ?? 0
+    if (b < 0 || n < 1) return
+    const mean = (o[at + 2] ?? 0) / n
     const k = this.histCycles[b] ?? 0
     this.hist[b] = k === 0 ? mean : (this.hist[b] ?? 0) * (1 - PROFILE_DAY_WEIGHT) + mean * PROFILE_DAY_WEIGHT
-    this.histCycles[b] = Math.min(k + 1, 65535)
+    this.histCycles[b] = Math.min(k + 1, 255)
   }
 
   /** Mean cost per window of bucket b from cycles before `cycle`, or NaN when none. */
   private bucketMean(b: number, cycle: number): number {
     const k = this.histCycles[b] ?? 0
-    const cc = this.curCycle[b] ?? -1
-    const n = this.curCount[b] ?? 0
-    if (cc >= 0 && cc < cycle && n > 0) {
-      const mean = (this.curSum[b] ?? 0) / n
-      return k === 0 ? mean : (this.hist[b] ?? 0) * (1 - PROFILE_DAY_WEIGHT) + mean * PROFILE_DAY_WEIGHT
+    const o = this.open
+    for (const at of [0, 4]) {
+      if (o[at] !== b) continue
+      const cc = o[at + 1] ?? -1
+      const n = o[at + 3] ?? 0
+      // an open bucket of an earlier cycle counts as folded
+      if (cc >= 0 && cc < cycle && n > 0) {
+        const mean = (o[at + 2] ?? 0) / n
+        return k === 0 ? mean : (this.hist[b] ?? 0) * (1 - PROFILE_DAY_WEIGHT) + mean * PROFILE_DAY_WEIGHT
+      }
     }
     return k > 0 ? (this.hist[b] ?? 0) : NaN
   }
