@@ -18,7 +18,7 @@
  *
  * Candidates are every window of the last DENSE_CANDIDATES and then geometrically spaced back to
  * LOOKBACK_WINDOWS (checkpoints of the running sums, thinned as they age): O(candidates) per
- * window and a fixed ~4 KB per key.
+ * window and a fixed 3.5 KB per key.
  */
 import { DENSE_CANDIDATES, EVIDENCE_Z, INDIFFERENCE_LOW, MAGNITUDE_Z, LOOKBACK_WINDOWS, MAGNITUDE_FRACTION, MIN_PERSIST_WINDOWS, WINDOW_Z_CAP } from './params.ts'
 
@@ -55,8 +55,12 @@ const T = 7
 const STRIDE = 8
 /** Checkpoints past the dense zone are kept at least this factor apart in age. */
 const SPACING = 1.1
-/** Fixed capacity: DENSE_CANDIDATES dense ones plus ~log(LOOKBACK/DENSE)/log(SPACING)·(1..2) geometric ones, and the newest. */
-const CAPACITY = DENSE_CANDIDATES + 2 + Math.ceil((2 * Math.log(LOOKBACK_WINDOWS / DENSE_CANDIDATES)) / Math.log(SPACING))
+/**
+ * Fixed capacity: the DENSE_CANDIDATES dense checkpoints, the newest, and the geometric ones. With
+ * SPACING 1.1 the thinning keeps at most 52 in all at LOOKBACK_WINDOWS 480 (ratios between
+ * neighbours settle between 1.1 and ~1.25); should a longer look-back need more, the oldest go.
+ */
+const CAPACITY = 56
 
 export class ShiftEvidence {
   /**
@@ -64,7 +68,7 @@ export class ShiftEvidence {
    * since a checkpoint are the running totals less its own. Every window of the last
    * DENSE_CANDIDATES is a checkpoint; older ones are thinned so that neighbours are at least
    * SPACING apart in age (an exponential histogram of change points), back to LOOKBACK_WINDOWS:
-   * about 50 candidates in a fixed ~4 KB instead of a prefix ring of every window.
+   * about 50 candidates in a fixed 3.5 KB instead of a 27 KB prefix ring of every window.
    */
   private readonly cp = new Float64Array(CAPACITY * STRIDE)
   private len = 0

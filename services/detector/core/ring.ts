@@ -80,20 +80,27 @@ class SlotMaps {
     return free
   }
 
-  set(slot: number, entries: [string, number[]][] | null): void {
-    const need = Math.min(entries?.length ?? 0, SlotMaps.MAX_PAIRS)
+  /** Writes a window's map: value(x, v) is the v-th number of entry x. Largest first (by value 0) when more entries than fit. */
+  set<T>(slot: number, m: Record<string, T> | null, value: (x: T, v: number) => number): void {
+    let count = 0
+    if (m) for (const _ in m) count++
+    const need = Math.min(count, SlotMaps.MAX_PAIRS)
     if (need > this.k) this.grow(need)
     for (let j = 0; j < this.k; j++) this.slots[slot * this.k + j] = 0
-    if (!entries) return
+    if (!m || count === 0) return
+    // more names than pairs (rare): keep the largest
+    const names = count > this.k ? Object.keys(m).sort((a, b) => value(m[b] as T, 0) - value(m[a] as T, 0)) : null
     let j = 0
-    for (const [name, vs] of entries) {
-      if (j >= this.k) break
+    const put = (name: string): void => {
       const s = this.slotOf(name, slot)
-      if (s < 0) continue
+      if (s < 0) return
       this.slots[slot * this.k + j] = s + 1
-      for (let v = 0; v < this.values; v++) this.vals[(slot * this.k + j) * this.values + v] = vs[v] ?? 0
+      for (let v = 0; v < this.values; v++) this.vals[(slot * this.k + j) * this.values + v] = value(m[name] as T, v)
       j++
     }
+    if (names) {
+      for (const name of names) if (j < this.k) put(name)
+    } else for (const name in m) put(name)
   }
 
   /** The map of a window (null when it had none). */
@@ -110,14 +117,8 @@ class SlotMaps {
   }
 }
 
-/** Largest entries first, so a window with more names than fit keeps the ones that matter. */
-function entriesOf<T>(m: Record<string, T> | null, value: (x: T) => number[]): [string, number[]][] | null {
-  if (!m) return null
-  const es: [string, number[]][] = []
-  for (const k in m) es.push([k, value(m[k] as T)])
-  if (es.length > 1) es.sort((a, b) => (b[1][0] ?? 0) - (a[1][0] ?? 0))
-  return es
-}
+const depValue = (n: number): number => n
+const modelValue = (x: { n: number; c: number }, v: number): number => (v === 0 ? x.n : x.c)
 
 /**
  * The window values are Float32 (7 significant digits: per-window costs and token counts need no
@@ -154,8 +155,8 @@ export class WindowRing {
     const base = slot * (NCOLS - 1)
     this.ts[slot] = values[0] ?? 0
     for (let c = 1; c < NCOLS; c++) this.data[base + c - 1] = values[c] ?? 0
-    this.deps.set(slot, entriesOf(deployments, (n) => [n]))
-    if (models || this.models) (this.models ??= new SlotMaps(this.capacity, 2)).set(slot, entriesOf(models, (x) => [x.n, x.c]))
+    this.deps.set(slot, deployments, depValue)
+    if (models || this.models) (this.models ??= new SlotMaps(this.capacity, 2)).set(slot, models, modelValue)
     return this.size - 1
   }
 
