@@ -1,11 +1,15 @@
 /**
  * Bench part 4: memory per active series, in a fresh process started with --expose-gc.
- * Feeds BENCH_RSS_SERIES (default 100,000) series into
+ * Feeds BENCH_RSS_SERIES (default 20,000) series into
  *   - the aggregator's windower (one open window per series, EVENTS_PER_SERIES events each, with
  *     a deployment id) and deduper (those events' IDs), as the live aggregator holds them;
- *   - the detector core (WINDOWS_PER_SERIES closed windows per series, so baselines are warm);
+ *   - the detector core (BENCH_RSS_WINDOWS, default 150, closed windows per series: its window
+ *     rings full, baselines warm, as a series that has run for a few hours);
  * and reports the RSS growth after a full GC, per series, for each and in total, with the V8 heap
- * and external (typed array) growth beside it: RSS also keeps pages the allocator has not returned.
+ * and external (typed array) growth beside it, and their sum as the live bytes per series. RSS also
+ * keeps pages that V8 and the allocator have not returned: `v8PagesPerSeries` is the growth of
+ * resident 256 KiB anonymous mappings (V8's page size) beyond the heap V8 reports, read from
+ * /proc/self/smaps.
  */
 import { createWindower, type WindowInput } from '../services/aggregator/windows.ts'
 import { createDeduper } from '../services/aggregator/dedup.ts'
@@ -13,12 +17,13 @@ import { createDetectorCore } from '../services/detector/core/index.ts'
 import { detectorConfig } from '../services/detector/config.ts'
 import { ConfigFileSchema } from '../shared/config.ts'
 import type { WindowRecord } from '../schemas/window.ts'
+import { readFileSync } from 'node:fs'
 import { progress, report } from './lib/child.ts'
 
 const P = 'rss'
-const SERIES = Number(process.env.BENCH_RSS_SERIES ?? 100_000)
+const SERIES = Number(process.env.BENCH_RSS_SERIES ?? 20_000)
 const EVENTS_PER_SERIES = 5
-const WINDOWS_PER_SERIES = 10
+const WINDOWS_PER_SERIES = Number(process.env.BENCH_RSS_WINDOWS ?? 150)
 const PARTITIONS = 3
 
 export interface RssResult {
@@ -27,8 +32,8 @@ export interface RssResult {
   windowsPerSeries: number
   baselineRssBytes: number
   aggregator: { rssBytes: number; heapBytes: number; rssPerSeries: number; heapPerSeries: number; externalPerSeries: number; openWindows: number; dedupIds: number }
-  detector: { rssBytes: number; heapBytes: number; rssPerSeries: number; heapPerSeries: number; externalPerSeries: number }
-  total: { rssBytes: number; rssPerSeries: number; heapPerSeries: number }
+  detector: { rssBytes: number; heapBytes: number; rssPerSeries: number; heapPerSeries: number; externalPerSeries: number; livePerSeries: number; v8PagesPerSeries: number }
+  total: { rssBytes: number; rssPerSeries: number; heapPerSeries: number; livePerSeries: number }
 }
 
 const gc = (globalThis as { gc?: () => void }).gc
@@ -36,7 +41,23 @@ if (!gc) throw new Error('run with --expose-gc')
 const measure = () => {
   for (let i = 0; i < 3; i++) gc()
   const m = process.memoryUsage()
-  return { rss: m.rss, heap: m.heapUsed, external: m.external }
+  if (process.env.BENCH_RSS_DEBUG) console.error(JSON.stringify(m))
+  return { rss: m.rss, heap: m.heapUsed, external: m.external, heapTotal: m.heapTotal, pages: residentV8Pages() }
+}
+
+/** Resident bytes in 256 KiB anonymous read-write mappings (V8's heap pages, in use or pooled). */
+function residentV8Pages(): number {
+  let sum = 0
+  try {
+    for (const block of readFileSync('/proc/self/smaps', 'utf8').split(/\n(?=[0-9a-f]+-[0-9a-f]+ )/)) {
+      const head = /^([0-9a-f]+)-([0-9a-f]+) rw-p \S+ \S+ 0\s*$/m.exec(block.split('\n')[0] ?? '')
+      if (!head || parseInt(head[2] ?? '0', 16) - parseInt(head[1] ?? '0', 16) !== 256 * 1024) continue
+      sum += 1024 * Number(/\nRss: +(\d+) kB/.exec(block)?.[1] ?? 0)
+    }
+  } catch {
+    return NaN // not Linux
+  }
+  return sum
 }
 
 const file = ConfigFileSchema.parse({})
@@ -108,7 +129,15 @@ const result: RssResult = {
   windowsPerSeries: WINDOWS_PER_SERIES,
   baselineRssBytes: base.rss,
   aggregator: { rssBytes: afterAgg.rss - base.rss, heapBytes: afterAgg.heap - base.heap, rssPerSeries: per(afterAgg.rss - base.rss), heapPerSeries: per(afterAgg.heap - base.heap), externalPerSeries: per(afterAgg.external - base.external), openWindows, dedupIds },
-  detector: { rssBytes: afterDet.rss - afterAgg.rss, heapBytes: afterDet.heap - afterAgg.heap, rssPerSeries: per(afterDet.rss - afterAgg.rss), heapPerSeries: per(afterDet.heap - afterAgg.heap), externalPerSeries: per(afterDet.external - afterAgg.external) },
-  total: { rssBytes: afterDet.rss - base.rss, rssPerSeries: per(afterDet.rss - base.rss), heapPerSeries: per(afterDet.heap - base.heap) },
+  detector: {
+    rssBytes: afterDet.rss - afterAgg.rss,
+    heapBytes: afterDet.heap - afterAgg.heap,
+    rssPerSeries: per(afterDet.rss - afterAgg.rss),
+    heapPerSeries: per(afterDet.heap - afterAgg.heap),
+    externalPerSeries: per(afterDet.external - afterAgg.external),
+    livePerSeries: per(afterDet.heap - afterAgg.heap + afterDet.external - afterAgg.external),
+    v8PagesPerSeries: per(afterDet.pages - afterAgg.pages - (afterDet.heapTotal - afterAgg.heapTotal)),
+  },
+  total: { rssBytes: afterDet.rss - base.rss, rssPerSeries: per(afterDet.rss - base.rss), heapPerSeries: per(afterDet.heap - base.heap), livePerSeries: per(afterDet.heap - base.heap + afterDet.external - base.external) },
 }
 report(result)

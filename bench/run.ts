@@ -144,8 +144,8 @@ if (l) {
 const r = ok(results.rss)
 if (r) {
   rows.push(['memory: windower + deduper', `${n(r.aggregator.rssPerSeries)} B/series RSS`, `heap ${n(r.aggregator.heapPerSeries)} B; ${r.eventsPerSeries} event IDs/series`])
-  rows.push(['memory: detector core', `${n(r.detector.rssPerSeries)} B/series RSS`, `heap ${n(r.detector.heapPerSeries)} B + typed arrays ${n(r.detector.externalPerSeries)} B`])
-  rows.push(['memory: total', `${n(r.total.rssPerSeries)} B/series RSS`, `${n(r.series)} series: +${n(r.total.rssBytes / 2 ** 20)} MiB`])
+  rows.push(['memory: detector core', `${n(r.detector.rssPerSeries)} B/series RSS`, `live ${n(r.detector.livePerSeries)} B (heap ${n(r.detector.heapPerSeries)} B + typed arrays ${n(r.detector.externalPerSeries)} B); V8 pages resident beyond its heap ${n(r.detector.v8PagesPerSeries)} B; ${r.windowsPerSeries} windows/series`])
+  rows.push(['memory: total', `${n(r.total.rssPerSeries)} B/series RSS`, `live ${n(r.total.livePerSeries)} B/series; ${n(r.series)} series: +${n(r.total.rssBytes / 2 ** 20)} MiB`])
   // the caps bound the number of series; this is what the default caps allow at most
   const caps = ConfigFileSchema.parse({}).defaults
   rows.push(['memory: at the series cap', `${n((r.total.rssPerSeries * caps.max_series) / 2 ** 20)} MiB`, `defaults.max_series ${n(caps.max_series)} series (${n(caps.max_series_per_team)} per team) × the total above; target ≤ 2,048 B/series`])

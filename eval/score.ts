@@ -108,6 +108,7 @@ export function score(cursors: SeriesCursor[], alerts: AlertRecord[]): { rows: K
         const t = Date.parse(x.detected_at)
         return t > s.t0 && t <= s.t1 + 30 * M && (x.direction === 'up') === dir > 0
       })
+      if (!a && process.env.EVAL_FALSE) console.log(`missed ${s.kind} ${s.team}/${s.endpoint} ${(rel * 100).toFixed(1)}% at ${new Date(s.t0).toISOString()}; alerts ${as.map((x) => `${x.model ?? '*'} ${x.signal} ${x.direction} ${x.detected_at}`).join('; ')}`)
       if (a) found.push({ s, a, delay: (Date.parse(a.detected_at) - s.t0) / M, floor: c.label.floorAt === null ? null : (c.label.floorAt - s.t0) / M })
     }
     allBreaks += breaks

@@ -58,5 +58,15 @@ export function createEnvironmentDetectorCore(config: DetectorConfig, file: Pick
       for (const [environment, c] of cores) out.push(...tagged(environment, c.flush()))
       return out
     },
+    size() {
+      const n = { series: 0, endpoints: 0, teams: 0 }
+      for (const c of cores.values()) {
+        const s = c.size()
+        n.series += s.series
+        n.endpoints += s.endpoints
+        n.teams += s.teams
+      }
+      return n
+    },
   }
 }

@@ -69,8 +69,16 @@ export function createDetector(d: DetectorDeps): DetectorService {
     alerts: counter(d.registry, 'burnwatch_alerts_total', 'alert state changes published', ['status', 'signal']),
     windows: counter(d.registry, 'burnwatch_detector_windows_total', 'windows consumed by the detector'),
     lastWindow: gauge(d.registry, 'burnwatch_detector_event_time_seconds', 'event time of the latest window seen by the detector'),
+    keys: gauge(d.registry, 'burnwatch_detector_keys', 'keys the detector holds state for (series idle for 8 days of event time leave)', ['kind']),
   }
   let core: DetectorCore | null = null
+  const setKeys = (): void => {
+    if (!core) return
+    const n = core.size()
+    m.keys.set({ kind: 'series' }, n.series)
+    m.keys.set({ kind: 'endpoint' }, n.endpoints)
+    m.keys.set({ kind: 'team' }, n.teams)
+  }
   let known = new Set<string>()
   let producer: BusProducer | null = null
   let runner: StageRunner | null = null
@@ -159,6 +167,7 @@ export function createDetector(d: DetectorDeps): DetectorService {
         stats.windows++
         m.windows.inc()
         m.lastWindow.set(Date.parse(r.data.window_end) / 1000)
+        if (stats.windows % 1000 === 0) setKeys()
       }
       const fresh = pending.filter((a) => !known.has(keyOf(a)))
       const out = fresh.slice()

@@ -252,3 +252,22 @@ describe('detector core: budgets', () => {
     expect(run(series([{ windows: 400, n: 200 }]), config).filter((a) => a.signal === 'budget_burn')).toEqual([])
   })
 })
+
+describe('detector core: bounded state', () => {
+  it('a series silent for 8 days of event time leaves, with its endpoint rollup; a live one stays', () => {
+    const d = createDetectorCore(defaultDetectorConfig)
+    const gone = series([{ windows: 30, n: 5 }], 3, 'POST /v1/retired')
+    for (const w of gone) d.onWindow(w)
+    expect(d.size()).toMatchObject({ series: 1, endpoints: 1, teams: 1 })
+    // another series of the same team carries on for 8 days and an hour, one window every 5 minutes
+    const start = T0 + 30 * M
+    for (let t = start; t <= start + (8 * 24 + 1) * 60 * M; t += 5 * M) {
+      d.onWindow(makeWindow({ team: 'search', endpoint: 'POST /v1/live', start: t, windowMs: M, requests: 10, input: 15_000, output: 1_500, cost: 0.003, costSq: 1e-6, deployment: 'v1' }))
+      if (t === start + 7 * 24 * 60 * M) expect(d.size()).toMatchObject({ series: 2, endpoints: 2 })
+    }
+    expect(d.size()).toEqual({ series: 1, endpoints: 1, teams: 1 })
+    // the retired name comes back: a fresh series, nothing thrown
+    d.onWindow(makeWindow({ team: 'search', endpoint: 'POST /v1/retired', start: start + (8 * 24 + 2) * 60 * M, windowMs: M, requests: 5, input: 7_500, output: 750, cost: 0.0015, costSq: 5e-7, deployment: 'v1' }))
+    expect(d.size()).toEqual({ series: 2, endpoints: 2, teams: 1 })
+  })
+})

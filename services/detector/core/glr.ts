@@ -17,21 +17,10 @@
  * over the threshold later — each near its own evidence floor.
  *
  * Candidates are every window of the last DENSE_CANDIDATES and then geometrically spaced back to
- * LOOKBACK_WINDOWS, read from prefix sums in a ring: O(candidates) per window, bounded memory.
+ * LOOKBACK_WINDOWS (checkpoints of the running sums, thinned as they age): O(candidates) per
+ * window and a fixed 3.5 KB per key.
  */
 import { DENSE_CANDIDATES, EVIDENCE_Z, INDIFFERENCE_LOW, MAGNITUDE_Z, LOOKBACK_WINDOWS, MAGNITUDE_FRACTION, MIN_PERSIST_WINDOWS, WINDOW_Z_CAP } from './params.ts'
-
-/** Offsets (windows back from the newest) of the candidate change points, ascending. */
-const OFFSETS: readonly number[] = (() => {
-  const xs: number[] = []
-  for (let k = MIN_PERSIST_WINDOWS; k <= DENSE_CANDIDATES; k++) xs.push(k)
-  let k = DENSE_CANDIDATES
-  while (k < LOOKBACK_WINDOWS - 1) {
-    k = Math.min(LOOKBACK_WINDOWS - 1, Math.ceil(k * 1.15))
-    xs.push(k)
-  }
-  return xs
-})()
 
 /** Cornish–Fisher factor (z² − 1)/6 at the evidence level. */
 const CF = (EVIDENCE_Z * EVIDENCE_Z - 1) / 6
@@ -53,19 +42,38 @@ export interface Evidence {
   z: number
 }
 
+/** Sums kept per checkpoint: winsorized deviation, raw deviation, expectation, variance, informative windows, requests. */
+const D = 0
+const U = 1
+const E = 2
+const V = 3
+const N = 4
+const R = 5
+/** window count at the checkpoint (its age is `count − this`), and the start of the window after it */
+const W = 6
+const T = 7
+const STRIDE = 8
+/** Checkpoints past the dense zone are kept at least this factor apart in age. */
+const SPACING = 1.1
+/**
+ * Fixed capacity: the DENSE_CANDIDATES dense checkpoints, the newest, and the geometric ones. With
+ * SPACING 1.1 the thinning keeps at most 52 in all at LOOKBACK_WINDOWS 480 (ratios between
+ * neighbours settle between 1.1 and ~1.25); should a longer look-back need more, the oldest go.
+ */
+const CAPACITY = 56
+
 export class ShiftEvidence {
-  private readonly cap = LOOKBACK_WINDOWS
-  // prefix sums at the end of each window (slot i holds the sums through window i)
-  private readonly pd = new Float64Array(LOOKBACK_WINDOWS)
-  /** unclipped deviations: the size of the shift (the clipped ones carry its evidence) */
-  private readonly pu = new Float64Array(LOOKBACK_WINDOWS)
-  private readonly pe = new Float64Array(LOOKBACK_WINDOWS)
-  private readonly pv = new Float64Array(LOOKBACK_WINDOWS)
-  private readonly pn = new Float64Array(LOOKBACK_WINDOWS)
-  private readonly pr = new Float64Array(LOOKBACK_WINDOWS)
-  private readonly ts = new Float64Array(LOOKBACK_WINDOWS)
-  private head = -1
-  private size = 0
+  /**
+   * Checkpoints, oldest first: the running sums at the end of a window (prefix sums), so the sums
+   * since a checkpoint are the running totals less its own. Every window of the last
+   * DENSE_CANDIDATES is a checkpoint; older ones are thinned so that neighbours are at least
+   * SPACING apart in age (an exponential histogram of change points), back to LOOKBACK_WINDOWS:
+   * about 50 candidates in a fixed 3.5 KB instead of a 27 KB prefix ring of every window.
+   */
+  private readonly cp = new Float64Array(CAPACITY * STRIDE)
+  private len = 0
+  /** windows pushed since the last reset */
+  private count = 0
   private d = 0
   private u = 0
   private e = 0
@@ -75,8 +83,8 @@ export class ShiftEvidence {
 
   /** Forgets all evidence (after an alert, a long gap, or while the key must not test). */
   reset(): void {
-    this.size = 0
-    this.head = -1
+    this.len = 0
+    this.count = 0
     this.d = this.u = this.e = this.v = this.n = this.r = 0
   }
 
@@ -92,41 +100,62 @@ export class ShiftEvidence {
       this.n += 1
       this.r += requests
     }
-    this.head = (this.head + 1) % this.cap
-    this.pd[this.head] = this.d
-    this.pu[this.head] = this.u
-    this.pe[this.head] = this.e
-    this.pv[this.head] = this.v
-    this.pn[this.head] = this.n
-    this.pr[this.head] = this.r
-    this.ts[this.head] = t
-    if (this.size < this.cap) this.size++
+    // the newest checkpoint's T is the start of the window after it: this one
+    if (this.len > 0) this.cp[(this.len - 1) * STRIDE + T] = t
+    this.count++
+    this.thin()
+    const o = this.len * STRIDE
+    const cp = this.cp
+    cp[o + D] = this.d
+    cp[o + U] = this.u
+    cp[o + E] = this.e
+    cp[o + V] = this.v
+    cp[o + N] = this.n
+    cp[o + R] = this.r
+    cp[o + W] = this.count
+    cp[o + T] = NaN
+    this.len++
     // rebase now and then so the running sums stay small against the spans read from them
     if (this.r > 1e9) this.rebase()
   }
 
-  private rebase(): void {
-    const o = (this.head - this.size + 1 + this.cap) % this.cap
-    const d0 = this.pd[o] ?? 0
-    const u0 = this.pu[o] ?? 0
-    const e0 = this.pe[o] ?? 0
-    const v0 = this.pv[o] ?? 0
-    const n0 = this.pn[o] ?? 0
-    const r0 = this.pr[o] ?? 0
-    for (let i = 0; i < this.cap; i++) {
-      this.pd[i] = (this.pd[i] ?? 0) - d0
-      this.pu[i] = (this.pu[i] ?? 0) - u0
-      this.pe[i] = (this.pe[i] ?? 0) - e0
-      this.pv[i] = (this.pv[i] ?? 0) - v0
-      this.pn[i] = (this.pn[i] ?? 0) - n0
-      this.pr[i] = (this.pr[i] ?? 0) - r0
+  /**
+   * Drops checkpoints older than LOOKBACK_WINDOWS and, past the dense zone, any checkpoint that is
+   * not at least SPACING younger than the older one kept before it; leaves room for one more.
+   */
+  private thin(): void {
+    const cp = this.cp
+    let keep = 0
+    let lastAge = Infinity
+    for (let i = 0; i < this.len; i++) {
+      const age = this.count - (cp[i * STRIDE + W] ?? 0)
+      if (age >= LOOKBACK_WINDOWS) continue
+      const dense = age <= DENSE_CANDIDATES
+      if (!dense && age * SPACING > lastAge && i < this.len - 1) continue
+      if (keep !== i) cp.copyWithin(keep * STRIDE, i * STRIDE, (i + 1) * STRIDE)
+      keep++
+      lastAge = age
     }
-    this.d -= d0
-    this.u -= u0
-    this.e -= e0
-    this.v -= v0
-    this.n -= n0
-    this.r -= r0
+    // never more than the capacity (drop the oldest): cannot happen with the spacing above, but bounded regardless
+    if (keep >= CAPACITY) {
+      const drop = keep - CAPACITY + 1
+      cp.copyWithin(0, drop * STRIDE, keep * STRIDE)
+      keep -= drop
+    }
+    this.len = keep
+  }
+
+  private rebase(): void {
+    if (this.len === 0) return
+    const cp = this.cp
+    const base = [cp[D] ?? 0, cp[U] ?? 0, cp[E] ?? 0, cp[V] ?? 0, cp[N] ?? 0, cp[R] ?? 0]
+    for (let i = 0; i < this.len; i++) for (let k = 0; k < 6; k++) cp[i * STRIDE + k] = (cp[i * STRIDE + k] ?? 0) - (base[k] ?? 0)
+    this.d -= base[D] ?? 0
+    this.u -= base[U] ?? 0
+    this.e -= base[E] ?? 0
+    this.v -= base[V] ?? 0
+    this.n -= base[N] ?? 0
+    this.r -= base[R] ?? 0
   }
 
   /**
@@ -150,26 +179,28 @@ export class ShiftEvidence {
     let topMargin = 0
     let topRel = 0
     let topSe = 0
-    for (const off of OFFSETS) {
-      if (off >= this.size) break
-      const j = (this.head - off + this.cap) % this.cap
-      if (this.n - (this.pn[j] ?? 0) < MIN_PERSIST_WINDOWS) continue
-      const e = this.e - (this.pe[j] ?? 0)
+    const cp = this.cp
+    // candidates: every checkpoint at least MIN_PERSIST_WINDOWS old (the newest is the running total itself)
+    for (let i = this.len - 1; i >= 0; i--) {
+      const o = i * STRIDE
+      if (this.count - (cp[o + W] ?? 0) < MIN_PERSIST_WINDOWS) continue
+      if (this.n - (cp[o + N] ?? 0) < MIN_PERSIST_WINDOWS) continue
+      const e = this.e - (cp[o + E] ?? 0)
       if (!(e > 0)) continue
-      const se = Math.sqrt(((this.v - (this.pv[j] ?? 0)) * dispersion) / (e * e) + baseRelVar)
-      const z = (this.d - (this.pd[j] ?? 0)) / e / se
-      const need = evidenceLevel(z, skew, this.r - (this.pr[j] ?? 0))
+      const se = Math.sqrt(((this.v - (cp[o + V] ?? 0)) * dispersion) / (e * e) + baseRelVar)
+      const z = (this.d - (cp[o + D] ?? 0)) / e / se
+      const need = evidenceLevel(z, skew, this.r - (cp[o + R] ?? 0))
       const margin = Math.abs(z) / need
       if (margin > topMargin) {
-        topJ = j
+        topJ = i
         topZ = z
         topMargin = margin
-        topRel = (this.u - (this.pu[j] ?? 0)) / e
+        topRel = (this.u - (cp[o + U] ?? 0)) / e
         topSe = se
       }
     }
     if (topJ < 0) return { hit: null, strongest: null }
-    const strongest: Evidence = { dir: topZ >= 0 ? 1 : -1, start: this.ts[(topJ + 1) % this.cap] ?? 0, rel: topRel, z: topZ }
+    const strongest: Evidence = { dir: topZ >= 0 ? 1 : -1, start: cp[topJ * STRIDE + T] ?? 0, rel: topRel, z: topZ }
     const size = strongest.dir * topRel
     const hit = topMargin >= 1 && size >= MAGNITUDE_FRACTION * threshold && size - INDIFFERENCE_LOW * threshold >= MAGNITUDE_Z * topSe ? strongest : null
     return { hit, strongest }

@@ -18,7 +18,7 @@ import type { WindowRecord } from '../../../schemas/window.ts'
 import { seriesId } from '../../../schemas/series.ts'
 import { thresholdFor, type DetectorConfig } from './config.ts'
 import { KeyTracker, type KeyWindow } from './key.ts'
-import { ENDPOINT_MAX_SKEW_WINDOWS, MAX_GAP_FILL_WINDOWS, TEAM_FINALIZE_LAG_WINDOWS, TEAM_MAX_SKEW_WINDOWS } from './params.ts'
+import { ENDPOINT_MAX_SKEW_WINDOWS, IDLE_EVICT_MS, MAX_GAP_FILL_WINDOWS, TEAM_FINALIZE_LAG_WINDOWS, TEAM_MAX_SKEW_WINDOWS } from './params.ts'
 import { newMember, TeamState, type Member } from './team.ts'
 import { toMs } from './time.ts'
 
@@ -30,6 +30,8 @@ export interface DetectorCore {
   onDeployment(m: DeploymentMarker): void
   /** End of input (backtest, replay): finalizes every pending team minute up to the newest window; returns any alerts. */
   flush(): AlertRecord[]
+  /** Keys held: series, endpoint rollups and teams (series and endpoints idle for IDLE_EVICT_MS leave). */
+  size(): { series: number; endpoints: number; teams: number }
 }
 
 interface Series {
@@ -93,6 +95,17 @@ export function createDetectorCore(config: DetectorConfig): DetectorCore {
     }
   }
 
+  /** Drops series silent for IDLE_EVICT_MS of event time (unless an alert of theirs is open), and endpoint rollups left without series. */
+  function evictIdle(): void {
+    const before = maxT - IDLE_EVICT_MS
+    const live = new Set<TeamState>()
+    for (const [id, s] of series) {
+      if (s.key.lastT < before && s.key.cprAlert === null && s.key.burnAlert === null) series.delete(id)
+      else live.add(s.group)
+    }
+    for (const [id, g] of groups) if (!live.has(g) && g.key.cprAlert === null && !g.hasPending()) groups.delete(id)
+  }
+
   return {
     onWindow(w) {
       const t = toMs(w.window_start)
@@ -137,6 +150,7 @@ export function createDetectorCore(config: DetectorConfig): DetectorCore {
         maxT = t
         // every team is final TEAM_MAX_SKEW_WINDOWS + lag behind the newest window of any series
         // (a team whose members all went quiet still advances); once per minute of event time
+        if (Math.floor(t / 3_600_000) !== Math.floor(prevMinute * windowMs / 3_600_000)) evictIdle()
         if (Math.floor(t / windowMs) !== prevMinute) {
           const until = maxT - (TEAM_MAX_SKEW_WINDOWS + TEAM_FINALIZE_LAG_WINDOWS) * windowMs
           const untilGroup = maxT - (ENDPOINT_MAX_SKEW_WINDOWS + TEAM_FINALIZE_LAG_WINDOWS) * windowMs
@@ -149,6 +163,10 @@ export function createDetectorCore(config: DetectorConfig): DetectorCore {
 
     onDeployment(m) {
       teamState(m.team).addMarker({ id: m.deployment_id, t: toMs(m.timestamp), endpoint: m.endpoint })
+    },
+
+    size() {
+      return { series: series.size, endpoints: groups.size, teams: teams.size }
     },
 
     flush() {

@@ -27,6 +27,8 @@ import { COLS, WindowRing } from './ring.ts'
 import { buildCanaryAlert, buildTrendAlert, updateOrResolve, type OpenAlert } from './trend-alert.ts'
 
 const SHARE_DECAY = Math.pow(2, -1 / LEVEL_RATIO_HALF_LIFE_WINDOWS)
+/** scratch row for a window being pushed into a ring (one per process: process() does not re-enter) */
+const ROW = new Float64Array(32)
 
 /** Requests and cost of one model in a window of an endpoint rollup. */
 export interface ModelShare {
@@ -95,7 +97,6 @@ export class KeyTracker {
   private movedGap: [number, number] = [Infinity, -Infinity]
   cprAlert: OpenAlert | null = null
   burnAlert: OpenAlert | null = null
-  private readonly row = new Float64Array(13)
 
   constructor(team: string, endpoint: string | null, model: string | null) {
     this.team = team
@@ -183,7 +184,7 @@ export class KeyTracker {
     }
     this.burnForTeam = burnOk && burnTolerance === 1 ? be : w.c
     this.burnVarForTeam = burnOk && burnTolerance === 1 ? bv : 0
-    const row = this.row
+    const row = ROW
     row[COLS.t] = w.t
     row[COLS.n] = w.n
     row[COLS.c] = w.c

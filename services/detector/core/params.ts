@@ -63,6 +63,13 @@ export const TEAM_MAX_SKEW_WINDOWS = 240
  * each other by less than this (their series usually share a producer and move together).
  */
 export const ENDPOINT_MAX_SKEW_WINDOWS = 10
+/**
+ * A series silent this long in event time (with no open alert) leaves the detector, and an
+ * endpoint rollup whose series all left goes with it: a series name that stops (a renamed
+ * endpoint, a retired model, a flood of one-off names) frees its state. Over a week, so a series
+ * that only serves on weekdays, or one day a week, keeps its weekly profile.
+ */
+export const IDLE_EVICT_MS = 8 * 24 * 3_600_000
 /** A member series silent this long (its own last window vs the team's newest) is no longer waited for. */
 export const MEMBER_FORGET_WINDOWS = 1440
 

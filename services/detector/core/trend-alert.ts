@@ -63,8 +63,8 @@ function changePointIndex(ring: WindowRing, from: number, signal: Signal, dir: 1
 
 /**
  * The part of the change of cost per request (in percentage points) explained by requests moving
- * between models: Σ_m (share after − share before) × unit cost of m before, over the unit cost
- * before; a model new since the change point counts at its own unit cost. Before = the ring's
+ * between models: Σ_m (share after − share before) × unit cost of m (the mean of before and after
+ * when it served on both sides, else the side it served), over the unit cost before. Before = the ring's
  * windows before index k, after = from k on; null without requests on both sides.
  */
 function modelMixPp(ring: WindowRing, k: number): number | null {
@@ -95,7 +95,12 @@ function modelMixPp(ring: WindowRing, k: number): number | null {
   for (const m of new Set([...before.keys(), ...after.keys()])) {
     const b = before.get(m)
     const a = after.get(m)
-    const unit = b && b.n > 0 ? b.c / b.n : a && a.n > 0 ? a.c / a.n : 0
+    const ub = b && b.n > 0 ? b.c / b.n : NaN
+    const ua = a && a.n > 0 ? a.c / a.n : NaN
+    // the symmetric (Shapley) split of Δ(Σ share × unit cost): share changes at the mean of the
+    // unit cost before and after, so a model whose first few requests fell just before the
+    // estimated change point is not priced at those few requests alone
+    const unit = Number.isNaN(ub) ? (Number.isNaN(ua) ? 0 : ua) : Number.isNaN(ua) ? ub : (ub + ua) / 2
     mix += ((a?.n ?? 0) / n1 - (b?.n ?? 0) / n0) * unit
   }
   return (mix / u0) * 100
