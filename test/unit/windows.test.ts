@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { createWindower, type WindowInput } from '../../services/aggregator/windows.ts'
 
-const ev = (ts: number, cost = 0.01, over: Partial<WindowInput> = {}): WindowInput => ({ team: 't', endpoint: 'e', model: 'm', ts, cost, input: 10, output: 5, cacheRead: 0, cacheWrite: 0, error: false, unpriced: false, deployment: 'd1', ...over })
+const ev = (ts: number, cost = 0.01, over: Partial<WindowInput> = {}): WindowInput => ({ team: 't', endpoint: 'e', model: 'm', ts, cost, input: 10, output: 5, cacheRead: 0, cacheWrite: 0, costInput: cost * 0.25, costCacheRead: 0, costCacheWrite: 0, costOutput: cost * 0.75, error: false, unpriced: false, deployment: 'd1', ...over })
 const T = Date.parse('2026-11-22T10:00:00.000Z')
 
 describe('event-time windows', () => {
