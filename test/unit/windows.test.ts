@@ -23,6 +23,23 @@ describe('event-time windows', () => {
     expect(closed!.deployment_cost_sq?.d2).toBeCloseTo(0.09, 12)
   })
 
+  it('sums the cost of each token component (the window parses as a record; an older record without them parses too)', async () => {
+    const { WindowRecord } = await import('../../schemas/window.ts')
+    const w = createWindower({ windowMs: 60_000, allowedLatenessMs: 30_000, idleAdvance: false })
+    w.add('p0', 's', ev(T + 1_000, 0.1, { costInput: 0.01, costCacheRead: 0.02, costCacheWrite: 0.03, costOutput: 0.04 }), 0)
+    w.add('p0', 's', ev(T + 2_000, 0.2, { costInput: 0.05, costCacheRead: 0, costCacheWrite: 0.07, costOutput: 0.08 }), 0)
+    const [closed] = w.flush()
+    expect(closed!.cost_input_usd).toBeCloseTo(0.06, 12)
+    expect(closed!.cost_cache_read_usd).toBeCloseTo(0.02, 12)
+    expect(closed!.cost_cache_write_usd).toBeCloseTo(0.1, 12)
+    expect(closed!.cost_output_usd).toBeCloseTo(0.12, 12)
+    expect(WindowRecord.parse(closed)).toEqual(closed)
+    const { cost_input_usd, cost_cache_read_usd, cost_cache_write_usd, cost_output_usd, ...old } = closed!
+    expect([cost_input_usd, cost_cache_read_usd, cost_cache_write_usd, cost_output_usd].every((x) => typeof x === 'number')).toBe(true)
+    expect(WindowRecord.parse(old)).toEqual(old)
+    expect(() => WindowRecord.parse({ ...old, cost_output_usd: -1 })).toThrow()
+  })
+
   it('sums cost and squared cost per deployment ID over the requests of each', () => {
     const w = createWindower({ windowMs: 60_000, allowedLatenessMs: 30_000, idleAdvance: false })
     w.add('p0', 's', ev(T + 1_000, 0.1, { deployment: 'old' }), 0)

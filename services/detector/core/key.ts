@@ -23,7 +23,7 @@ import {
 } from './params.ts'
 import { BurnProfile } from './profile.ts'
 import type { WindowTotals } from './baseline.ts'
-import { COLS, WindowRing } from './ring.ts'
+import { COLS, NCOLS, WindowRing } from './ring.ts'
 import { buildCanaryAlert, buildTrendAlert, updateOrResolve, type OpenAlert } from './trend-alert.ts'
 
 const SHARE_DECAY = Math.pow(2, -1 / LEVEL_RATIO_HALF_LIFE_WINDOWS)
@@ -95,7 +95,7 @@ export class KeyTracker {
   private movedGap: [number, number] = [Infinity, -Infinity]
   cprAlert: OpenAlert | null = null
   burnAlert: OpenAlert | null = null
-  private readonly row = new Float64Array(13)
+  private readonly row = new Float64Array(NCOLS)
 
   constructor(team: string, endpoint: string | null, model: string | null) {
     this.team = team
@@ -197,6 +197,11 @@ export class KeyTracker {
     row[COLS.bc] = burnOk ? be : 0
     row[COLS.bv] = bv
     row[COLS.bt] = ctx.thrBurn * burnTolerance
+    row[COLS.kw] = w.kw ?? 0
+    row[COLS.cu] = w.cu ?? 0
+    row[COLS.cr] = w.cr ?? 0
+    row[COLS.cw] = w.cw ?? 0
+    row[COLS.co] = w.co ?? 0
     this.ring.push(row, w.deps, w.models ?? null)
     this.pending = Math.min(this.pending + 1, this.ring.size)
     this.sightings.record(w.deps, w.t)
@@ -328,7 +333,20 @@ export class KeyTracker {
       const bc = ring.get(idx, COLS.bc)
       const bv = ring.get(idx, COLS.bv)
       if (learnBurn && bc > 0 && bv > 0) this.burn.recordResidual((c - bc) / Math.sqrt(bv))
-      this.base.absorb({ n, c, q: ring.get(idx, COLS.q), i: ring.get(idx, COLS.i), o: ring.get(idx, COLS.o), k: ring.get(idx, COLS.k), e: ring.get(idx, COLS.e) })
+      this.base.absorb({
+        n,
+        c,
+        q: ring.get(idx, COLS.q),
+        i: ring.get(idx, COLS.i),
+        o: ring.get(idx, COLS.o),
+        k: ring.get(idx, COLS.k),
+        e: ring.get(idx, COLS.e),
+        kw: ring.get(idx, COLS.kw),
+        cu: ring.get(idx, COLS.cu),
+        cr: ring.get(idx, COLS.cr),
+        cw: ring.get(idx, COLS.cw),
+        co: ring.get(idx, COLS.co),
+      })
       // the daily profile learns a winsorized cost (within the tolerance of what was expected),
       // so a short surge or outage barely moves tomorrow's expectation for that hour
       const tol = ring.get(idx, COLS.bt)

@@ -5,7 +5,7 @@
  */
 import type { AlertRecord } from '../../../schemas/alert.ts'
 import { rankDeployments } from './attribution.ts'
-import { catalogPrices, computeDrivers, estimatePrices } from './drivers.ts'
+import { addComponents, catalogPrices, computeDrivers, estimatePrices } from './drivers.ts'
 import { alertId } from './hash.ts'
 import type { KeyContext, KeyTracker } from './key.ts'
 import type { CanaryHit } from './canary.ts'
@@ -209,7 +209,7 @@ export function buildTrendAlert(
   if (signal === 'burn_rate' && tNow - cp < BURN_PERSIST_MS - ctx.windowMs) return null
   const { exp } = cols(signal)
   const windows = ring.size - k
-  const cur = { n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0 }
+  const cur = { n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0, kw: 0, cu: 0, cr: 0, cw: 0, co: 0 }
   let e = 0
   let xc = 0
   let cxc = 0
@@ -220,6 +220,7 @@ export function buildTrendAlert(
     cur.o += ring.get(i, COLS.o)
     cur.k += ring.get(i, COLS.k)
     cur.e += ring.get(i, COLS.e)
+    addComponents(cur, ring, i)
     e += ring.get(i, exp)
     const x = ring.get(i, COLS.xc)
     if (x > 0) {
@@ -343,7 +344,7 @@ export function buildCanaryAlert(key: KeyTracker, ctx: KeyContext, hit: CanaryHi
   const ring = key.ring
   const k = ring.indexAtOrAfter(hit.first)
   if (k >= ring.size) return null
-  const cur = { n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0 }
+  const cur = { n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0, kw: 0, cu: 0, cr: 0, cw: 0, co: 0 }
   let e = 0
   for (let i = k; i < ring.size; i++) {
     cur.n += ring.get(i, COLS.n)
@@ -352,6 +353,7 @@ export function buildCanaryAlert(key: KeyTracker, ctx: KeyContext, hit: CanaryHi
     cur.o += ring.get(i, COLS.o)
     cur.k += ring.get(i, COLS.k)
     cur.e += ring.get(i, COLS.e)
+    addComponents(cur, ring, i)
     e += ring.get(i, COLS.xc)
   }
   if (cur.n <= 0) return null
