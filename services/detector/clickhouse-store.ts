@@ -18,7 +18,8 @@ export function createClickHouseAlertStore(client: ClickHouseClient) {
         await client.insert({
           table: 'alerts',
           format: 'JSONEachRow',
-          values: alerts.map((a) => ({ ...a, drivers: JSON.stringify(a.drivers) })),
+          // canary details as JSON ('' when the canary comparison did not page it; migration 042)
+          values: alerts.map((a) => ({ ...a, drivers: JSON.stringify(a.drivers), canary: a.canary ? JSON.stringify(a.canary) : '' })),
         })
       } catch (err) {
         throw wrapClickHouseError(err, 'insert into alerts failed')

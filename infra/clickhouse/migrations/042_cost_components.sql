@@ -66,3 +66,7 @@ SELECT
     sum(usage_events.cost_output_usd) AS cost_output_usd
 FROM usage_events
 GROUP BY team, environment, endpoint, model, window_start;
+
+-- The details of a break paged by the direct canary comparison (JSON of the alert record's
+-- `canary`: deployment_id, compared_with, traffic_pct, change_pct); '' for every other alert.
+ALTER TABLE alerts ADD COLUMN IF NOT EXISTS canary String DEFAULT '' COMMENT 'JSON: the canary comparison that paged this break; empty otherwise';

@@ -30,7 +30,7 @@ export interface OpenAlert {
   /** requests per window since the change point (cost-per-request monthly impact) */
   volume: number
   /** paged by the canary comparison: while both IDs still serve, the diluted level does not resolve it */
-  canary?: { id: string; olderId: string }
+  canary?: { id: string; olderId: string; share: number; rel: number }
 }
 
 const HOUR_MS = 3_600_000
@@ -297,6 +297,7 @@ function record(key: KeyTracker, a: OpenAlert, status: AlertRecord['status'], cu
     drivers: a.drivers,
     severity: severityOf(a.signal, a.dir, a.dir * rel, a.thr),
     monthly_impact_usd: impact(a.signal, a.baseline, current, a.volume, windowMs),
+    ...(a.canary ? { canary: { deployment_id: a.canary.id, compared_with: a.canary.olderId, traffic_pct: round2(a.canary.share * 100), change_pct: round2(a.canary.rel * 100) } } : {}),
   }
 }
 
@@ -376,7 +377,7 @@ export function buildCanaryAlert(key: KeyTracker, ctx: KeyContext, hit: CanaryHi
     deploymentIds,
     drivers,
     volume: cur.n / (ring.size - k),
-    canary: { id: hit.id, olderId: hit.olderId },
+    canary: { id: hit.id, olderId: hit.olderId, share: hit.share, rel: hit.rel },
   }
   return { open, record: record(key, open, 'firing', hit.newMean, hit.rel, tNow + ctx.windowMs, ctx.windowMs) }
 }
