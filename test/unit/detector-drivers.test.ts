@@ -194,3 +194,85 @@ describe('exact drivers through the detector core', () => {
     expect(fallback!.drivers.primary).toBe('price')
   })
 })
+
+describe('retry storms through the detector core', () => {
+  const M = 60_000
+  const T0 = Date.UTC(2026, 0, 5)
+  const PIN = 0.6e-6
+  const POUT = 0.4e-6
+
+  /** A flat series; from `stormAt` on, half the calls fail (billing their input, no output) and each failure is retried. */
+  function windows(stormAt: number, total: number): WindowRecord[] {
+    const rng = new Rng(11)
+    const out: WindowRecord[] = []
+    for (let w = 0; w < total; w++) {
+      const storm = w >= stormAt
+      let n = 0
+      let e = 0
+      let i = 0
+      let o = 0
+      let c = 0
+      let q = 0
+      let ci = 0
+      let co = 0
+      let ok = 0
+      const work = rng.poisson(40)
+      while (ok < work) {
+        const fail = storm && rng.next() < 0.5
+        const it = Math.max(10, Math.round(1000 * (1 + 0.3 * rng.normal())))
+        const ot = fail ? 0 : Math.max(1, Math.round(1000 * (1 + 0.3 * rng.normal())))
+        const cost = it * PIN + ot * POUT
+        n++
+        if (fail) e++
+        else ok++
+        i += it
+        o += ot
+        c += cost
+        q += cost * cost
+        ci += it * PIN
+        co += ot * POUT
+      }
+      out.push({
+        team: 'search',
+        endpoint: 'POST /v1/answer',
+        model: 'acme-llm-7b',
+        window_start: new Date(T0 + w * M).toISOString(),
+        window_end: new Date(T0 + (w + 1) * M).toISOString(),
+        requests: n,
+        errors: e,
+        input_tokens: i,
+        output_tokens: o,
+        cache_read_tokens: 0,
+        cache_write_tokens: 0,
+        cost_usd: c,
+        cost_sq_sum: q,
+        unpriced_requests: 0,
+        late_events: 0,
+        deployments: { v1: n },
+        cost_input_usd: ci,
+        cost_cache_read_usd: 0,
+        cost_cache_write_usd: 0,
+        cost_output_usd: co,
+      })
+    }
+    return out
+  }
+
+  it('pages the rise of the spend with errors/retries as the driver, though each call got cheaper', () => {
+    const stormAt = 2 * 1440 + 600
+    const d = createDetectorCore(defaultDetectorConfig)
+    const alerts: AlertRecord[] = []
+    for (const w of windows(stormAt, stormAt + 240)) alerts.push(...d.onWindow(w))
+    alerts.push(...d.flush())
+    const firing = alerts.filter((a) => a.status === 'firing' && a.model !== null)
+    const burn = firing.find((a) => a.signal === 'burn_rate' && a.direction === 'up')
+    expect(burn, JSON.stringify(firing)).toBeDefined()
+    expect(burn!.drivers.primary).toBe('error_share')
+    expect(Date.parse(burn!.detected_at)).toBeLessThanOrEqual(T0 + (stormAt + 180) * M)
+    // the cost per call fell: a notice (not a page), whose driver is the error share too
+    for (const a of firing.filter((x) => x.signal === 'cost_per_request')) {
+      expect(a.direction).toBe('down')
+      expect(a.drivers.primary).toBe('error_share')
+    }
+  })
+})

@@ -240,7 +240,9 @@ export class KeyTracker {
       const r = updateOrResolve(this, this.burnAlert, ctx, w.t, true)
       if (r) out.push(r)
       if (r?.status === 'resolved') this.closeAlert('burn')
-    } else if (burnOk && !this.cprAlert && !this.isEndpoint) {
+    } else if (burnOk && (!this.cprAlert || this.cprAlert.dir < 0) && !this.isEndpoint) {
+      // a cost-per-request notice (cheaper calls) does not hide a rise of the spend: a retry
+      // storm's failed calls are cheaper while their retries raise the burn
       const se = Math.sqrt(bv * this.burn.dispersion) / be
       const rel = w.c / be - 1
       const thr = ctx.thrBurn * burnTolerance

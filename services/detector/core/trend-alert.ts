@@ -246,8 +246,10 @@ export function buildTrendAlert(
   let current: number
   let volumeChangePct = 0
   if (signal === 'burn_rate') {
-    // a burn-rate break explained by a unit-cost change belongs to the cost-per-request test
-    if (Math.abs(cprRel) >= ctx.thrCpr / 2) return null
+    // a burn-rate break explained by a unit-cost change belongs to the cost-per-request test; a
+    // unit cost that moved the other way explains nothing (a retry storm: failed calls are cheaper,
+    // and their retries make the spend rise)
+    if (dir * cprRel >= ctx.thrCpr / 2) return null
     // a series whose burn moved because the endpoint's traffic moved to or from a sibling series
     // (another model of the same endpoint: a model swap, a router change, its rollback) has not
     // broken its own trend: the endpoint's unit cost (model mix) is the signal for that. What is
