@@ -111,10 +111,12 @@ export function createPricer(file: Pick<ConfigFile, 'prices' | 'gpu_hour_usd'>, 
         // a reported cost wins; it is split at the rates' ratios for this event's tokens (none when
         // the tokens cost nothing at those rates: nothing to split by)
         const f = e.cost_usd !== undefined ? (atRates > 0 ? e.cost_usd / atRates : 0) : e.batch ? BATCH_DISCOUNT : 1
-        input *= f
-        cacheRead *= f
-        cacheWrite *= f
-        output *= f
+        if (f !== 1) {
+          input *= f
+          cacheRead *= f
+          cacheWrite *= f
+          output *= f
+        }
         if (e.cost_usd !== undefined) return { cost: e.cost_usd, source: 'reported', input, cacheRead, cacheWrite, output }
         return { cost: input + cacheRead + cacheWrite + output, source: o ? 'override' : 'catalog', input, cacheRead, cacheWrite, output }
       }
