@@ -76,7 +76,7 @@ for (let k = 0; k < EVENTS_PER_SERIES; k++) {
     const p = String(i % PARTITIONS)
     const ts = t0 + k * 10_000 + (i % 1000)
     const id = `${s.team}-svc-${k}-${i}-${k * SERIES + i}`
-    const input: WindowInput = { team: s.team, endpoint: s.endpoint, model: s.model, ts, cost: 0.0012, input: 1200, output: 300, cacheRead: 0, cacheWrite: 0, error: false, unpriced: false, deployment: `${s.team}-svc-r1` }
+    const input: WindowInput = { team: s.team, endpoint: s.endpoint, model: s.model, ts, cost: 0.0012, input: 1200, output: 300, cacheRead: 0, cacheWrite: 0, costInput: 0.0006, costCacheRead: 0, costCacheWrite: 0, costOutput: 0.0006, error: false, unpriced: false, deployment: `${s.team}-svc-r1` }
     deduper.add(p, id, ts)
     windower.add(p, `${s.team}\u0000${s.endpoint}\u0000${s.model}`, input, 1)
   }

@@ -7,7 +7,8 @@
  * PRE_MS before the start).
  */
 import type { WindowRecord } from '../schemas/window.ts'
-import type { Rng } from './rng.ts'
+import { createDeduper, type Deduper } from '../services/aggregator/dedup.ts'
+import { Rng } from './rng.ts'
 import type { Deploy, Model, SeriesSpec, Service } from './scenarios.ts'
 
 const M = 60_000
@@ -17,8 +18,9 @@ const PRE_MS = 6 * H
 const FLOOR_Z = 4
 
 export interface Label {
-  pre: { n: number; c: number; q: number }
-  post: { n: number; c: number }
+  /** ok: successful calls (a retry storm's cost per successful call is the cost of the work done) */
+  pre: { n: number; c: number; q: number; ok: number }
+  post: { n: number; c: number; ok: number }
   since: { n: number; c: number }
   /** evidence floor: minute (ms) at which z >= 4 was first reached, or null */
   floorAt: number | null
@@ -28,16 +30,44 @@ export interface SeriesCursor {
   spec: SeriesSpec
   deployIdx: number[]
   label: Label
+  /** kinds added after the original suite draw from their own stream, so the suite's draws stay the same */
+  rng?: Rng
+  /** duplicate_storm: the aggregator's own deduplication (services/aggregator/dedup.ts), and calls per recent minute */
+  dedup?: Deduper
+  recent?: Map<number, number>
+  /** duplicate_storm: copies dropped by the deduplication, and copies that got through */
+  dropped?: number
+  passed?: number
 }
 
-export function newCursor(spec: SeriesSpec): SeriesCursor {
-  return { spec, deployIdx: spec.services.map(() => 0), label: { pre: { n: 0, c: 0, q: 0 }, post: { n: 0, c: 0 }, since: { n: 0, c: 0 }, floorAt: null } }
+/** The aggregator's default deduplication horizon (config defaults.dedup_horizon). */
+const DEDUP_HORIZON_MS = H
+
+export function newCursor(spec: SeriesSpec, seed = 0): SeriesCursor {
+  const c: SeriesCursor = { spec, deployIdx: spec.services.map(() => 0), label: { pre: { n: 0, c: 0, q: 0, ok: 0 }, post: { n: 0, c: 0, ok: 0 }, since: { n: 0, c: 0 }, floorAt: null } }
+  if (spec.kind === 'duplicate_storm') {
+    c.rng = new Rng(seed)
+    c.dedup = createDeduper(DEDUP_HORIZON_MS)
+    c.recent = new Map()
+    c.dropped = 0
+    c.passed = 0
+  }
+  return c
 }
 
 /** Realized relative change of cost per request over the label's post span, or NaN. */
 export function realizedChange(l: Label): number {
   if (l.pre.n === 0 || l.post.n === 0) return NaN
   return l.post.c / l.post.n / (l.pre.c / l.pre.n) - 1
+}
+
+/**
+ * Realized relative change of cost per successful call, or NaN: what a retry storm costs the work
+ * done (failed calls bill their input and are retried, so the cost per call may even fall).
+ */
+export function realizedChangePerSuccess(l: Label): number {
+  if (l.pre.ok === 0 || l.post.ok === 0) return NaN
+  return l.post.c / l.post.ok / (l.pre.c / l.pre.ok) - 1
 }
 
 /** The span over which the realized change is measured. */
@@ -83,13 +113,18 @@ interface Acc {
   k: number
   c: number
   q: number
+  /** cost by token component, as the aggregator prices it: uncached input, cache reads, output */
+  cu: number
+  cr: number
+  co: number
   deps: Record<string, number>
   depC: Record<string, number>
   depQ: Record<string, number>
 }
 
-export function windowsAt(cur: SeriesCursor, t: number, rng: Rng): WindowRecord[] {
+export function windowsAt(cur: SeriesCursor, t: number, shared: Rng): WindowRecord[] {
   const s = cur.spec
+  const rng = cur.rng ?? shared
   if (t < s.startAt) return []
   const inEvent = t >= s.t0 && t < s.t1
   if (s.kind === 'outage' && inEvent) return []
@@ -105,7 +140,34 @@ export function windowsAt(cur: SeriesCursor, t: number, rng: Rng): WindowRecord[
   let tc = 0
   let tq = 0
   let tn = 0
+  let tok = 0
+  // duplicate_storm: every call passes the aggregator's deduplication by event ID (from an hour
+  // before the storm, so the calls it replays are known); a stuck outbox replays the calls of the
+  // last minutes, each copy again through the deduplication. A replayed copy that got through
+  // would be late (its window closed) and miss the windows anyway; a copy of this minute's call
+  // that got through would count twice in its window. The detector sees what passes.
+  const dedup = cur.dedup && t >= s.t0 - H && t < s.t1 + H ? cur.dedup : undefined
+  const storm = s.resend && inEvent ? s.resend : null
+  if (dedup && storm && cur.recent) {
+    for (let m = 1; m <= storm.replayMinutes; m++) {
+      const past = t - m * M
+      for (let r = 0; r < (cur.recent.get(past) ?? 0); r++) {
+        if (dedup.addIfNew(s.endpoint, `${s.endpoint}:${past}:${r}`, past)) cur.passed = (cur.passed ?? 0) + 1
+        else cur.dropped = (cur.dropped ?? 0) + 1
+      }
+    }
+  }
   for (let r = 0; r < n; r++) {
+    let copiesIn = 1
+    if (dedup) {
+      const id = `${s.endpoint}:${t}:${r}`
+      copiesIn = 0
+      for (let k = 0; k < (storm ? storm.copies : 1); k++) {
+        if (dedup.addIfNew(s.endpoint, id, t)) copiesIn++
+        else cur.dropped = (cur.dropped ?? 0) + 1
+      }
+      if (copiesIn > 1) cur.passed = (cur.passed ?? 0) + copiesIn - 1
+    }
     const k = s.services.length > 1 && rng.next() >= (s.services[0] as Service).share ? 1 : 0
     const svc = s.services[k] as Service
     const id = deploymentAt(cur, k, svc, t, rng)
@@ -137,26 +199,40 @@ export function windowsAt(cur: SeriesCursor, t: number, rng: Rng): WindowRecord[
     const it = Math.round((input[idx] ?? 0) * im)
     const ot = error ? 0 : Math.round((output[idx] ?? 0) * om)
     const ct = Math.round(it * cacheFrac)
+    const cu = (it - ct) * model.pin * price
+    const cr = ct * model.pcache * price
+    const co = ot * model.pout * price
     const cst = ((it - ct) * model.pin + ct * model.pcache + ot * model.pout) * price
     tc += cst
     tq += cst * cst
     tn++
+    if (!error) tok++
     // late events are stored but miss their window
     if (s.lateShare > 0 && inEvent && rng.next() < s.lateShare) continue
     let a = byModel.get(model.name)
-    if (!a) byModel.set(model.name, (a = { n: 0, e: 0, i: 0, o: 0, k: 0, c: 0, q: 0, deps: {}, depC: {}, depQ: {} }))
-    a.n++
-    if (error) a.e++
-    a.i += it
-    a.o += ot
-    a.k += ct
-    a.c += cst
-    a.q += cst * cst
-    a.deps[id] = (a.deps[id] ?? 0) + 1
-    a.depC[id] = (a.depC[id] ?? 0) + cst
-    a.depQ[id] = (a.depQ[id] ?? 0) + cst * cst
+    if (!a) byModel.set(model.name, (a = { n: 0, e: 0, i: 0, o: 0, k: 0, c: 0, q: 0, cu: 0, cr: 0, co: 0, deps: {}, depC: {}, depQ: {} }))
+    // a copy that got past the deduplication counts again
+    for (let k = 0; k < copiesIn; k++) {
+      a.n++
+      if (error) a.e++
+      a.i += it
+      a.o += ot
+      a.k += ct
+      a.c += cst
+      a.q += cst * cst
+      a.cu += cu
+      a.cr += cr
+      a.co += co
+      a.deps[id] = (a.deps[id] ?? 0) + 1
+      a.depC[id] = (a.depC[id] ?? 0) + cst
+      a.depQ[id] = (a.depQ[id] ?? 0) + cst * cst
+    }
   }
-  track(cur, t, tn, tc, tq)
+  if (cur.recent && dedup) {
+    cur.recent.set(t, n)
+    cur.recent.delete(t - 11 * M)
+  }
+  track(cur, t, tn, tc, tq, tok)
   const out: WindowRecord[] = []
   for (const [name, a] of byModel) {
     out.push({
@@ -178,23 +254,29 @@ export function windowsAt(cur: SeriesCursor, t: number, rng: Rng): WindowRecord[
       deployments: a.deps,
       deployment_costs: a.depC,
       deployment_cost_sq: a.depQ,
+      cost_input_usd: a.cu,
+      cost_cache_read_usd: a.cr,
+      cost_cache_write_usd: 0,
+      cost_output_usd: a.co,
     })
   }
   return out
 }
 
-function track(cur: SeriesCursor, t: number, n: number, c: number, q: number): void {
+function track(cur: SeriesCursor, t: number, n: number, c: number, q: number, ok: number): void {
   const s = cur.spec
   const l = cur.label
   if (t >= s.t0 - PRE_MS && t < s.t0) {
     l.pre.n += n
     l.pre.c += c
     l.pre.q += q
+    l.pre.ok += ok
   }
   const [p0, p1] = postSpan(s)
   if (t >= p0 && t < p1) {
     l.post.n += n
     l.post.c += c
+    l.post.ok += ok
   }
   if (t >= s.t0 && t < s.t1 && l.floorAt === null && l.pre.n > 1) {
     l.since.n += n

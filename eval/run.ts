@@ -30,7 +30,7 @@ const detector = createDetectorCore({
   teams: teams.map((name) => ({ name, monthlyBudgetUsd: 1e6 })),
 })
 const rng = new Rng(seed ^ 0x5eed)
-const cursors: SeriesCursor[] = specs.map(newCursor)
+const cursors: SeriesCursor[] = specs.map((s, i) => newCursor(s, seed ^ (0x51ed + i)))
 const markers = specs
   .flatMap((s) => s.services.flatMap((v) => v.deploys.filter((d) => d.marker).map((d) => ({ team: s.team, endpoint: s.endpoint, service: v.name, id: d.id, t: d.t }))))
   .sort((a, b) => a.t - b.t)
@@ -113,8 +113,11 @@ function interleavedRun(): { alerts: AlertRecord[]; maxSkew: number } {
 }
 
 const scored = score(cursors, alerts)
+// duplicate resend storms: copies the aggregator's deduplication dropped, and copies that got through
+const storms = cursors.filter((c) => c.spec.kind === 'duplicate_storm')
 const result = {
   ...scored.summary,
+  ...(storms.length ? { duplicate_storm_copies: { dropped: storms.reduce((s, c) => s + (c.dropped ?? 0), 0), passed: storms.reduce((s, c) => s + (c.passed ?? 0), 0) } } : {}),
   ...(interleaved ? { interleaved } : {}),
   alerts: alerts.length,
   windows,

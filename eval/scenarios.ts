@@ -34,6 +34,7 @@ export type Kind =
   | 'canary'
   | 'rollback'
   | 'shared_series'
+  | 'duplicate_storm'
 
 /** Kinds whose labelled event is a trend break that should page (or, for down_step, notify). */
 export const BREAK_KINDS: readonly Kind[] = ['step', 'quiet_step', 'down_step', 'drift', 'model_swap', 'price_change', 'cache_regression', 'retry_storm', 'canary', 'rollback', 'shared_series']
@@ -108,6 +109,11 @@ export interface SeriesSpec {
   startAt: number
   /** share of requests arriving late (dropped from windows) during the event */
   lateShare: number
+  /**
+   * duplicate_storm: during the event the producer sends every call `copies` times and, every
+   * minute, resends the calls of the last `replayMinutes` minutes again (a stuck outbox replaying)
+   */
+  resend: { copies: number; replayMinutes: number } | null
 }
 
 /** Monday 2026-01-05 00:00 UTC */
@@ -137,6 +143,9 @@ const COUNTS: [Kind, number][] = [
   ['null_deploy', 10],
   ['growth', 10],
   ['control', 30],
+  // kinds added after the suite above: last, and with their own random streams (generate.ts), so
+  // every scenario above stays the same draw for draw
+  ['duplicate_storm', 8],
 ]
 const STEP_CHANGES = [0.2, 0.25, 0.3, 0.4, 0.5, 0.7, 0.9, 1.2]
 
@@ -194,7 +203,17 @@ export function buildScenarios(seed: number, code: TokenSample, conv: TokenSampl
       const inMult = via === 'input' ? Math.max(0.05, 1 + change / sin) : 1
       const outMult = via === 'output' ? Math.max(0.05, 1 + change / sout) : 1
       const duration =
-        kind === 'drift' ? 5 * H : kind === 'surge' ? rng.uniform(10, 45) * M : kind === 'outage' ? rng.uniform(30, 120) * M : kind === 'rollback' ? rng.uniform(40, 90) * M : 4 * H
+        kind === 'drift'
+          ? 5 * H
+          : kind === 'surge'
+            ? rng.uniform(10, 45) * M
+            : kind === 'outage'
+              ? rng.uniform(30, 120) * M
+              : kind === 'rollback'
+                ? rng.uniform(40, 90) * M
+                : kind === 'duplicate_storm'
+                  ? rng.uniform(20, 90) * M
+                  : 4 * H
       const t1 = Math.floor((t0 + duration) / M) * M
       let causeId: string | null = null
       const causing: Kind[] = ['step', 'quiet_step', 'down_step', 'small_step', 'null_deploy', 'drift', 'model_swap', 'cache_regression', 'retry_storm', 'canary', 'rollback', 'shared_series']
@@ -246,6 +265,7 @@ export function buildScenarios(seed: number, code: TokenSample, conv: TokenSampl
         spikeOnRequests: kind === 'spike' && j % 2 === 1,
         startAt: kind === 'new_endpoint' ? t0 : START,
         lateShare: kind === 'late_events' ? rng.uniform(0.05, 0.3) : 0,
+        resend: kind === 'duplicate_storm' ? { copies: 2 + rng.int(19), replayMinutes: 1 + rng.int(10) } : null,
       })
     }
   }

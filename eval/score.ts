@@ -5,10 +5,16 @@
  * same direction detected in (t0, t1 + 30 min]. A page is a `firing` alert with direction `up`;
  * `down` alerts are notices. A false page is a page outside the span of a labelled event
  * [t0 − 5 min, t1 + 60 min] of its endpoint (for team rollups: of any member endpoint), and any
- * page on a kind that must not page (spikes, surges, outages, new endpoints, ...).
+ * page on a kind that must not page (spikes, surges, outages, new endpoints, duplicate resend
+ * storms, ...).
+ *
+ * A retry storm (failed calls billing their input, each retried) is labelled by its realized change
+ * of cost per successful call, the cost of the work done: the cost per call may even fall (failed
+ * calls produce no output) while the spend for the same work rises. It is found by an upward alert
+ * of either signal, and its driver is right when it names the error share (errors/retries).
  */
 import type { AlertRecord } from '../schemas/alert.ts'
-import { realizedChange, type SeriesCursor } from './generate.ts'
+import { realizedChange, realizedChangePerSuccess, type SeriesCursor } from './generate.ts'
 import { BREAK_KINDS, DAYS, type Kind, type SeriesSpec } from './scenarios.ts'
 
 const M = 60_000
@@ -88,7 +94,7 @@ export function score(cursors: SeriesCursor[], alerts: AlertRecord[]): { rows: K
     let notices = 0
     for (const c of cs) {
       const s = c.spec
-      const rel = realizedChange(c.label)
+      const rel = kind === 'retry_storm' ? realizedChangePerSuccess(c.label) : realizedChange(c.label)
       const dir = s.change < 0 ? -1 : 1
       const isBreak = BREAK_KINDS.includes(kind) && dir * rel >= BREAK_MIN
       const as = of(s)

@@ -16,6 +16,23 @@ export const Drivers = z.strictObject({
 })
 export type Drivers = z.infer<typeof Drivers>
 
+/**
+ * A break paged by the direct canary comparison: while an older and a newer deployment ID served
+ * the same minutes, the newer one cost more per request ("caught in canary: r778, 12% of traffic,
+ * +45% per request").
+ */
+export const CanaryDetails = z.strictObject({
+  /** the newer (canary) deployment ID */
+  deployment_id: z.string().min(1),
+  /** the older ID it was compared with over the minutes both served */
+  compared_with: z.string().min(1),
+  /** the newer ID's share of the requests of those minutes, in % */
+  traffic_pct: z.number().min(0).max(100),
+  /** its cost per request against the older ID's, in % */
+  change_pct: z.number(),
+})
+export type CanaryDetails = z.infer<typeof CanaryDetails>
+
 export const AlertRecord = z.strictObject({
   alert_id: z.string().min(1),
   status: z.enum(['firing', 'updated', 'resolved']),
@@ -35,5 +52,7 @@ export const AlertRecord = z.strictObject({
   drivers: Drivers,
   severity: z.enum(['info', 'warning', 'critical']),
   monthly_impact_usd: z.number(),
+  /** present when the direct canary comparison paged the break (cost-per-request alerts of a series) */
+  canary: CanaryDetails.optional(),
 })
 export type AlertRecord = z.infer<typeof AlertRecord>

@@ -38,5 +38,16 @@ export const WindowRecord = z.strictObject({
    */
   deployment_costs: z.record(z.string(), nonneg).optional(),
   deployment_cost_sq: z.record(z.string(), nonneg).optional(),
+  /**
+   * `cost_usd` split by token component as the aggregator priced it: uncached input, cache reads,
+   * cache writes, output (reasoning included). They add up to `cost_usd` for token-priced events
+   * (catalog, override, or a reported cost split at the catalog's ratios); GPU-priced and unpriced
+   * events, and reported costs of a model the catalog does not know, have no split, so then the
+   * parts add up to less. Absent in windows stored before they existed (migration 042).
+   */
+  cost_input_usd: nonneg.optional(),
+  cost_cache_read_usd: nonneg.optional(),
+  cost_cache_write_usd: nonneg.optional(),
+  cost_output_usd: nonneg.optional(),
 })
 export type WindowRecord = z.infer<typeof WindowRecord>

@@ -25,6 +25,16 @@ export interface Rates {
 export interface Priced {
   cost: number
   source: CostSource
+  /**
+   * `cost` by token component (USD): uncached input, cache reads, cache writes, output (reasoning
+   * included). They add up to `cost` when the event is priced per token (an override, the
+   * catalog, or a reported cost split at the catalog's ratios for its tokens); all 0 for GPU-priced
+   * and unpriced events and for a reported cost the catalog cannot split.
+   */
+  input: number
+  cacheRead: number
+  cacheWrite: number
+  output: number
 }
 
 /** Batch APIs are billed at half price by the major providers. */
@@ -87,19 +97,32 @@ export function createPricer(file: Pick<ConfigFile, 'prices' | 'gpu_hour_usd'>, 
   return {
     rates,
     price(e: UsageEvent): Priced {
-      if (e.cost_usd !== undefined) return { cost: e.cost_usd, source: 'reported' }
       const o = override(e)
       const r = o ?? rates(e.model, e.provider)
       if (r) {
         const cr = e.cache_read_tokens ?? 0
         const cw = e.cache_write_tokens ?? 0
         const plain = Math.max(0, e.input_tokens - cr - cw)
-        let cost = plain * r.input + cr * r.cacheRead + cw * r.cacheWrite + e.output_tokens * r.output
-        if (e.batch) cost *= BATCH_DISCOUNT
-        return { cost, source: o ? 'override' : 'catalog' }
+        let input = plain * r.input
+        let cacheRead = cr * r.cacheRead
+        let cacheWrite = cw * r.cacheWrite
+        let output = e.output_tokens * r.output
+        const atRates = input + cacheRead + cacheWrite + output
+        // a reported cost wins; it is split at the rates' ratios for this event's tokens (none when
+        // the tokens cost nothing at those rates: nothing to split by)
+        const f = e.cost_usd !== undefined ? (atRates > 0 ? e.cost_usd / atRates : 0) : e.batch ? BATCH_DISCOUNT : 1
+        if (f !== 1) {
+          input *= f
+          cacheRead *= f
+          cacheWrite *= f
+          output *= f
+        }
+        if (e.cost_usd !== undefined) return { cost: e.cost_usd, source: 'reported', input, cacheRead, cacheWrite, output }
+        return { cost: input + cacheRead + cacheWrite + output, source: o ? 'override' : 'catalog', input, cacheRead, cacheWrite, output }
       }
-      if (e.gpu_seconds !== undefined && file.gpu_hour_usd > 0) return { cost: (e.gpu_seconds / 3600) * file.gpu_hour_usd, source: 'gpu' }
-      return { cost: 0, source: 'unpriced' }
+      if (e.cost_usd !== undefined) return { cost: e.cost_usd, source: 'reported', input: 0, cacheRead: 0, cacheWrite: 0, output: 0 }
+      if (e.gpu_seconds !== undefined && file.gpu_hour_usd > 0) return { cost: (e.gpu_seconds / 3600) * file.gpu_hour_usd, source: 'gpu', input: 0, cacheRead: 0, cacheWrite: 0, output: 0 }
+      return { cost: 0, source: 'unpriced', input: 0, cacheRead: 0, cacheWrite: 0, output: 0 }
     },
   }
 }

@@ -30,6 +30,14 @@ const common = {
   unpriced_requests: 'countIf(unpriced)',
 }
 
+/** cost_usd by token component (migration 042) */
+const components = {
+  cost_input_usd: 'sum(usage_events.cost_input_usd)',
+  cost_cache_read_usd: 'sum(usage_events.cost_cache_read_usd)',
+  cost_cache_write_usd: 'sum(usage_events.cost_cache_write_usd)',
+  cost_output_usd: 'sum(usage_events.cost_output_usd)',
+}
+
 export const ROLLUPS: Rollup[] = [
   {
     table: 'cost_windows',
@@ -40,6 +48,7 @@ export const ROLLUPS: Rollup[] = [
       cost_sq_sum: 'sum(toFloat64(usage_events.cost_usd) * toFloat64(usage_events.cost_usd))',
       late_events: 'countIf(late)',
       deployments: "sumMap(if(deployment_id = '', CAST(map(), 'Map(String, UInt64)'), map(deployment_id, toUInt64(1))))",
+      ...components,
     },
   },
   { table: 'cost_hourly', key: ['hour', "toDateTime(toStartOfHour(timestamp), 'UTC')"], columns: common },
@@ -56,6 +65,7 @@ export const ROLLUPS: Rollup[] = [
       cost_sq_sum: 'sum(toFloat64(usage_events.cost_usd) * toFloat64(usage_events.cost_usd))',
       late_events: 'countIf(late)',
       deployments: "sumMap(if(deployment_id = '', CAST(map(), 'Map(String, UInt64)'), map(deployment_id, toUInt64(1))))",
+      ...components,
     },
   },
   {

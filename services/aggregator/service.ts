@@ -81,6 +81,10 @@ function rowInput(r: UsageRow, cost: number, into: WindowInput): WindowInput {
   into.output = r.output_tokens
   into.cacheRead = r.cache_read_tokens
   into.cacheWrite = r.cache_write_tokens
+  into.costInput = r.cost_input_usd
+  into.costCacheRead = r.cost_cache_read_usd
+  into.costCacheWrite = r.cost_cache_write_usd
+  into.costOutput = r.cost_output_usd
   into.error = r.status === 'error'
   into.unpriced = r.unpriced
   into.deployment = r.deployment_id || undefined
@@ -254,6 +258,10 @@ export function createAggregator(d: AggregatorDeps): Aggregator {
         cache_write_tokens: e.cache_write_tokens ?? 0,
         reasoning_tokens: e.reasoning_tokens ?? 0,
         environment: e.environment ?? DEFAULT_ENVIRONMENT,
+        cost_input_usd: priced.input,
+        cost_cache_read_usd: priced.cacheRead,
+        cost_cache_write_usd: priced.cacheWrite,
+        cost_output_usd: priced.output,
         batch: e.batch ?? false,
         cost_usd: decimalText(priced.cost),
         cost_source: priced.source,

@@ -35,6 +35,11 @@ export interface WindowInput {
   output: number
   cacheRead: number
   cacheWrite: number
+  /** `cost` by token component as priced (pricing.ts Priced): uncached input, cache reads, cache writes, output */
+  costInput: number
+  costCacheRead: number
+  costCacheWrite: number
+  costOutput: number
   error: boolean
   unpriced: boolean
   deployment: string | undefined
@@ -56,6 +61,10 @@ interface Acc {
   cacheWrite: number
   cost: number
   costSq: number
+  costInput: number
+  costCacheRead: number
+  costCacheWrite: number
+  costOutput: number
   unpriced: number
   deployments: Map<string, number>
   /** per deployment ID: [cost, sum of squared per-request cost] */
@@ -138,6 +147,10 @@ export function createWindower(o: WindowerOptions): Windower {
       late_events: late,
       deployments: Object.fromEntries(a.deployments),
       ...(a.deploymentCosts.size > 0 ? deploymentCostFields(a.deploymentCosts) : {}),
+      cost_input_usd: a.costInput,
+      cost_cache_read_usd: a.costCacheRead,
+      cost_cache_write_usd: a.costCacheWrite,
+      cost_output_usd: a.costOutput,
     }
   }
 
@@ -188,7 +201,7 @@ export function createWindower(o: WindowerOptions): Windower {
       }
       let a = b.get(series)
       if (!a) {
-        a = { series, team: e.team, endpoint: e.endpoint, model: e.model, environment: e.environment === 'production' ? undefined : e.environment, start, requests: 0, errors: 0, input: 0, output: 0, cacheRead: 0, cacheWrite: 0, cost: 0, costSq: 0, unpriced: 0, deployments: new Map(), deploymentCosts: new Map() }
+        a = { series, team: e.team, endpoint: e.endpoint, model: e.model, environment: e.environment === 'production' ? undefined : e.environment, start, requests: 0, errors: 0, input: 0, output: 0, cacheRead: 0, cacheWrite: 0, cost: 0, costSq: 0, costInput: 0, costCacheRead: 0, costCacheWrite: 0, costOutput: 0, unpriced: 0, deployments: new Map(), deploymentCosts: new Map() }
         b.set(series, a)
       }
       a.requests++
@@ -199,6 +212,10 @@ export function createWindower(o: WindowerOptions): Windower {
       a.cacheWrite += e.cacheWrite
       a.cost += e.cost
       a.costSq += e.cost * e.cost
+      a.costInput += e.costInput
+      a.costCacheRead += e.costCacheRead
+      a.costCacheWrite += e.costCacheWrite
+      a.costOutput += e.costOutput
       if (e.unpriced) a.unpriced++
       if (e.deployment) {
         a.deployments.set(e.deployment, (a.deployments.get(e.deployment) ?? 0) + 1)

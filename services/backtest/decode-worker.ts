@@ -80,6 +80,10 @@ function decodeSegment(seq: number, buf: Buffer): DecodeResult {
     nums[o + 4] = e.cache_read_tokens ?? 0
     nums[o + 5] = e.cache_write_tokens ?? 0
     nums[o + 6] = (e.status === 'error' ? 1 : 0) | (priced.source === 'unpriced' ? 2 : 0)
+    nums[o + 7] = priced.input
+    nums[o + 8] = priced.cacheRead
+    nums[o + 9] = priced.cacheWrite
+    nums[o + 10] = priced.output
     series[k] = si
     deps[k] = di
     idText += e.event_id

@@ -131,6 +131,10 @@ export async function runBacktest(o: BacktestOptions): Promise<BacktestSummary> 
       scratch.cacheWrite = r.nums[f + 5]!
       scratch.error = (r.nums[f + 6]! & 1) !== 0
       scratch.unpriced = (r.nums[f + 6]! & 2) !== 0
+      scratch.costInput = r.nums[f + 7]!
+      scratch.costCacheRead = r.nums[f + 8]!
+      scratch.costCacheWrite = r.nums[f + 9]!
+      scratch.costOutput = r.nums[f + 10]!
       scratch.deployment = r.deps[k]! >= 0 ? t.deps[r.deps[k]!] : undefined
       if (!windower.add(ser.partition, ser.id, scratch, 0)) s.late++
       const closed = windower.advance(ser.partition, 0)

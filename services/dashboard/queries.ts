@@ -152,7 +152,7 @@ export function alertQuery(alertId: string): Query {
     query: `SELECT alert_id, status, team, endpoint, model, signal, direction, baseline, current, change_pct,
     formatDateTime(started_at, '%Y-%m-%dT%H:%i:%S.000Z', 'UTC') AS started_at,
     formatDateTime(detected_at, '%Y-%m-%dT%H:%i:%S.000Z', 'UTC') AS detected_at,
-    deployment_ids, drivers, severity, monthly_impact_usd, environment AS alert_environment
+    deployment_ids, drivers, severity, monthly_impact_usd, environment AS alert_environment, canary AS canary_json
 FROM alerts FINAL
 WHERE alert_id = {alert_id:String}
 ORDER BY detected_at, indexOf(['firing', 'updated', 'resolved'], status)`,
@@ -214,9 +214,15 @@ export async function loadAlert(client: ClickHouseClient, alertId: string): Prom
     } catch {
       continue
     }
-    const { alert_environment, ...rest } = r
+    const { alert_environment, canary_json, ...rest } = r
     const environment = typeof alert_environment === 'string' && alert_environment !== 'production' ? { environment: alert_environment } : {}
-    const parsed = AlertRecord.safeParse({ ...rest, ...environment, drivers, baseline: Number(r.baseline), current: Number(r.current), change_pct: Number(r.change_pct), monthly_impact_usd: Number(r.monthly_impact_usd) })
+    let canary: unknown
+    try {
+      canary = typeof canary_json === 'string' && canary_json !== '' ? JSON.parse(canary_json) : undefined
+    } catch {
+      canary = undefined
+    }
+    const parsed = AlertRecord.safeParse({ ...rest, ...environment, ...(canary !== undefined ? { canary } : {}), drivers, baseline: Number(r.baseline), current: Number(r.current), change_pct: Number(r.change_pct), monthly_impact_usd: Number(r.monthly_impact_usd) })
     if (parsed.success) out.push(parsed.data)
   }
   return out

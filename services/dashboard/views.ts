@@ -194,6 +194,7 @@ export async function renderAlert(ctx: ViewContext, alertId: string): Promise<{ 
 <dt>signal</dt><dd>${SIGNAL_WORDS[a.signal]} (${a.direction})</dd>
 <dt>change</dt><dd>${usd(a.baseline)}${unit} → ${usd(a.current)}${unit} (<strong>${formatPct(a.change_pct)}</strong>)</dd>
 <dt>since</dt><dd>${utc(a.started_at)} UTC (change point) · detected ${utc(a.detected_at)} UTC</dd>
+${a.canary ? html`<dt>canary</dt><dd>caught in canary: <code>${printable(a.canary.deployment_id)}</code>, ${a.canary.traffic_pct}% of traffic, <strong>${formatPct(a.canary.change_pct)}</strong> per request (against <code>${printable(a.canary.compared_with)}</code> over the minutes both served)</dd>` : ''}
 <dt>monthly impact</dt><dd>${usd(a.monthly_impact_usd)}/month</dd>
 </dl></section>
 <section id="deployments"><h2>Deployments</h2>${deployments}</section>

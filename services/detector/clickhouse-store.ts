@@ -18,7 +18,8 @@ export function createClickHouseAlertStore(client: ClickHouseClient) {
         await client.insert({
           table: 'alerts',
           format: 'JSONEachRow',
-          values: alerts.map((a) => ({ ...a, drivers: JSON.stringify(a.drivers) })),
+          // canary details as JSON ('' when the canary comparison did not page it; migration 042)
+          values: alerts.map((a) => ({ ...a, drivers: JSON.stringify(a.drivers), canary: a.canary ? JSON.stringify(a.canary) : '' })),
         })
       } catch (err) {
         throw wrapClickHouseError(err, 'insert into alerts failed')
@@ -47,7 +48,9 @@ export function createClickHouseAlertStore(client: ClickHouseClient) {
                        sum(requests) AS requests, sum(errors) AS errors, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
                        sum(cache_read_tokens) AS cache_read_tokens, sum(cache_write_tokens) AS cache_write_tokens,
                        toFloat64(sum(cost_usd)) AS cost_usd, sum(cost_sq_sum) AS cost_sq_sum, sum(unpriced_requests) AS unpriced_requests,
-                       sumMap(deployments) AS deployments
+                       sumMap(deployments) AS deployments,
+                       sum(cost_input_usd) AS cost_input_usd, sum(cost_cache_read_usd) AS cost_cache_read_usd,
+                       sum(cost_cache_write_usd) AS cost_cache_write_usd, sum(cost_output_usd) AS cost_output_usd
                 FROM cost_windows_env
                 WHERE window_start >= fromUnixTimestamp64Milli({since:Int64}) AND window_start < fromUnixTimestamp64Milli({until:Int64})
                 GROUP BY team, environment, endpoint, model, ws
@@ -76,6 +79,12 @@ export function createClickHouseAlertStore(client: ClickHouseClient) {
           unpriced_requests: Number(r.unpriced_requests),
           late_events: 0,
           deployments: Object.fromEntries(Object.entries((r.deployments ?? {}) as Record<string, number>).map(([k, v]) => [k, Number(v)])),
+          // cost by token component (migration 042; 0 in rows stored before it, and the detector
+          // then sees parts that do not add up to cost_usd and prices drivers at catalog rates)
+          cost_input_usd: Number(r.cost_input_usd ?? 0),
+          cost_cache_read_usd: Number(r.cost_cache_read_usd ?? 0),
+          cost_cache_write_usd: Number(r.cost_cache_write_usd ?? 0),
+          cost_output_usd: Number(r.cost_output_usd ?? 0),
         }
       }
       for await (const rows of rs.stream<Record<string, unknown>>()) for (const row of rows) yield toWindow(row.json())

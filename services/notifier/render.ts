@@ -228,12 +228,23 @@ function stateEmoji(state: 'firing' | 'updated' | 'resolved'): string {
   return state === 'resolved' ? '✅' : state === 'updated' ? '🔺' : '🚨'
 }
 
+/**
+ * "caught in canary: r778, 12% of traffic, +45% per request": `id` is the canary's ID as the
+ * caller renders it (plain, or a mrkdwn link).
+ */
+export function canaryLine(c: NonNullable<AlertRecord['canary']>, id: string = c.deployment_id): string {
+  const share = c.traffic_pct >= 10 || c.traffic_pct === 0 ? Math.round(c.traffic_pct).toString() : c.traffic_pct.toFixed(1)
+  return `caught in canary: ${id}, ${share}% of traffic, ${formatPct(c.change_pct)} per request`
+}
+
 function seriesDetails(a: AlertRecord, opts: RenderOptions): string {
   const resolved = a.status === 'resolved'
+  const canary = a.canary ? [`🐤 *${canaryLine(a.canary, deploymentLinks([a.canary.deployment_id], opts))}* (against ${deploymentLinks([a.canary.compared_with], opts)} over the minutes both served)`] : []
   const lines = [
     `*What broke:* ${SIGNAL_WORDS[a.signal]} of ${seriesLabel(a)} (team *${escapeMrkdwn(a.team)}*)${resolved ? ' — *resolved*' : a.status === 'updated' ? ' — *worse*' : ''}`,
     `*Change:* ${formatSignalValue(a.signal, a.baseline)} → ${formatSignalValue(a.signal, a.current)} (*${formatPct(a.change_pct)}*, ${a.direction})`,
     `*Since:* ${slackDate(a.started_at)} (change point) · detected ${slackDate(a.detected_at)}`,
+    ...canary,
     `*Deployments (most likely first):* ${deploymentLinks(a.deployment_ids, opts)}`,
     `*Drivers:* ${describeDrivers(a.drivers)}`,
     `*Monthly impact:* ${a.monthly_impact_usd >= 0 ? '+' : ''}${formatUsd(a.monthly_impact_usd)}/month · severity *${a.severity}*`,
@@ -319,7 +330,7 @@ export function renderThreadReply(alert: AlertRecord, opts: RenderOptions = {}, 
     const lasted = duration(a.started_at, a.detected_at)
     text = `✅ *resolved:* ${series} is back to ${formatSignalValue(a.signal, a.current)} (baseline ${formatSignalValue(a.signal, a.baseline)}, ${formatPct(a.change_pct)}) at ${slackDate(a.detected_at)}${lasted ? `; the break lasted ${lasted}` : ''}.`
   } else {
-    text = `${opts.mention && a.direction === 'up' ? `${opts.mention} ` : ''}🚨 *also broke:* ${series}: ${formatSignalValue(a.signal, a.baseline)} → ${formatSignalValue(a.signal, a.current)} (*${formatPct(a.change_pct)}*) since ${slackDate(a.started_at)}; deployments ${deploymentLinks(a.deployment_ids, opts)}. Drivers: ${describeDrivers(a.drivers)}. Monthly impact ${formatUsd(a.monthly_impact_usd)}/month.`
+    text = `${opts.mention && a.direction === 'up' ? `${opts.mention} ` : ''}🚨 *also broke:* ${series}: ${formatSignalValue(a.signal, a.baseline)} → ${formatSignalValue(a.signal, a.current)} (*${formatPct(a.change_pct)}*) since ${slackDate(a.started_at)}; deployments ${deploymentLinks(a.deployment_ids, opts)}.${a.canary ? ` ${canaryLine(a.canary, deploymentLinks([a.canary.deployment_id], opts))}.` : ''} Drivers: ${describeDrivers(a.drivers)}. Monthly impact ${formatUsd(a.monthly_impact_usd)}/month.`
   }
   const blocks: KnownBlock[] = [{ type: 'section', text: { type: 'mrkdwn', text: truncate(text, SECTION_LIMIT) } }]
   const link = alertPageLink(a.alert_id, opts)

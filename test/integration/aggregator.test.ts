@@ -10,6 +10,7 @@ import { createRegistry } from '../../shared/metrics.ts'
 import type { ClickHouseHandle } from '../../shared/clickhouse/client.ts'
 import type { AppConfig } from '../../shared/config.ts'
 import type { Bus } from '../../shared/bus/port.ts'
+import type { WindowRecord } from '../../schemas/window.ts'
 
 const brokers = inject('kafkaBrokers')
 let ch: ClickHouseHandle
@@ -104,13 +105,16 @@ describe('aggregator on the real broker and engine', () => {
       expected.set(k, (expected.get(k) ?? 0) + 1)
     }
     const published = new Map<string, number>()
+    /** the cost by token component of each published window (uncached input, cache read, cache write, output) and its cost */
+    const parts = new Map<string, { cost: number; components: number[] }>()
     const wc = kafka.consumer({ groupId: `windows-${Date.now()}`, maxWaitTimeInMs: 100 })
     await wc.connect()
     await wc.subscribe({ topic: config.kafka.topics.windows, fromBeginning: true })
     await wc.run({
       eachMessage: async ({ message }) => {
-        const w = JSON.parse(String(message.value)) as { team: string; endpoint: string; model: string; window_start: string; requests: number }
+        const w = JSON.parse(String(message.value)) as WindowRecord
         published.set(`${seriesKey(w)}@${w.window_start}`, w.requests)
+        parts.set(`${seriesKey(w)}@${w.window_start}`, { cost: w.cost_usd, components: [w.cost_input_usd ?? NaN, w.cost_cache_read_usd ?? NaN, w.cost_cache_write_usd ?? NaN, w.cost_output_usd ?? NaN] })
       },
     })
     const lastEnd = base + 2999 * 600 - 120_000
@@ -119,6 +123,26 @@ describe('aggregator on the real broker and engine', () => {
     await waitFor('the closed windows on cost.windows', () => due.every((k) => published.has(k)))
     await wc.disconnect()
     for (const [k, requests] of published) expect({ k, requests }).toEqual({ k, requests: expected.get(k) })
+
+    // each window's cost split by token component (reported costs of a catalogued model split at
+    // the catalog's ratios): on cost.windows, and the same in cost_windows, which the views fill
+    const rs = await ch.client.query({
+      query: `SELECT team, endpoint, model, formatDateTime(window_start, '%Y-%m-%dT%H:%i:00.000Z', 'UTC') AS ws,
+                     sum(cost_input_usd) AS cu, sum(cost_cache_read_usd) AS cr, sum(cost_cache_write_usd) AS cw, sum(cost_output_usd) AS co
+              FROM cost_windows GROUP BY team, endpoint, model, ws`,
+      format: 'JSONEachRow',
+    })
+    const stored = new Map((await rs.json<{ team: string; endpoint: string; model: string; ws: string; cu: number; cr: number; cw: number; co: number }>()).map((r) => [`${seriesKey(r)}@${r.ws}`, [r.cu, r.cr, r.cw, r.co].map(Number)]))
+    let split = 0
+    for (const [k, p] of parts) {
+      const sum = p.components.reduce((s, x) => s + x, 0)
+      expect(sum, k).toBeCloseTo(p.cost, 9)
+      if (p.components[0]! > 0 && p.components[3]! > 0) split++
+      const inTable = stored.get(k)
+      expect(inTable, k).toBeDefined()
+      for (let j = 0; j < 4; j++) expect(inTable![j], `${k} component ${j}`).toBeCloseTo(p.components[j]!, 9)
+    }
+    expect(split).toBeGreaterThan(50)
   })
 
   it('stores a late event, flags it, and keeps the totals exact', async () => {

@@ -215,6 +215,19 @@ const cases: Record<string, { params: Params; expected: () => Row[] }> = {
         .sort(byDesc((r) => r.cache_read_pct, (r) => r.model)),
   },
 
+  'Cost by token component per series': {
+    params: { since: chDateTime(T - 7 * DAY), until: chDateTime(T) },
+    expected: () =>
+      [...totalsBy(E, (e) => `${e.batch.team}\u0000${e.batch.endpoint}\u0000${e.batch.model}`, week)]
+        .map(([k, t]) => {
+          const [team = '', endpoint = '', model = ''] = k.split('\u0000')
+          const r6 = (x: number): number => Math.round(x * 1e6) / 1e6
+          // the fixture splits every call's cost 40% input, 60% output
+          return { team, endpoint, model, requests: t.requests, input_usd: r6(usd(t.costMicros) * 0.4), cache_read_usd: 0, cache_write_usd: 0, output_usd: r6(usd(t.costMicros) * 0.6), split_pct: t.costMicros > 0 ? 100 : null }
+        })
+        .sort((a, b) => (a.team < b.team ? -1 : a.team > b.team ? 1 : a.endpoint < b.endpoint ? -1 : a.endpoint > b.endpoint ? 1 : a.model < b.model ? -1 : a.model > b.model ? 1 : 0)),
+  },
+
   'Error share by endpoint': {
     params: { since: chDateTime(T - 7 * DAY), until: chDateTime(T) },
     expected: () =>

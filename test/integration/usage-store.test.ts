@@ -10,6 +10,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chooseStagingDir, type ClickHouseHandle } from '../../shared/clickhouse/client.ts'
+import { createClickHouseAlertStore } from '../../services/detector/clickhouse-store.ts'
 
 let ch: ClickHouseHandle
 beforeAll(async () => {
@@ -37,6 +38,11 @@ function rows(topic: string, n: number): UsageRow[] {
     cache_write_tokens: i % 3,
     reasoning_tokens: i % 5,
     environment: ['production', 'staging', names[i % names.length]!.slice(0, 64) || 'dev'][i % 3]!,
+    // cost by token component (migration 042), distinct per component so a swap shows
+    cost_input_usd: i * 0.001,
+    cost_cache_read_usd: (i % 4) * 1e-6,
+    cost_cache_write_usd: (i % 3) * 3e-6,
+    cost_output_usd: i * 0.0025 + 1e-9,
     batch: i % 2 === 0,
     // small, sub-cent, and large costs (the last above 10^15 in units of 10^-12 USD)
     cost_usd: [0, 0.000001234567, 0.5, 12.345678901234, 98765.4321, 1e-12][i % 6]!.toFixed(12),
@@ -117,6 +123,41 @@ describe('usage_events writes', () => {
       // another batch with other rows is stored
       await store.insertEvents(rows(topic, 40).slice(30).map((r) => ({ ...r, team: `${topic}-team` })), `${topic}:0:30-39`)
       expect(await rollupRequests(topic)).toEqual({ events: 40, windows: 40, hourly: 40, daily: 40 })
+    })
+  }
+
+  for (const path of ['staged', 'json'] as const) {
+    it(`the cost of each token component reaches cost_windows, cost_windows_env and the detector's rebuild from history (${path})`, async () => {
+      const topic = `components-${path}`
+      const team = `${topic}-team`
+      const store = createClickHouseUsageStore(ch.client, { stagingDir: path === 'staged' ? ch.stagingDir : null })
+      const batch = rows(topic, 40).map((r) => ({ ...r, team, late: false }))
+      await store.insertEvents(batch, `${topic}:0:0-39`)
+      const expected = { cost_input_usd: 0, cost_cache_read_usd: 0, cost_cache_write_usd: 0, cost_output_usd: 0 }
+      for (const r of batch) for (const k of Object.keys(expected) as (keyof typeof expected)[]) expected[k] += r[k]
+      expect(expected.cost_cache_read_usd).toBeGreaterThan(0)
+      expect(expected.cost_cache_write_usd).toBeGreaterThan(0)
+      for (const table of ['cost_windows', 'cost_windows_env']) {
+        const rs = await ch.client.query({
+          query: `SELECT sum(cost_input_usd) AS cost_input_usd, sum(cost_cache_read_usd) AS cost_cache_read_usd, sum(cost_cache_write_usd) AS cost_cache_write_usd, sum(cost_output_usd) AS cost_output_usd FROM ${table} WHERE team = {team:String}`,
+          query_params: { team },
+          format: 'JSONEachRow',
+        })
+        const [got] = await rs.json<Record<string, number>>()
+        for (const [k, v] of Object.entries(expected)) expect(Number(got![k]), `${table}.${k}`).toBeCloseTo(v, 9)
+      }
+      // the detector rebuilds its windows from cost_windows_env with the components
+      const from = Math.min(...batch.map((r) => r.timestamp)) - 60_000
+      const to = Math.max(...batch.map((r) => r.timestamp)) + 60_000
+      const got = { cost_input_usd: 0, cost_cache_read_usd: 0, cost_cache_write_usd: 0, cost_output_usd: 0 }
+      let requests = 0
+      for await (const w of createClickHouseAlertStore(ch.client).streamWindowsSince(from, to, 60_000)) {
+        if (w.team !== team) continue
+        requests += w.requests
+        for (const k of Object.keys(got) as (keyof typeof got)[]) got[k] += w[k] ?? NaN
+      }
+      expect(requests).toBe(40)
+      for (const [k, v] of Object.entries(expected)) expect(got[k as keyof typeof got], `rebuilt ${k}`).toBeCloseTo(v, 9)
     })
   }
 

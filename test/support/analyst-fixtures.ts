@@ -171,6 +171,11 @@ export function buildAnalystFixture(now = Date.now()): AnalystFixture {
           cache_write_tokens: 0,
           reasoning_tokens: 0,
           environment: 'production',
+          // the cost by token component (migration 042): 40% input, 60% output
+          cost_input_usd: (b.costMicros / 1e6) * 0.4,
+          cost_cache_read_usd: 0,
+          cost_cache_write_usd: 0,
+          cost_output_usd: (b.costMicros / 1e6) * 0.6,
           batch: false,
           cost_usd: (b.costMicros / 1e6).toFixed(6),
           cost_source: b.unpriced ? 'unpriced' : 'catalog',

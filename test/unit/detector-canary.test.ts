@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { AlertRecord } from '../../schemas/alert.ts'
+import { AlertRecord } from '../../schemas/alert.ts'
 import type { WindowRecord } from '../../schemas/window.ts'
 import { createDetectorCore, defaultDetectorConfig } from '../../services/detector/core/index.ts'
 import { Rng } from '../../eval/rng.ts'
@@ -88,10 +88,20 @@ describe('detector core: canary comparison', () => {
     // change_pct: the canary against the old ID per request (+45% true)
     expect(a.change_pct).toBeGreaterThan(30)
     expect(a.change_pct).toBeLessThan(65)
+    // the canary's details, for "caught in canary: v2, 10% of traffic, +45% per request"
+    expect(a.canary).toBeDefined()
+    expect(a.canary!.deployment_id).toBe('v2')
+    expect(a.canary!.compared_with).toBe('v1')
+    expect(a.canary!.traffic_pct).toBeGreaterThan(5)
+    expect(a.canary!.traffic_pct).toBeLessThan(15)
+    expect(a.canary!.change_pct).toBe(a.change_pct)
+    expect(AlertRecord.parse(a)).toEqual(a)
   })
 
   it('without per-deployment costs (windows rebuilt from history) the break waits for the rollout', () => {
     const alerts = pages(canarySeries({ before: BEFORE, canary: CANARY, after: 120, n: 100, share: 0.1, mult: 1.6, withCosts: false }))
+    // paged by the series' own signal: no canary details
+    for (const a of alerts) expect(a.canary).toBeUndefined()
     for (const a of alerts) expect(Date.parse(a.detected_at)).toBeGreaterThanOrEqual(T0 + (BEFORE + CANARY) * M)
   })
 

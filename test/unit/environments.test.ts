@@ -49,7 +49,7 @@ describe('series identity with environments', () => {
 
   it('the windower closes one window per environment of a series', () => {
     const w = createWindower({ windowMs: M, allowedLatenessMs: 0, idleAdvance: false })
-    const e = { team: 'search', endpoint: 'e', model: 'm', ts: T0 + 1000, cost: 0.01, input: 10, output: 5, cacheRead: 0, cacheWrite: 0, error: false, unpriced: false, deployment: undefined }
+    const e = { team: 'search', endpoint: 'e', model: 'm', ts: T0 + 1000, cost: 0.01, input: 10, output: 5, cacheRead: 0, cacheWrite: 0, costInput: 0.004, costCacheRead: 0, costCacheWrite: 0, costOutput: 0.006, error: false, unpriced: false, deployment: undefined }
     for (const environment of ['production', 'staging', 'staging', undefined]) w.add('p0', seriesId({ ...e, environment }), { ...e, environment }, 0)
     const closed = w.flush()
     expect(closed.map((x) => [x.environment, x.requests])).toEqual([

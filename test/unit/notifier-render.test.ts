@@ -3,6 +3,7 @@ import { makeAlert } from '../support/alerts.ts'
 import { formatForConsole } from '../../services/notifier/console.ts'
 import { latestByAlertIdsQuery, pageMembersQuery, recentGroupPagesQuery } from '../../services/notifier/deliveries.ts'
 import {
+  canaryLine,
   describeDrivers,
   deploymentUrl,
   escapeMrkdwn,
@@ -40,6 +41,23 @@ describe('notifier render (pure)', () => {
     expect(t).toContain('critical')
     expect(m.text.startsWith('<!subteam^S012345>')).toBe(true)
     expect(t).toContain('FROM cost_windows')
+  })
+
+  it('a break paged by the canary comparison says "caught in canary: <id>, <share> of traffic, <change> per request", in the page, a group line and the console', () => {
+    const canary = { deployment_id: 'r778', compared_with: 'r777', traffic_pct: 12.3, change_pct: 45.2 }
+    expect(canaryLine(canary)).toBe('caught in canary: r778, 12% of traffic, +45% per request')
+    expect(canaryLine({ ...canary, traffic_pct: 4.56, change_pct: 8.04 })).toBe('caught in canary: r778, 4.6% of traffic, +8.0% per request')
+    const a = alert({ canary, deployment_ids: ['r778', 'r777'] })
+    const t = allText(renderPage([a], opts))
+    expect(t).toContain('caught in canary: <https://deploys.example.com/r778?env=prod|r778>, 12% of traffic, +45% per request')
+    expect(t).toContain('r777')
+    // no canary line on a page the canary comparison did not raise
+    expect(allText(renderPage([alert()], opts))).not.toContain('canary')
+    // a group page's other series
+    const group = allText(renderPage([alert(), alert({ ...a, alert_id: 'other', endpoint: 'POST /v1/other' })], opts))
+    expect(group).toContain('caught in canary')
+    const plain = renderPage([a], {})
+    expect(formatForConsole(plain.blocks, plain.text)).toContain('caught in canary: `r778`, 12% of traffic, +45% per request')
   })
 
   it('team totals say "team total" and the query has no endpoint/model filter', () => {

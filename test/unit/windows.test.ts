@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { createWindower, type WindowInput } from '../../services/aggregator/windows.ts'
 
-const ev = (ts: number, cost = 0.01, over: Partial<WindowInput> = {}): WindowInput => ({ team: 't', endpoint: 'e', model: 'm', ts, cost, input: 10, output: 5, cacheRead: 0, cacheWrite: 0, error: false, unpriced: false, deployment: 'd1', ...over })
+const ev = (ts: number, cost = 0.01, over: Partial<WindowInput> = {}): WindowInput => ({ team: 't', endpoint: 'e', model: 'm', ts, cost, input: 10, output: 5, cacheRead: 0, cacheWrite: 0, costInput: cost * 0.25, costCacheRead: 0, costCacheWrite: 0, costOutput: cost * 0.75, error: false, unpriced: false, deployment: 'd1', ...over })
 const T = Date.parse('2026-11-22T10:00:00.000Z')
 
 describe('event-time windows', () => {
@@ -21,6 +21,23 @@ describe('event-time windows', () => {
     expect(closed!.deployment_costs?.d1).toBeCloseTo(0.1, 12)
     expect(closed!.deployment_costs?.d2).toBeCloseTo(0.3, 12)
     expect(closed!.deployment_cost_sq?.d2).toBeCloseTo(0.09, 12)
+  })
+
+  it('sums the cost of each token component (the window parses as a record; an older record without them parses too)', async () => {
+    const { WindowRecord } = await import('../../schemas/window.ts')
+    const w = createWindower({ windowMs: 60_000, allowedLatenessMs: 30_000, idleAdvance: false })
+    w.add('p0', 's', ev(T + 1_000, 0.1, { costInput: 0.01, costCacheRead: 0.02, costCacheWrite: 0.03, costOutput: 0.04 }), 0)
+    w.add('p0', 's', ev(T + 2_000, 0.2, { costInput: 0.05, costCacheRead: 0, costCacheWrite: 0.07, costOutput: 0.08 }), 0)
+    const [closed] = w.flush()
+    expect(closed!.cost_input_usd).toBeCloseTo(0.06, 12)
+    expect(closed!.cost_cache_read_usd).toBeCloseTo(0.02, 12)
+    expect(closed!.cost_cache_write_usd).toBeCloseTo(0.1, 12)
+    expect(closed!.cost_output_usd).toBeCloseTo(0.12, 12)
+    expect(WindowRecord.parse(closed)).toEqual(closed)
+    const { cost_input_usd, cost_cache_read_usd, cost_cache_write_usd, cost_output_usd, ...old } = closed!
+    expect([cost_input_usd, cost_cache_read_usd, cost_cache_write_usd, cost_output_usd].every((x) => typeof x === 'number')).toBe(true)
+    expect(WindowRecord.parse(old)).toEqual(old)
+    expect(() => WindowRecord.parse({ ...old, cost_output_usd: -1 })).toThrow()
   })
 
   it('sums cost and squared cost per deployment ID over the requests of each', () => {

@@ -27,8 +27,10 @@ PARTITION BY toYYYYMM(window_start)
 ORDER BY (team, environment, endpoint, model, window_start)
 SETTINGS non_replicated_deduplication_window = 1000;
 
--- Rows stored before this table existed: copied once, while the table is still empty.
-INSERT INTO cost_windows_env SETTINGS insert_deduplicate = 0
+-- Rows stored before this table existed: copied once, while the table is still empty. The
+-- columns are named: the table gains columns later (migration 042) and this runs at every start.
+INSERT INTO cost_windows_env (team, environment, endpoint, model, window_start, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+                              reasoning_tokens, cost_usd, cost_sq_sum, unpriced_requests, late_events, deployments) SETTINGS insert_deduplicate = 0
 SELECT team, environment, endpoint, model, toStartOfMinute(timestamp) AS window_start,
        count(), countIf(status = 'error'), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens),
        sum(reasoning_tokens), sum(cost_usd), sum(toFloat64(usage_events.cost_usd) * toFloat64(usage_events.cost_usd)),

@@ -15,6 +15,15 @@ export interface WindowTotals {
   o: number
   k: number
   e: number
+  /**
+   * Cache write tokens and the cost by token component (uncached input, cache read, cache write,
+   * output), when the windows carry them (drivers.ts splits the change exactly with them).
+   */
+  kw?: number
+  cu?: number
+  cr?: number
+  cw?: number
+  co?: number
 }
 
 export class CostBaseline {
@@ -29,6 +38,11 @@ export class CostBaseline {
   o = 0
   k = 0
   e = 0
+  kw = 0
+  cu = 0
+  cr = 0
+  cw = 0
+  co = 0
   // regression of window cost on (uncached input, output, cache read) tokens: X'X and X'y
   xx = new Float64Array(6)
   xy = new Float64Array(3)
@@ -55,6 +69,11 @@ export class CostBaseline {
     this.o = this.o * DECAY + w.o
     this.k = this.k * DECAY + w.k
     this.e = this.e * DECAY + w.e
+    this.kw = this.kw * DECAY + (w.kw ?? 0)
+    this.cu = this.cu * DECAY + (w.cu ?? 0)
+    this.cr = this.cr * DECAY + (w.cr ?? 0)
+    this.cw = this.cw * DECAY + (w.cw ?? 0)
+    this.co = this.co * DECAY + (w.co ?? 0)
     const u = Math.max(0, w.i - w.k)
     const xx = this.xx
     xx[0] = (xx[0] ?? 0) * DECAY + u * u
@@ -113,6 +132,6 @@ export class CostBaseline {
   }
 
   totals(): WindowTotals {
-    return { n: this.n, c: this.c, q: this.q, i: this.i, o: this.o, k: this.k, e: this.e }
+    return { n: this.n, c: this.c, q: this.q, i: this.i, o: this.o, k: this.k, e: this.e, kw: this.kw, cu: this.cu, cr: this.cr, cw: this.cw, co: this.co }
   }
 }

@@ -139,7 +139,29 @@ export function createDetectorCore(config: DetectorConfig): DetectorCore {
         }
       }
       const { requests: n, cost_usd: c, cost_sq_sum: q } = w
-      step(s, { t, n, c, q, i: w.input_tokens, o: w.output_tokens, k: w.cache_read_tokens, e: w.errors, deps: w.deployments, depCost: w.deployment_costs ?? null, depSq: w.deployment_cost_sq ?? null }, out)
+      step(
+        s,
+        {
+          t,
+          n,
+          c,
+          q,
+          i: w.input_tokens,
+          o: w.output_tokens,
+          k: w.cache_read_tokens,
+          e: w.errors,
+          kw: w.cache_write_tokens,
+          // cost by token component (absent in windows stored before they existed: drivers then use catalog rates)
+          cu: w.cost_input_usd ?? 0,
+          cr: w.cost_cache_read_usd ?? 0,
+          cw: w.cost_cache_write_usd ?? 0,
+          co: w.cost_output_usd ?? 0,
+          deps: w.deployments,
+          depCost: w.deployment_costs ?? null,
+          depSq: w.deployment_cost_sq ?? null,
+        },
+        out,
+      )
       const x = key.expectation(n, c, q)
       team.add(s.member, t, w, { xc: x.xc, xv: x.xv, bx: key.burnForTeam, bxv: key.burnVarForTeam })
       group.add(s.groupMember, t, w, { xc: 0, xv: 0, bx: 0, bxv: 0 })

@@ -23,12 +23,12 @@ import {
 } from './params.ts'
 import { BurnProfile } from './profile.ts'
 import type { WindowTotals } from './baseline.ts'
-import { COLS, WindowRing } from './ring.ts'
+import { COLS, NCOLS, WindowRing } from './ring.ts'
 import { buildCanaryAlert, buildTrendAlert, updateOrResolve, type OpenAlert } from './trend-alert.ts'
 
 const SHARE_DECAY = Math.pow(2, -1 / LEVEL_RATIO_HALF_LIFE_WINDOWS)
 /** scratch row for a window being pushed into a ring (one per process: process() does not re-enter) */
-const ROW = new Float64Array(32)
+const ROW = new Float64Array(NCOLS)
 
 /** Requests and cost of one model in a window of an endpoint rollup. */
 export interface ModelShare {
@@ -198,6 +198,11 @@ export class KeyTracker {
     row[COLS.bc] = burnOk ? be : 0
     row[COLS.bv] = bv
     row[COLS.bt] = ctx.thrBurn * burnTolerance
+    row[COLS.kw] = w.kw ?? 0
+    row[COLS.cu] = w.cu ?? 0
+    row[COLS.cr] = w.cr ?? 0
+    row[COLS.cw] = w.cw ?? 0
+    row[COLS.co] = w.co ?? 0
     this.ring.push(row, w.deps, w.models ?? null)
     this.pending = Math.min(this.pending + 1, this.ring.size)
     this.sightings.record(w.deps, w.t)
@@ -236,7 +241,9 @@ export class KeyTracker {
       const r = updateOrResolve(this, this.burnAlert, ctx, w.t, true)
       if (r) out.push(r)
       if (r?.status === 'resolved') this.closeAlert('burn')
-    } else if (burnOk && !this.cprAlert && !this.isEndpoint) {
+    } else if (burnOk && (!this.cprAlert || this.cprAlert.dir < 0) && !this.isEndpoint) {
+      // a cost-per-request notice (cheaper calls) does not hide a rise of the spend: a retry
+      // storm's failed calls are cheaper while their retries raise the burn
       const se = Math.sqrt(bv * this.burn.dispersion) / be
       const rel = w.c / be - 1
       const thr = ctx.thrBurn * burnTolerance
@@ -329,7 +336,20 @@ export class KeyTracker {
       const bc = ring.get(idx, COLS.bc)
       const bv = ring.get(idx, COLS.bv)
       if (learnBurn && bc > 0 && bv > 0) this.burn.recordResidual((c - bc) / Math.sqrt(bv))
-      this.base.absorb({ n, c, q: ring.get(idx, COLS.q), i: ring.get(idx, COLS.i), o: ring.get(idx, COLS.o), k: ring.get(idx, COLS.k), e: ring.get(idx, COLS.e) })
+      this.base.absorb({
+        n,
+        c,
+        q: ring.get(idx, COLS.q),
+        i: ring.get(idx, COLS.i),
+        o: ring.get(idx, COLS.o),
+        k: ring.get(idx, COLS.k),
+        e: ring.get(idx, COLS.e),
+        kw: ring.get(idx, COLS.kw),
+        cu: ring.get(idx, COLS.cu),
+        cr: ring.get(idx, COLS.cr),
+        cw: ring.get(idx, COLS.cw),
+        co: ring.get(idx, COLS.co),
+      })
       // the daily profile learns a winsorized cost (within the tolerance of what was expected),
       // so a short surge or outage barely moves tomorrow's expectation for that hour
       const tol = ring.get(idx, COLS.bt)

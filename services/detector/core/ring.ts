@@ -16,9 +16,14 @@ export const COLS = {
   bc: 10, // expected cost at the burn-rate baseline
   bv: 11, // variance of the cost under the burn-rate baseline
   bt: 12, // relative tolerance of the burn-rate baseline at that time (threshold × widening)
+  kw: 13, // cache write tokens
+  cu: 14, // cost of uncached input tokens (the window's cost_input_usd; 0 when not carried)
+  cr: 15, // cost of cache reads
+  cw: 16, // cost of cache writes
+  co: 17, // cost of output tokens
 } as const
 export type Col = (typeof COLS)[keyof typeof COLS]
-const NCOLS = Object.keys(COLS).length
+export const NCOLS = Object.keys(COLS).length
 
 /**
  * Per-window maps of a few names to numbers (deployment IDs → requests; models → requests and

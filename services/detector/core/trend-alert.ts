@@ -5,7 +5,7 @@
  */
 import type { AlertRecord } from '../../../schemas/alert.ts'
 import { rankDeployments } from './attribution.ts'
-import { catalogPrices, computeDrivers, estimatePrices } from './drivers.ts'
+import { addComponents, catalogPrices, computeDrivers, estimatePrices } from './drivers.ts'
 import { alertId } from './hash.ts'
 import type { KeyContext, KeyTracker } from './key.ts'
 import type { CanaryHit } from './canary.ts'
@@ -30,7 +30,7 @@ export interface OpenAlert {
   /** requests per window since the change point (cost-per-request monthly impact) */
   volume: number
   /** paged by the canary comparison: while both IDs still serve, the diluted level does not resolve it */
-  canary?: { id: string; olderId: string }
+  canary?: { id: string; olderId: string; share: number; rel: number }
 }
 
 const HOUR_MS = 3_600_000
@@ -214,7 +214,7 @@ export function buildTrendAlert(
   if (signal === 'burn_rate' && tNow - cp < BURN_PERSIST_MS - ctx.windowMs) return null
   const { exp } = cols(signal)
   const windows = ring.size - k
-  const cur = { n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0 }
+  const cur = { n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0, kw: 0, cu: 0, cr: 0, cw: 0, co: 0 }
   let e = 0
   let xc = 0
   let cxc = 0
@@ -225,6 +225,7 @@ export function buildTrendAlert(
     cur.o += ring.get(i, COLS.o)
     cur.k += ring.get(i, COLS.k)
     cur.e += ring.get(i, COLS.e)
+    addComponents(cur, ring, i)
     e += ring.get(i, exp)
     const x = ring.get(i, COLS.xc)
     if (x > 0) {
@@ -250,8 +251,10 @@ export function buildTrendAlert(
   let current: number
   let volumeChangePct = 0
   if (signal === 'burn_rate') {
-    // a burn-rate break explained by a unit-cost change belongs to the cost-per-request test
-    if (Math.abs(cprRel) >= ctx.thrCpr / 2) return null
+    // a burn-rate break explained by a unit-cost change belongs to the cost-per-request test; a
+    // unit cost that moved the other way explains nothing (a retry storm: failed calls are cheaper,
+    // and their retries make the spend rise)
+    if (dir * cprRel >= ctx.thrCpr / 2) return null
     // a series whose burn moved because the endpoint's traffic moved to or from a sibling series
     // (another model of the same endpoint: a model swap, a router change, its rollback) has not
     // broken its own trend: the endpoint's unit cost (model mix) is the signal for that. What is
@@ -301,6 +304,7 @@ function record(key: KeyTracker, a: OpenAlert, status: AlertRecord['status'], cu
     drivers: a.drivers,
     severity: severityOf(a.signal, a.dir, a.dir * rel, a.thr),
     monthly_impact_usd: impact(a.signal, a.baseline, current, a.volume, windowMs),
+    ...(a.canary ? { canary: { deployment_id: a.canary.id, compared_with: a.canary.olderId, traffic_pct: round2(a.canary.share * 100), change_pct: round2(a.canary.rel * 100) } } : {}),
   }
 }
 
@@ -348,7 +352,7 @@ export function buildCanaryAlert(key: KeyTracker, ctx: KeyContext, hit: CanaryHi
   const ring = key.ring
   const k = ring.indexAtOrAfter(hit.first)
   if (k >= ring.size) return null
-  const cur = { n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0 }
+  const cur = { n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0, kw: 0, cu: 0, cr: 0, cw: 0, co: 0 }
   let e = 0
   for (let i = k; i < ring.size; i++) {
     cur.n += ring.get(i, COLS.n)
@@ -357,6 +361,7 @@ export function buildCanaryAlert(key: KeyTracker, ctx: KeyContext, hit: CanaryHi
     cur.o += ring.get(i, COLS.o)
     cur.k += ring.get(i, COLS.k)
     cur.e += ring.get(i, COLS.e)
+    addComponents(cur, ring, i)
     e += ring.get(i, COLS.xc)
   }
   if (cur.n <= 0) return null
@@ -379,7 +384,7 @@ export function buildCanaryAlert(key: KeyTracker, ctx: KeyContext, hit: CanaryHi
     deploymentIds,
     drivers,
     volume: cur.n / (ring.size - k),
-    canary: { id: hit.id, olderId: hit.olderId },
+    canary: { id: hit.id, olderId: hit.olderId, share: hit.share, rel: hit.rel },
   }
   return { open, record: record(key, open, 'firing', hit.newMean, hit.rel, tNow + ctx.windowMs, ctx.windowMs) }
 }
