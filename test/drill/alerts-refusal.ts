@@ -38,8 +38,8 @@ export const REFUSAL_MS = 30_000
 /** the detector is SIGKILLed this long after the first state change reached cost.alerts */
 const KILL_AFTER_MS = 10_000
 
-async function one(client: ClickHouseClient, query: string): Promise<number> {
-  const rs = await client.query({ query, format: 'JSONEachRow' })
+async function one(client: ClickHouseClient, query: string, params?: Record<string, unknown>): Promise<number> {
+  const rs = await client.query({ query, format: 'JSONEachRow', ...(params ? { query_params: params } : {}) })
   const [row] = await rs.json<{ n: number | string }>()
   return Number(row?.n ?? 0)
 }
@@ -130,7 +130,7 @@ export async function alertsRefusal(brokers: string[]): Promise<DrillResult> {
     const unexpectedOnTopic = [...onTopic].filter((k) => !states.has(k)).length
     const recorded = await one(admin, 'SELECT uniqExact(alert_id, status) AS n FROM alerts')
     const recordedRows = await one(admin, 'SELECT count() AS n FROM alerts FINAL')
-    const recordedUnexpected = await one(admin, `SELECT count() AS n FROM alerts FINAL WHERE concat(alert_id, '/', status) NOT IN (${[...states].map((s) => `'${s.replace(/'/g, "\\'")}'`).join(',') || "''"})`)
+    const recordedUnexpected = await one(admin, 'SELECT count() AS n FROM alerts FINAL WHERE NOT has({states:Array(String)}, concat(alert_id, \'/\', status))', { states: [...states] })
     const c = pages.compare(expected)
     const notes = [
       `${refused} inserts into alerts refused by the server over ${REFUSAL_MS / 1000} s; detector SIGKILLed ${KILL_AFTER_MS / 1000} s in (${publishedAtKill} state changes on cost.alerts, ${pagedAtKill} paged, ${recordedAtKill} recorded), restarted during the refusal; ${reference.length} reference state changes, ${onTopic.size} on cost.alerts (${published.length} records), ${recordedDuringRefusal} recorded during the refusal, ${recorded} in alerts (${recordedRows} rows after FINAL) ${recordedAfterS.toFixed(1)} s after it ended; ${c.deliveredExpected}/${expected.size} paged`,
