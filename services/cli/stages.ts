@@ -177,6 +177,32 @@ async function drain(rt: Runtime, input: { group: string; topic: string }, logge
   logger.error({ group: input.group, topic: input.topic, lag }, `could not drain ${input.topic} in time: ${lag} acknowledged records were not processed and are lost (the embedded bus keeps them in memory only)`)
 }
 
+/** How long a graceful stop (SIGTERM/Ctrl-C) may take before the process exits anyway. */
+export const SHUTDOWN_DEADLINE_MS = 30_000
+
+/**
+ * Graceful stop under a deadline. When the stages cannot drain in time (a store refusing writes,
+ * a stuck batch), says how many acknowledged events could not be stored and are lost with the
+ * process (the embedded bus keeps them in memory only; with Kafka nothing is lost and the count
+ * is 0), and resolves with that count; the caller exits. The stop goes on in the background.
+ */
+export async function stopWithin(running: RunningStages, deadlineMs: number, logger: Logger): Promise<{ stopped: true } | { stopped: false; unstoredEvents: number }> {
+  let timer: NodeJS.Timeout | undefined
+  const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), deadlineMs)))
+  const outcome = await Promise.race([running.stop().then(() => 'stopped' as const), timedOut]).finally(() => clearTimeout(timer))
+  if (outcome === 'stopped') return { stopped: true }
+  const n = await Promise.race([running.unstored(), sleep(1000).then(() => -1)])
+  logger.error(
+    { deadlineMs, unstoredEvents: n },
+    n > 0
+      ? `shutdown deadline passed; ${n} acknowledged events could not be stored and are lost (the embedded bus keeps them in memory only)`
+      : n === 0
+        ? 'shutdown deadline passed; no acknowledged event is waiting to be stored; exiting'
+        : 'shutdown deadline passed; could not count the acknowledged events not stored yet; exiting',
+  )
+  return { stopped: false, unstoredEvents: n }
+}
+
 export async function runStages(names: StageName[], config: AppConfig, out: NodeJS.WritableStream, opts: { shutdownDeadlineMs?: number } = {}): Promise<number> {
   const logger = createLogger({ level: config.logLevel, secrets: config.secrets, format: config.logFormat })
   const running = await startStages(names, config, logger, { out })
@@ -192,16 +218,8 @@ export async function runStages(names: StageName[], config: AppConfig, out: Node
     process.once('SIGINT', () => resolve('SIGINT'))
   })
   logger.info({ signal }, 'shutting down: stop intake, drain, flush, close')
-  const deadline = opts.shutdownDeadlineMs ?? 30_000
-  const timer = setTimeout(() => {
-    void Promise.race([running.unstored(), sleep(1000).then(() => -1)]).then((n) => {
-      logger.error({ deadlineMs: deadline, unstoredEvents: n }, n > 0 ? `shutdown deadline passed; ${n} acknowledged events could not be stored and are lost (the embedded bus keeps them in memory only)` : 'shutdown deadline passed; exiting')
-      process.exit(1)
-    })
-  }, deadline)
-  timer.unref()
-  await running.stop()
-  clearTimeout(timer)
+  const stop = await stopWithin(running, opts.shutdownDeadlineMs ?? SHUTDOWN_DEADLINE_MS, logger)
+  if (!stop.stopped) process.exit(1)
   logger.info('stopped')
   // Everything is flushed and committed. After a broker restart kafkajs can keep reconnecting
   // sockets open past disconnect() (tulios/kafkajs#1147), which would keep a stopped process

@@ -37,6 +37,7 @@ import { createEnvironmentDetectorCore } from './environments.ts'
 import { createSeriesGate } from '../../shared/series-caps.ts'
 import { seriesId } from '../../schemas/series.ts'
 import { detectorConfig } from './config.ts'
+import { retrying } from '../../shared/retry.ts'
 import type { ClickHouseAlertStore } from './clickhouse-store.ts'
 
 export interface DetectorDeps {
@@ -86,6 +87,7 @@ export function createDetector(d: DetectorDeps): DetectorService {
   const outbox = new Map<string, AlertRecord[]>()
   let deployConsumer: BusConsumer | null = null
   let stopped = false
+  const stopSignal = new AbortController()
   // the core is not re-entrant: batches of different partitions run one at a time
   let chain: Promise<unknown> = Promise.resolve()
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
@@ -97,8 +99,17 @@ export function createDetector(d: DetectorDeps): DetectorService {
   const emit = async (alerts: AlertRecord[]) => {
     const fresh = alerts.filter((a) => !known.has(keyOf(a)))
     if (!fresh.length) return
-    await producer!.send(topics.alerts, fresh.map((a) => ({ key: a.team, value: JSON.stringify(a) })))
-    await d.store.insertAlerts(fresh)
+    // retried while the failure is retriable: a restart during a ClickHouse outage or while the
+    // alerts table refuses writes waits for them instead of exiting (drill `alerts-refusal`)
+    const retry = (what: string, fn: () => Promise<void>) =>
+      retrying(fn, {
+        signal: stopSignal.signal,
+        onFailedAttempt: (err, attempt, willRetry) => {
+          if (willRetry) log.warn({ err, attempt, alerts: fresh.length }, `${what} of the recovered state changes failed; retrying`)
+        },
+      })
+    await retry('publishing', () => producer!.send(topics.alerts, fresh.map((a) => ({ key: a.team, value: JSON.stringify(a) }))))
+    await retry('recording', () => d.store.insertAlerts(fresh))
     for (const a of fresh) {
       known.add(keyOf(a))
       m.alerts.inc({ status: a.status, signal: a.signal })
@@ -214,6 +225,7 @@ export function createDetector(d: DetectorDeps): DetectorService {
     async stop() {
       if (stopped) return
       stopped = true
+      stopSignal.abort(new Error('detector stopping'))
       await runner?.stop()
       await deployConsumer?.stop()
       await chain

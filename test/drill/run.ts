@@ -19,7 +19,7 @@ import { securitySummary } from './security-summary.ts'
 import { fastClock, kcatProducers, oldMonths } from './stage-runner.ts'
 import { alertsRefusal } from './alerts-refusal.ts'
 import { clickhouseOutageBreak } from './outage-break.ts'
-import { seriesFlood } from './series-flood.ts'
+import { seriesFlood, seriesFloodEmbedded } from './series-flood.ts'
 import { clickhouseKill, leaderKill, scaleOut, stopTopologyDrills } from './topology.ts'
 
 interface Env {
@@ -54,7 +54,10 @@ const drills: Record<string, Drill> = {
   'alerts-refusal': (e) => alertsRefusal(e.brokers),
   // a ClickHouse server (infra/clickhouse/local-server.ts) stopped for 60 s under stage processes
   'outage-break': (e) => clickhouseOutageBreak(e.brokers),
-  'series-flood': () => seriesFlood(),
+  // Kafka, with a kill -9 of the aggregator during the flood
+  'series-flood': (e) => seriesFlood(e.brokers),
+  // `burnwatch start` (in-process bus): the same flood, no kill (the embedded bus loses acknowledged events on a crash)
+  'series-flood-embedded': () => seriesFloodEmbedded(),
   // a ClickHouse server (infra/clickhouse/local-server.ts); a three-broker cluster started on first use
   'clickhouse-kill': (e) => clickhouseKill(e.brokers),
   'leader-kill': () => leaderKill(),
