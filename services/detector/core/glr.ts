@@ -70,7 +70,8 @@ export class ShiftEvidence {
    * SPACING apart in age (an exponential histogram of change points), back to LOOKBACK_WINDOWS:
    * about 50 candidates in a fixed 3.5 KB instead of a 27 KB prefix ring of every window.
    */
-  private readonly cp = new Float64Array(CAPACITY * STRIDE)
+  /** allocated for 8 checkpoints at first, doubled up to CAPACITY (a key that only sends a few windows stays small) */
+  private cp = new Float64Array(8 * STRIDE)
   private len = 0
   /** windows pushed since the last reset */
   private count = 0
@@ -104,6 +105,11 @@ export class ShiftEvidence {
     if (this.len > 0) this.cp[(this.len - 1) * STRIDE + T] = t
     this.count++
     this.thin()
+    if ((this.len + 1) * STRIDE > this.cp.length && this.cp.length < CAPACITY * STRIDE) {
+      const grown = new Float64Array(Math.min(CAPACITY, 2 * (this.cp.length / STRIDE)) * STRIDE)
+      grown.set(this.cp)
+      this.cp = grown
+    }
     const o = this.len * STRIDE
     const cp = this.cp
     cp[o + D] = this.d

@@ -34,7 +34,7 @@ export const NCOLS = Object.keys(COLS).length
  * alert is built. Decoded on demand.
  */
 class SlotMaps {
-  private readonly capacity: number
+  private capacity: number
   private readonly values: number
   private names: string[] = []
   private k = 0
@@ -47,6 +47,17 @@ class SlotMaps {
   constructor(capacity: number, values: number) {
     this.capacity = capacity
     this.values = values
+  }
+
+  /** More windows (the ring grew; its windows keep their slots). */
+  resize(capacity: number): void {
+    const slots = new Uint8Array(capacity * this.k)
+    const vals = new Float32Array(capacity * this.k * this.values)
+    slots.set(this.slots)
+    vals.set(this.vals)
+    this.slots = slots
+    this.vals = vals
+    this.capacity = capacity
   }
 
   private grow(k: number): void {
@@ -131,47 +142,66 @@ const modelValue = (x: { n: number; c: number }, v: number): number => (v === 0 
  * 6.6 KB for 128 windows instead of 13 KB plus a parsed object per window for its deployments.
  */
 export class WindowRing {
+  /** most windows kept */
   readonly capacity: number
-  private readonly data: Float32Array
-  private readonly ts: Float64Array
+  /** windows allocated: starts small and doubles up to `capacity`, so a series that only ever sends a few windows (a flood of one-off names) costs a few hundred bytes */
+  private cap: number
+  private data: Float32Array
+  private ts: Float64Array
   private readonly deps: SlotMaps
   /** endpoint rollups: requests and cost per model of each window (allocated on first use) */
   private models: SlotMaps | null = null
-  private head = 0 // physical index of the oldest entry
+  private head = 0 // physical index of the oldest entry (0 until the ring is full at `capacity`)
   size = 0
 
-  constructor(capacity: number) {
+  constructor(capacity: number, initial = 8) {
     this.capacity = capacity
-    this.data = new Float32Array(capacity * (NCOLS - 1))
-    this.ts = new Float64Array(capacity)
-    this.deps = new SlotMaps(capacity, 1)
+    this.cap = Math.min(capacity, initial)
+    this.data = new Float32Array(this.cap * (NCOLS - 1))
+    this.ts = new Float64Array(this.cap)
+    this.deps = new SlotMaps(this.cap, 1)
+  }
+
+  /** Doubles the allocation (only while not yet full at `capacity`, so head is 0 and slots are in order). */
+  private grow(): void {
+    const cap = Math.min(this.capacity, this.cap * 2)
+    const data = new Float32Array(cap * (NCOLS - 1))
+    data.set(this.data)
+    const ts = new Float64Array(cap)
+    ts.set(this.ts)
+    this.data = data
+    this.ts = ts
+    this.deps.resize(cap)
+    this.models?.resize(cap)
+    this.cap = cap
   }
 
   /** Appends a window (overwriting the oldest when full) and returns its logical index. */
   push(values: ArrayLike<number>, deployments: Record<string, number> | null, models: Record<string, { n: number; c: number }> | null = null): number {
+    if (this.size === this.cap && this.cap < this.capacity) this.grow()
     let slot: number
-    if (this.size < this.capacity) {
-      slot = (this.head + this.size) % this.capacity
+    if (this.size < this.cap) {
+      slot = (this.head + this.size) % this.cap
       this.size++
     } else {
       slot = this.head
-      this.head = (this.head + 1) % this.capacity
+      this.head = (this.head + 1) % this.cap
     }
     const base = slot * (NCOLS - 1)
     this.ts[slot] = values[0] ?? 0
     for (let c = 1; c < NCOLS; c++) this.data[base + c - 1] = values[c] ?? 0
     this.deps.set(slot, deployments, depValue)
-    if (models || this.models) (this.models ??= new SlotMaps(this.capacity, 2)).set(slot, models, modelValue)
+    if (models || this.models) (this.models ??= new SlotMaps(this.cap, 2)).set(slot, models, modelValue)
     return this.size - 1
   }
 
   get(index: number, col: Col): number {
-    const slot = (this.head + index) % this.capacity
+    const slot = (this.head + index) % this.cap
     return col === 0 ? (this.ts[slot] ?? 0) : (this.data[slot * (NCOLS - 1) + col - 1] ?? 0)
   }
 
   deployments(index: number): Record<string, number> | null {
-    const m = this.deps.get((this.head + index) % this.capacity)
+    const m = this.deps.get((this.head + index) % this.cap)
     if (!m) return null
     const out: Record<string, number> = {}
     for (const [k, v] of m) out[k] = v[0] ?? 0
@@ -179,7 +209,7 @@ export class WindowRing {
   }
 
   modelShares(index: number): Record<string, { n: number; c: number }> | null {
-    const m = this.models?.get((this.head + index) % this.capacity)
+    const m = this.models?.get((this.head + index) % this.cap)
     if (!m) return null
     const out: Record<string, { n: number; c: number }> = {}
     for (const [k, v] of m) out[k] = { n: v[0] ?? 0, c: v[1] ?? 0 }
