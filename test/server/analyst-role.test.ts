@@ -25,6 +25,8 @@ const timestamp = new Date().toISOString().replace('T', ' ').replace('Z', '')
 // the declared login's database is shared with the other server-path files: this file's rows carry a run suffix
 const run = randomBytes(4).toString('hex')
 const SEED = `analyst-seed-${run}`
+/** the seed's team: its rows (and what the views derived from them) are deleted after, so the other files sharing the database count only their own */
+const TEAM = `analyst-probe-${run}`
 const WRITES = [`analyst-write-${run}`, `analyst-write-2-${run}`]
 const OTHER = `other-db-${run}`
 
@@ -51,14 +53,26 @@ beforeAll(async () => {
     cleanups.push(() => admin.client.command({ query: `DROP USER IF EXISTS ${login.user}` }))
   }
   other = await openTestClickHouse(target)
-  await admin.client.insert({ table: 'usage_events', values: [{ event_id: SEED, team: 'search', endpoint: 'POST /v1/summarize', model: 'gpt-4o-mini', timestamp }], format: 'JSONEachRow' })
-  await other.client.insert({ table: 'usage_events', values: [{ event_id: OTHER, team: 'growth', timestamp }], format: 'JSONEachRow' })
+  await admin.client.insert({ table: 'usage_events', values: [{ event_id: SEED, team: TEAM, endpoint: 'POST /v1/summarize', model: 'gpt-4o-mini', timestamp }], format: 'JSONEachRow' })
+  await other.client.insert({ table: 'usage_events', values: [{ event_id: OTHER, team: TEAM, timestamp }], format: 'JSONEachRow' })
   analyst = createClient({ url: target.url, username: login.user, password: login.password, database: login.database, log: { level: ClickHouseLogLevel.OFF } })
 }, 120_000)
+
+async function deleteTeam(h: ClickHouseHandle): Promise<void> {
+  const rs = await h.client.query({
+    query: "SELECT table FROM system.columns WHERE database = currentDatabase() AND name = 'team' AND table IN (SELECT name FROM system.tables WHERE database = currentDatabase() AND engine LIKE '%MergeTree')",
+    format: 'JSONEachRow',
+  })
+  for (const { table } of await rs.json<{ table: string }>()) {
+    await h.client.command({ query: 'ALTER TABLE {t:Identifier} DELETE WHERE team = {team:String}', query_params: { t: table, team: TEAM }, clickhouse_settings: { mutations_sync: '2' } })
+  }
+}
 
 afterAll(async () => {
   await analyst?.close()
   for (const c of cleanups) await c()
+  // the seeds and everything the materialized views derived from them: every MergeTree-family table with a team column
+  for (const h of [admin, other]) if (h) await deleteTeam(h)
   await other?.close()
   await admin?.close()
 })
@@ -87,7 +101,7 @@ describe('analyst login on a ClickHouse server', () => {
   it('reads the rows the writing login stored', async () => {
     expect(await eventIds(analyst)).toEqual([SEED])
     const rs = await analyst.query({ query: 'SELECT team, endpoint FROM usage_events WHERE event_id = {id:String}', query_params: { id: SEED }, format: 'JSONEachRow' })
-    expect(await rs.json()).toEqual([{ team: 'search', endpoint: 'POST /v1/summarize' }])
+    expect(await rs.json()).toEqual([{ team: TEAM, endpoint: 'POST /v1/summarize' }])
   })
 
   it('cannot insert: refused with the access error and nothing stored', async () => {
