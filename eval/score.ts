@@ -115,6 +115,12 @@ export function score(cursors: SeriesCursor[], alerts: AlertRecord[]): { rows: K
         return t > s.t0 && t <= s.t1 + 30 * M && (x.direction === 'up') === dir > 0
       })
       if (!a && process.env.EVAL_FALSE) console.log(`missed ${s.kind} ${s.team}/${s.endpoint} ${(rel * 100).toFixed(1)}% at ${new Date(s.t0).toISOString()}; alerts ${as.map((x) => `${x.model ?? '*'} ${x.signal} ${x.direction} ${x.detected_at}`).join('; ')}`)
+      if (a && process.env.EVAL_WRONG) {
+        const cpOff = (Date.parse(a.started_at) - s.t0) / M
+        const depOk = s.causeId === null ? a.deployment_ids.length === 0 : a.deployment_ids[0] === s.causeId
+        if (Math.abs(cpOff) > 5 || !depOk || a.drivers.primary !== expectedDriver(s))
+          console.log(`wrong ${s.kind} ${s.team}/${s.endpoint} ${a.model ?? '*'} ${a.signal} ${a.change_pct}%: cp ${cpOff >= 0 ? '+' : ''}${cpOff} min, deployments ${a.deployment_ids.join(',') || '-'} (cause ${s.causeId ?? '-'}), driver ${a.drivers.primary} (want ${expectedDriver(s)}), delay ${(Date.parse(a.detected_at) - s.t0) / M} min`)
+      }
       if (a) found.push({ s, a, delay: (Date.parse(a.detected_at) - s.t0) / M, floor: c.label.floorAt === null ? null : (c.label.floorAt - s.t0) / M })
     }
     allBreaks += breaks

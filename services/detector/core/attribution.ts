@@ -5,10 +5,11 @@
  * Score = closeness of first sight to the change point (exp(−|Δt|/τ)) × (0.1 + the rise of the
  * deployment's share of requests across the change point); a marker with no traffic evidence
  * scores on closeness alone at a lower weight. A deployment first seen before the look-back
- * counts when its share of requests rose by at least CANARY_MIN_RISE across the change point (a
- * canary that went to full rollout), scored CANARY_WEIGHT × the rise. Highest score first.
+ * counts when its share of requests rose by at least CANARY_MIN_RISE (and CANARY_MIN_RATIO-fold)
+ * across the change point (a canary that went to full rollout), scored CANARY_WEIGHT × the rise.
+ * Highest score first.
  */
-import { ATTRIBUTION_LOOKBACK_MS, ATTRIBUTION_TAU_MS, CANARY_MIN_RISE, CANARY_WEIGHT, MAX_DEPLOYMENT_IDS_IN_ALERT, MAX_TRACKED_DEPLOYMENTS } from './params.ts'
+import { ATTRIBUTION_LOOKBACK_MS, ATTRIBUTION_TAU_MS, CANARY_MIN_RATIO, CANARY_MIN_RISE, CANARY_WEIGHT, MAX_DEPLOYMENT_IDS_IN_ALERT, MAX_TRACKED_DEPLOYMENTS } from './params.ts'
 import type { WindowRing } from './ring.ts'
 
 export interface MarkerRef {
@@ -77,6 +78,23 @@ export function rankDeployments(
   changePoint: number,
   detectedAt: number,
 ): string[] {
+  return attribute(ring, sightings, markers, endpoint, changePoint, detectedAt).ids
+}
+
+/**
+ * The ranked deployment IDs, and when the first of them is a canary (first seen before the
+ * look-back, its share risen across the change point) the time it was first seen: the break
+ * began with the canary, at its share of the traffic.
+ */
+export function attribute(
+  ring: WindowRing,
+  sightings: DeploymentSightings,
+  markers: readonly MarkerRef[],
+  endpoint: string | null,
+  changePoint: number,
+  detectedAt: number,
+): { ids: string[]; canaryFirstSeen: number | null } {
+  const canaries = new Map<string, number>()
   const lo = changePoint - ATTRIBUTION_LOOKBACK_MS
   const cpIdx = ring.indexAtOrAfter(changePoint)
   const after = shares(ring, cpIdx, ring.size)
@@ -90,10 +108,13 @@ export function rankDeployments(
     if (s.first > detectedAt) continue
     if (s.first < lo) {
       // first seen before the look-back: a candidate only when its share of traffic rose across
-      // the change point by at least half (a canary or a slow rolling deploy that completed)
+      // the change point (a canary or a slow rolling deploy that completed)
       const a = after.total > 0 ? (after.byId.get(id) ?? 0) / after.total : 0
       const b = justBefore.total > 0 ? (justBefore.byId.get(id) ?? 0) / justBefore.total : 0
-      if (a - b >= CANARY_MIN_RISE) scores.set(id, CANARY_WEIGHT * (a - b))
+      if (a - b >= CANARY_MIN_RISE && a >= CANARY_MIN_RATIO * b) {
+        scores.set(id, CANARY_WEIGHT * (a - b))
+        canaries.set(id, s.first)
+      }
       continue
     }
     const a = after.total > 0 ? (after.byId.get(id) ?? 0) / after.total : 0
@@ -107,8 +128,10 @@ export function rankDeployments(
     const fromMarker = 0.05 * closeness(m.t)
     scores.set(m.id, Math.max(fromTraffic ?? 0, fromMarker) + (fromTraffic !== undefined ? 0.01 * closeness(m.t) : 0))
   }
-  return [...scores.entries()]
+  const ids = [...scores.entries()]
     .sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1))
     .slice(0, MAX_DEPLOYMENT_IDS_IN_ALERT)
     .map(([id]) => id)
+  const top = ids[0]
+  return { ids, canaryFirstSeen: top !== undefined ? (canaries.get(top) ?? null) : null }
 }

@@ -78,11 +78,14 @@ export const ATTRIBUTION_LOOKBACK_MS = 30 * 60_000
 export const ATTRIBUTION_TAU_MS = 5 * 60_000
 /**
  * A deployment first seen before the look-back (a canary, a slow rolling deploy) is a candidate
- * when its share of requests rose by at least half across the change point; it scores half its
- * rise: below a deployment first seen at the change point that took the traffic, above one that
- * took little of it.
+ * when its share of requests rose across the change point by at least CANARY_MIN_RISE and to at
+ * least CANARY_MIN_RATIO times its share before; it scores CANARY_WEIGHT × its rise: below a
+ * deployment first seen at the change point that took the traffic, above one that took little of
+ * it. The rise is absolute, so with several services behind one series a full rollout of one of
+ * them moves its share by only that service's part of the traffic: a quarter, not a half.
  */
-export const CANARY_MIN_RISE = 0.5
+export const CANARY_MIN_RISE = 0.25
+export const CANARY_MIN_RATIO = 2
 export const CANARY_WEIGHT = 0.5
 export const MAX_TRACKED_DEPLOYMENTS = 64
 export const MAX_MARKERS_PER_TEAM = 256

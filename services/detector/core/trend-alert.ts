@@ -4,12 +4,12 @@
  * transitions.
  */
 import type { AlertRecord } from '../../../schemas/alert.ts'
-import { rankDeployments } from './attribution.ts'
+import { attribute, rankDeployments } from './attribution.ts'
 import { addComponents, catalogPrices, computeDrivers, estimatePrices } from './drivers.ts'
 import { alertId } from './hash.ts'
 import type { KeyContext, KeyTracker } from './key.ts'
 import type { CanaryHit } from './canary.ts'
-import { BURN_PERSIST_MS, CHANGE_POINT_SEARCH_BACK, ENDPOINT_MAX_SKEW_WINDOWS, HOURS_PER_MONTH, MAX_DEPLOYMENT_IDS_IN_ALERT, TEAM_FINALIZE_LAG_WINDOWS } from './params.ts'
+import { BURN_PERSIST_MS, CHANGE_POINT_SEARCH_BACK, HOLD_MAX_MS, ENDPOINT_MAX_SKEW_WINDOWS, HOURS_PER_MONTH, MAX_DEPLOYMENT_IDS_IN_ALERT, TEAM_FINALIZE_LAG_WINDOWS } from './params.ts'
 import { COLS, type WindowRing } from './ring.ts'
 import { toIso } from './time.ts'
 
@@ -21,6 +21,8 @@ export interface OpenAlert {
   dir: 1 | -1
   thr: number
   startedAt: number
+  /** where the shifted level begins (the change point; startedAt may be earlier: a canary's first sight) */
+  levelFrom?: number
   reportedRel: number
   baseline: number
   windowsSince: number
@@ -280,9 +282,12 @@ export function buildTrendAlert(
     drivers = withModelMix(drivers, rel * 100, mix)
     if (drivers.primary !== 'model_mix') return null
   }
-  const deploymentIds = rankDeployments(ring, key.sightings, ctx.markers, key.endpoint, cp, tNow)
-  const id = alertId(key.team, key.endpoint, key.model, signal, cp)
-  const open: OpenAlert = { id, signal, dir, thr, startedAt: cp, reportedRel: rel, baseline, windowsSince: 0, okStreak: 0, deploymentIds, drivers, volume }
+  const { ids: deploymentIds, canaryFirstSeen } = attribute(ring, key.sightings, ctx.markers, key.endpoint, cp, tNow)
+  // a canary that went to full rollout at the change point: the break began with the canary (at
+  // its share of the traffic), unless it was first seen so long before that it is not one
+  const startedAt = signal === 'cost_per_request' && dir > 0 && canaryFirstSeen !== null && cp - canaryFirstSeen <= HOLD_MAX_MS ? canaryFirstSeen : cp
+  const id = alertId(key.team, key.endpoint, key.model, signal, startedAt)
+  const open: OpenAlert = { id, signal, dir, thr, startedAt, levelFrom: cp, reportedRel: rel, baseline, windowsSince: 0, okStreak: 0, deploymentIds, drivers, volume }
   return { open, record: record(key, open, 'firing', current, rel, tNow + ctx.windowMs, ctx.windowMs) }
 }
 
@@ -397,7 +402,7 @@ export function updateOrResolve(key: KeyTracker, a: OpenAlert, ctx: KeyContext, 
     a.okStreak = 0
     return null
   }
-  const r = recentLevel(key.ring, a.signal, ctx.resolveWindows, levelSpan(key, a.signal, key.ring.indexAtOrAfter(a.startedAt), a.thr))
+  const r = recentLevel(key.ring, a.signal, ctx.resolveWindows, levelSpan(key, a.signal, key.ring.indexAtOrAfter(a.levelFrom ?? a.startedAt), a.thr))
   if (r === null) return null
   const { rel, o, e, v, n, windows } = r
   const se = Math.sqrt(v * dispersionOf(key, a.signal)) / e
