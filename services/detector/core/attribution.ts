@@ -101,16 +101,17 @@ export function attribute(
   const before = shares(ring, ring.indexAtOrAfter(lo), cpIdx)
   const scores = new Map<string, number>()
   const closeness = (t: number): number => Math.exp(-Math.abs(t - changePoint) / ATTRIBUTION_TAU_MS)
-  // shares just before the change point: a canary seen long before (at a small share) rose to
-  // most of the traffic across it; a deployment that had completed its rollout did not
-  const justBefore = shares(ring, cpIdx - 10, cpIdx)
   for (const [id, s] of sightings.entries()) {
     if (s.first > detectedAt) continue
     if (s.first < lo) {
       // first seen before the look-back: a candidate only when its share of traffic rose across
       // the change point (a canary or a slow rolling deploy that completed)
+      // its share from its first sight (as far back as the ring reaches) to the change point: a
+      // canary serves a small share there (also when the change point falls mid-rollout), a
+      // deployment that had completed its rollout long before serves all of it
+      const since = shares(ring, ring.indexAtOrAfter(s.first), cpIdx)
       const a = after.total > 0 ? (after.byId.get(id) ?? 0) / after.total : 0
-      const b = justBefore.total > 0 ? (justBefore.byId.get(id) ?? 0) / justBefore.total : 0
+      const b = since.total > 0 ? (since.byId.get(id) ?? 0) / since.total : 0
       if (a - b >= CANARY_MIN_RISE && a >= CANARY_MIN_RATIO * b) {
         scores.set(id, CANARY_WEIGHT * (a - b))
         canaries.set(id, s.first)
