@@ -40,6 +40,24 @@ const amount = (field: string) =>
 /** The environment of events that name none. */
 export const DEFAULT_ENVIRONMENT = 'production'
 
+/**
+ * Attributes that mark a call as a retry, with an integer value >= 1: OpenTelemetry's HTTP
+ * semantic-convention `http.request.resend_count` ("the ordinal number of request resending
+ * attempt"; OTLP spans pass it on as an attribute) and Burnwatch's plain `retry_attempt`. The
+ * usage-event contract has no retry field: producers set one of these attributes.
+ */
+export const RETRY_ATTRIBUTES = ['http.request.resend_count', 'retry_attempt'] as const
+
+/** True when an attribute of RETRY_ATTRIBUTES is an integer >= 1 in decimal digits ('1', '2', …; not '0', '-1', '01', '1.5', ' 1' or 'abc'). */
+export function isRetry(attributes: Readonly<Record<string, string>> | undefined): boolean {
+  if (!attributes) return false
+  for (const k of RETRY_ATTRIBUTES) {
+    const v = attributes[k]
+    if (v !== undefined && /^[1-9]\d*$/.test(v)) return true
+  }
+  return false
+}
+
 export const isoTimestamp = (field: string) =>
   z.iso.datetime({ offset: true, error: typeError(field, 'an ISO-8601 date-time with a zone, e.g. 2026-11-22T10:00:00.123Z') })
 

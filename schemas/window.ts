@@ -19,6 +19,12 @@ export const WindowRecord = z.strictObject({
   window_end: isoTimestamp('window_end'),
   requests: count,
   errors: count,
+  /**
+   * requests that were retries: their attributes carry `http.request.resend_count` (OpenTelemetry
+   * HTTP semantic conventions) or `retry_attempt` as an integer >= 1. Absent in windows stored
+   * before it existed (migration 043).
+   */
+  retries: count.optional(),
   input_tokens: count,
   output_tokens: count,
   cache_read_tokens: count,

@@ -38,6 +38,8 @@ export interface UsageRow {
   cost_cache_read_usd: number
   cost_cache_write_usd: number
   cost_output_usd: number
+  /** a resend of an earlier call (windows.ts isRetry of its attributes; migration 043) */
+  retry: boolean
   batch: boolean
   cost_usd: string
   cost_source: string
@@ -139,6 +141,7 @@ const USAGE_COLUMNS = [
   'cost_cache_read_usd',
   'cost_cache_write_usd',
   'cost_output_usd',
+  'retry',
 ] as const satisfies readonly (keyof UsageRow)[]
 const USAGE_COLUMN_LIST = USAGE_COLUMNS.join(', ')
 
@@ -175,6 +178,7 @@ function compactRow(r: UsageRow): unknown[] {
     r.cost_cache_read_usd,
     r.cost_cache_write_usd,
     r.cost_output_usd,
+    r.retry ? 1 : 0,
   ]
 }
 
@@ -183,7 +187,7 @@ export const USAGE_ROWBINARY_STRUCTURE =
   'event_id String, timestamp DateTime64(3), team String, endpoint String, model String, provider String, service String, deployment_id String, ' +
   'input_tokens UInt64, output_tokens UInt64, cache_read_tokens UInt64, cache_write_tokens UInt64, batch Bool, cost_usd Decimal(38, 12), cost_source String, ' +
   'unpriced Bool, gpu_seconds Float64, latency_ms Float64, status String, attributes Map(String, String), late Bool, kafka_topic String, kafka_partition UInt32, kafka_offset UInt64, environment String, reasoning_tokens UInt64, ' +
-  'cost_input_usd Float64, cost_cache_read_usd Float64, cost_cache_write_usd Float64, cost_output_usd Float64'
+  'cost_input_usd Float64, cost_cache_read_usd Float64, cost_cache_write_usd Float64, cost_output_usd Float64, retry UInt8'
 
 /** Rows as RowBinary in the order of USAGE_COLUMNS / USAGE_ROWBINARY_STRUCTURE. */
 export function encodeUsageRows(rows: UsageRow[]): Buffer {
@@ -193,7 +197,7 @@ export function encodeUsageRows(rows: UsageRow[]): Buffer {
     w.int64(r.input_tokens).int64(r.output_tokens).int64(r.cache_read_tokens).int64(r.cache_write_tokens).bool(r.batch)
     w.decimal128(r.cost_usd, 12).string(r.cost_source).bool(r.unpriced).float64(r.gpu_seconds).float64(r.latency_ms).string(r.status)
     w.stringMap(r.attributes).bool(r.late).string(r.kafka_topic).uint32(r.kafka_partition).int64(r.kafka_offset).string(r.environment).int64(r.reasoning_tokens)
-    w.float64(r.cost_input_usd).float64(r.cost_cache_read_usd).float64(r.cost_cache_write_usd).float64(r.cost_output_usd)
+    w.float64(r.cost_input_usd).float64(r.cost_cache_read_usd).float64(r.cost_cache_write_usd).float64(r.cost_output_usd).bool(r.retry) // retry UInt8: one byte, 0 or 1, as a Bool
   }
   return w.bytes()
 }
@@ -288,14 +292,14 @@ export function createClickHouseUsageStore(client: ClickHouseClient, options: Us
         columns === 'ids'
           ? `event_id, toUnixTimestamp64Milli(timestamp) AS ts`
           : `event_id, toUnixTimestamp64Milli(timestamp) AS ts, team, endpoint, model, toFloat64(cost_usd) AS cost, input_tokens AS input, output_tokens AS output, cache_read_tokens AS cacheRead, cache_write_tokens AS cacheWrite, ` +
-            `cost_input_usd AS costInput, cost_cache_read_usd AS costCacheRead, cost_cache_write_usd AS costCacheWrite, cost_output_usd AS costOutput, status = 'error' AS error, unpriced, deployment_id AS deployment, environment`
+            `cost_input_usd AS costInput, cost_cache_read_usd AS costCacheRead, cost_cache_write_usd AS costCacheWrite, cost_output_usd AS costOutput, status = 'error' AS error, retry != 0 AS retry, unpriced, deployment_id AS deployment, environment`
       const rs = await client.query({
         query: `SELECT ${cols} FROM usage_events WHERE kafka_topic = {topic:String} AND kafka_partition = {partition:UInt32} AND timestamp >= fromUnixTimestamp64Milli({since:Int64}) AND NOT late ORDER BY kafka_offset`,
         query_params: { topic, partition, since: Math.max(0, Math.floor(sinceMs)) },
         format: 'JSONEachRow',
       })
-      const rows = await rs.json<RebuildRow & { ts: number | string; error: number | boolean; unpriced: number | boolean }>()
-      return rows.map((r) => ({ ...r, ts: Number(r.ts), error: Boolean(r.error), unpriced: Boolean(r.unpriced) }))
+      const rows = await rs.json<RebuildRow & { ts: number | string; error: number | boolean; retry?: number | boolean; unpriced: number | boolean }>()
+      return rows.map((r) => ({ ...r, ts: Number(r.ts), error: Boolean(r.error), retry: Boolean(r.retry), unpriced: Boolean(r.unpriced) }))
     },
 
     async insertDeployments(markers: DeploymentMarker[]): Promise<void> {

@@ -36,6 +36,8 @@ const components = {
   cost_cache_read_usd: 'sum(usage_events.cost_cache_read_usd)',
   cost_cache_write_usd: 'sum(usage_events.cost_cache_write_usd)',
   cost_output_usd: 'sum(usage_events.cost_output_usd)',
+  /** calls that were retries (migration 043) */
+  retries: 'countIf(usage_events.retry != 0)',
 }
 
 export const ROLLUPS: Rollup[] = [

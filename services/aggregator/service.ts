@@ -35,7 +35,7 @@ import { createStageRunner, type StagePlan, type StageRunner } from '../../share
 import { DeploymentMarker } from '../../schemas/deployment.ts'
 import { describeIssues } from '../../schemas/issues.ts'
 import type { WindowRecord } from '../../schemas/window.ts'
-import { DEFAULT_ENVIRONMENT } from '../../schemas/usage-event.ts'
+import { DEFAULT_ENVIRONMENT, isRetry } from '../../schemas/usage-event.ts'
 import { createPricer } from './pricing.ts'
 import { createWindower, type WindowInput } from './windows.ts'
 import { createDeduper, IdTable, idFingerprint } from './dedup.ts'
@@ -86,6 +86,7 @@ function rowInput(r: UsageRow, cost: number, into: WindowInput): WindowInput {
   into.costCacheWrite = r.cost_cache_write_usd
   into.costOutput = r.cost_output_usd
   into.error = r.status === 'error'
+  into.retry = r.retry
   into.unpriced = r.unpriced
   into.deployment = r.deployment_id || undefined
   into.environment = r.environment
@@ -262,6 +263,7 @@ export function createAggregator(d: AggregatorDeps): Aggregator {
         cost_cache_read_usd: priced.cacheRead,
         cost_cache_write_usd: priced.cacheWrite,
         cost_output_usd: priced.output,
+        retry: isRetry(e.attributes),
         batch: e.batch ?? false,
         cost_usd: decimalText(priced.cost),
         cost_source: priced.source,

@@ -41,6 +41,8 @@ export interface WindowInput {
   costCacheWrite: number
   costOutput: number
   error: boolean
+  /** the call is a resend of an earlier one (isRetry of its attributes, schemas/usage-event.ts); absent = false */
+  retry?: boolean | undefined
   unpriced: boolean
   deployment: string | undefined
 }
@@ -55,6 +57,7 @@ interface Acc {
   start: number
   requests: number
   errors: number
+  retries: number
   input: number
   output: number
   cacheRead: number
@@ -137,6 +140,7 @@ export function createWindower(o: WindowerOptions): Windower {
       window_end: isoBounds[1]!,
       requests: a.requests,
       errors: a.errors,
+      retries: a.retries,
       input_tokens: a.input,
       output_tokens: a.output,
       cache_read_tokens: a.cacheRead,
@@ -201,11 +205,12 @@ export function createWindower(o: WindowerOptions): Windower {
       }
       let a = b.get(series)
       if (!a) {
-        a = { series, team: e.team, endpoint: e.endpoint, model: e.model, environment: e.environment === 'production' ? undefined : e.environment, start, requests: 0, errors: 0, input: 0, output: 0, cacheRead: 0, cacheWrite: 0, cost: 0, costSq: 0, costInput: 0, costCacheRead: 0, costCacheWrite: 0, costOutput: 0, unpriced: 0, deployments: new Map(), deploymentCosts: new Map() }
+        a = { series, team: e.team, endpoint: e.endpoint, model: e.model, environment: e.environment === 'production' ? undefined : e.environment, start, requests: 0, errors: 0, retries: 0, input: 0, output: 0, cacheRead: 0, cacheWrite: 0, cost: 0, costSq: 0, costInput: 0, costCacheRead: 0, costCacheWrite: 0, costOutput: 0, unpriced: 0, deployments: new Map(), deploymentCosts: new Map() }
         b.set(series, a)
       }
       a.requests++
       if (e.error) a.errors++
+      if (e.retry) a.retries++
       a.input += e.input
       a.output += e.output
       a.cacheRead += e.cacheRead

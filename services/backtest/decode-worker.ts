@@ -12,6 +12,7 @@ import { decodeUsageEvent } from '../aggregator/decode.ts'
 import { createPricer } from '../aggregator/pricing.ts'
 import { idFingerprint } from '../aggregator/dedup.ts'
 import { seriesId } from '../../schemas/series.ts'
+import { isRetry } from '../../schemas/usage-event.ts'
 import { partitionFor } from '../../shared/bus/partitioner.ts'
 import { seriesKey } from '../../shared/producer/series-key.ts'
 import type { ConfigFile } from '../../shared/config.ts'
@@ -79,7 +80,7 @@ function decodeSegment(seq: number, buf: Buffer): DecodeResult {
     nums[o + 3] = e.output_tokens
     nums[o + 4] = e.cache_read_tokens ?? 0
     nums[o + 5] = e.cache_write_tokens ?? 0
-    nums[o + 6] = (e.status === 'error' ? 1 : 0) | (priced.source === 'unpriced' ? 2 : 0)
+    nums[o + 6] = (e.status === 'error' ? 1 : 0) | (priced.source === 'unpriced' ? 2 : 0) | (isRetry(e.attributes) ? 4 : 0)
     nums[o + 7] = priced.input
     nums[o + 8] = priced.cacheRead
     nums[o + 9] = priced.cacheWrite

@@ -1,5 +1,5 @@
 /** The messages between the backtest and its decode workers. */
-export const FIELDS = 11 // ts, cost, input, output, cacheRead, cacheWrite, flags (1 error, 2 unpriced), cost of uncached input, cache reads, cache writes, output
+export const FIELDS = 11 // ts, cost, input, output, cacheRead, cacheWrite, flags (1 error, 2 unpriced, 4 retry), cost of uncached input, cache reads, cache writes, output
 
 /** How far (in segments) a worker may run ahead of the main thread: bounds memory. */
 export const MAX_AHEAD = 16

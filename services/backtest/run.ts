@@ -131,6 +131,7 @@ export async function runBacktest(o: BacktestOptions): Promise<BacktestSummary> 
       scratch.cacheWrite = r.nums[f + 5]!
       scratch.error = (r.nums[f + 6]! & 1) !== 0
       scratch.unpriced = (r.nums[f + 6]! & 2) !== 0
+      scratch.retry = (r.nums[f + 6]! & 4) !== 0
       scratch.costInput = r.nums[f + 7]!
       scratch.costCacheRead = r.nums[f + 8]!
       scratch.costCacheWrite = r.nums[f + 9]!

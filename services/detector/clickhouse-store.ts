@@ -45,7 +45,7 @@ export function createClickHouseAlertStore(client: ClickHouseClient) {
       const seconds = Math.max(60, Math.round(windowMs / 1000))
       const rs = await client.query({
         query: `SELECT team, environment, endpoint, model, toStartOfInterval(window_start, toIntervalSecond({seconds:UInt32})) AS ws,
-                       sum(requests) AS requests, sum(errors) AS errors, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+                       sum(requests) AS requests, sum(errors) AS errors, sum(retries) AS retries, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
                        sum(cache_read_tokens) AS cache_read_tokens, sum(cache_write_tokens) AS cache_write_tokens,
                        toFloat64(sum(cost_usd)) AS cost_usd, sum(cost_sq_sum) AS cost_sq_sum, sum(unpriced_requests) AS unpriced_requests,
                        sumMap(deployments) AS deployments,
@@ -70,6 +70,8 @@ export function createClickHouseAlertStore(client: ClickHouseClient) {
           window_end: new Date(start + windowMs).toISOString(),
           requests: Number(r.requests),
           errors: Number(r.errors),
+          // retries (migration 043; 0 in rows stored before it)
+          retries: Number(r.retries ?? 0),
           input_tokens: Number(r.input_tokens),
           output_tokens: Number(r.output_tokens),
           cache_read_tokens: Number(r.cache_read_tokens),

@@ -7,6 +7,7 @@
  * `gen_ai.request.model`, `gen_ai.response.model`) and its `gen_ai.operation.name` is not an
  * agent or tool operation (those repeat their children's usage or have none).
  */
+import { RETRY_ATTRIBUTES } from '../../schemas/usage-event.ts'
 import { HttpError } from './http-error.ts'
 
 type AttrValue = string | number | boolean | undefined
@@ -44,6 +45,7 @@ export const OTLP_SOURCES: Record<string, string> = {
   cache_write_tokens: 'attribute gen_ai.usage.cache_creation.input_tokens',
   reasoning_tokens: 'attribute gen_ai.usage.reasoning.output_tokens',
   latency_ms: 'span end - start time',
+  attributes: 'span attributes http.request.resend_count and retry_attempt (a retry when an integer >= 1)',
 }
 
 /** How spans without Burnwatch attributes find their team and environment (config `otlp`). */
@@ -140,6 +142,21 @@ function isModelCall(a: Attrs): boolean {
   return [...USAGE_INPUT, ...USAGE_OUTPUT, ...MODEL].some((k) => a.get(k) !== undefined)
 }
 
+/**
+ * The span's retry attributes (RETRY_ATTRIBUTES: OpenTelemetry's `http.request.resend_count`, an
+ * int, and Burnwatch's `retry_attempt`) as event attributes, integers written in decimal digits,
+ * so the aggregator counts the call as a retry; undefined when the span has none.
+ */
+function retryAttributes(a: Attrs): Record<string, string> | undefined {
+  let out: Record<string, string> | undefined
+  for (const k of RETRY_ATTRIBUTES) {
+    const v = a.get(k)
+    const text = typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : typeof v === 'string' && v !== '' ? v : undefined
+    if (text !== undefined) (out ??= {})[k] = text.slice(0, 1024)
+  }
+  return out
+}
+
 /** One candidate usage event from a model-call span. */
 export function spanToEvent(span: Record<string, unknown>, a: Attrs, resource: Attrs, routing: OtlpRouting = NO_ROUTING): Record<string, unknown> {
   const error = isError(span.status)
@@ -178,6 +195,7 @@ export function spanToEvent(span: Record<string, unknown>, a: Attrs, resource: A
     reasoning_tokens: tokens(first(a, REASONING)),
     latency_ms: start !== null && end !== null && end >= start ? Number(end - start) / 1e6 : undefined,
     status: error ? 'error' : 'ok',
+    attributes: retryAttributes(a),
   }
   for (const k of Object.keys(e)) if (e[k] === undefined) delete e[k]
   return e

@@ -57,7 +57,11 @@ describe('aggregator on the real broker and engine', () => {
     const config = testConfig(brokers)
     const base = Date.now() - 40 * 60_000
     // 30 minutes of event time (one event every 600 ms): the windows close by event time as the stream goes on
-    const events = Array.from({ length: 3000 }, (_, i) => makeEvent(i, { timestamp: new Date(base + i * 600).toISOString() }, base))
+    // retries (migration 043) marked by either attribute name; '0' (a first attempt) is no retry
+    const retryAttrs = (i: number): Record<string, string> | undefined =>
+      i % 7 === 3 ? { 'http.request.resend_count': '1' } : i % 11 === 4 ? { retry_attempt: '2', tier: 'gold' } : i % 13 === 5 ? { 'http.request.resend_count': '0', retry_attempt: 'abc' } : undefined
+    const events = Array.from({ length: 3000 }, (_, i) => makeEvent(i, { timestamp: new Date(base + i * 600).toISOString(), ...(retryAttrs(i) ? { attributes: retryAttrs(i) } : {}) }, base))
+    const isRetried = (i: number) => i % 7 === 3 || (i % 7 !== 3 && i % 11 === 4)
     const records = events.map((e) => ({ key: seriesKey(e), value: JSON.stringify(e) }))
     // duplicates of event 5 and 2000, and malformed records in between
     records.splice(100, 0, { key: seriesKey(events[5]!), value: JSON.stringify(events[5]) })
@@ -99,12 +103,15 @@ describe('aggregator on the real broker and engine', () => {
     // the windows PUBLISHED to cost.windows (not the view's table): each whole, and every window that
     // ended two minutes before the last event is out (the rest close by idle advance later)
     const expected = new Map<string, number>()
-    for (const e of events) {
+    const expectedRetries = new Map<string, number>()
+    events.forEach((e, i) => {
       const t = Date.parse(e.timestamp)
       const k = `${seriesKey(e)}@${new Date(t - (t % 60_000)).toISOString()}`
       expected.set(k, (expected.get(k) ?? 0) + 1)
-    }
+      expectedRetries.set(k, (expectedRetries.get(k) ?? 0) + (isRetried(i) ? 1 : 0))
+    })
     const published = new Map<string, number>()
+    const publishedRetries = new Map<string, number>()
     /** the cost by token component of each published window (uncached input, cache read, cache write, output) and its cost */
     const parts = new Map<string, { cost: number; components: number[] }>()
     const wc = kafka.consumer({ groupId: `windows-${Date.now()}`, maxWaitTimeInMs: 100 })
@@ -114,6 +121,7 @@ describe('aggregator on the real broker and engine', () => {
       eachMessage: async ({ message }) => {
         const w = JSON.parse(String(message.value)) as WindowRecord
         published.set(`${seriesKey(w)}@${w.window_start}`, w.requests)
+        publishedRetries.set(`${seriesKey(w)}@${w.window_start}`, w.retries ?? NaN)
         parts.set(`${seriesKey(w)}@${w.window_start}`, { cost: w.cost_usd, components: [w.cost_input_usd ?? NaN, w.cost_cache_read_usd ?? NaN, w.cost_cache_write_usd ?? NaN, w.cost_output_usd ?? NaN] })
       },
     })
@@ -123,6 +131,13 @@ describe('aggregator on the real broker and engine', () => {
     await waitFor('the closed windows on cost.windows', () => due.every((k) => published.has(k)))
     await wc.disconnect()
     for (const [k, requests] of published) expect({ k, requests }).toEqual({ k, requests: expected.get(k) })
+    // retries per window, counted from the events' attributes: on cost.windows and in cost_windows
+    for (const [k, retries] of publishedRetries) expect({ k, retries }).toEqual({ k, retries: expectedRetries.get(k) })
+    expect([...publishedRetries.values()].reduce((s, x) => s + x, 0)).toBeGreaterThan(100)
+    const rr = await ch.client.query({ query: 'SELECT sum(retries) AS r, sum(requests) AS n FROM cost_windows', format: 'JSONEachRow' })
+    const [storedRetries] = await rr.json<{ r: string | number; n: string | number }>()
+    expect(Number(storedRetries!.n)).toBe(3000)
+    expect(Number(storedRetries!.r)).toBe(events.filter((_, i) => isRetried(i)).length)
 
     // each window's cost split by token component (reported costs of a catalogued model split at
     // the catalog's ratios): on cost.windows, and the same in cost_windows, which the views fill

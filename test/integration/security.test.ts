@@ -203,7 +203,7 @@ describe('user-supplied names reach ClickHouse only as parameters', () => {
       await store.insertEvents(
         names.map((team, i) => ({
           event_id: `sec-${i}`, timestamp: Date.now(), team, endpoint: team, model: 'gpt-4o-mini', provider: '', service: '', deployment_id: team,
-          input_tokens: 1, output_tokens: 1, cache_read_tokens: 0, cache_write_tokens: 0, reasoning_tokens: 0, environment: team, cost_input_usd: 0, cost_cache_read_usd: 0, cost_cache_write_usd: 0, cost_output_usd: 0, batch: false, cost_usd: '0.000001000000', cost_source: 'reported', unpriced: false,
+          input_tokens: 1, output_tokens: 1, cache_read_tokens: 0, cache_write_tokens: 0, reasoning_tokens: 0, environment: team, cost_input_usd: 0, cost_cache_read_usd: 0, cost_cache_write_usd: 0, cost_output_usd: 0, retry: false, batch: false, cost_usd: '0.000001000000', cost_source: 'reported', unpriced: false,
           gpu_seconds: 0, latency_ms: 0, status: 'ok', attributes: { note: team }, late: false, kafka_topic: 'sec', kafka_partition: 0, kafka_offset: i,
         })),
         'sec-token',

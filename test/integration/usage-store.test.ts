@@ -43,6 +43,8 @@ function rows(topic: string, n: number): UsageRow[] {
     cost_cache_read_usd: (i % 4) * 1e-6,
     cost_cache_write_usd: (i % 3) * 3e-6,
     cost_output_usd: i * 0.0025 + 1e-9,
+    // a retry (migration 043) on another pattern than the errors, so the two counts differ
+    retry: i % 4 === 1,
     batch: i % 2 === 0,
     // small, sub-cent, and large costs (the last above 10^15 in units of 10^-12 USD)
     cost_usd: [0, 0.000001234567, 0.5, 12.345678901234, 98765.4321, 1e-12][i % 6]!.toFixed(12),
@@ -158,6 +160,35 @@ describe('usage_events writes', () => {
       }
       expect(requests).toBe(40)
       for (const [k, v] of Object.entries(expected)) expect(got[k as keyof typeof got], `rebuilt ${k}`).toBeCloseTo(v, 9)
+    })
+
+    it(`retries reach cost_windows, cost_windows_env and the detector's rebuild from history, apart from errors (${path})`, async () => {
+      const topic = `retries-${path}`
+      const team = `${topic}-team`
+      const store = createClickHouseUsageStore(ch.client, { stagingDir: path === 'staged' ? ch.stagingDir : null })
+      const batch = rows(topic, 40).map((r) => ({ ...r, team, late: false }))
+      await store.insertEvents(batch, `${topic}:0:0-39`)
+      const retries = batch.filter((r) => r.retry).length
+      const errors = batch.filter((r) => r.status === 'error').length
+      expect(retries).toBe(10)
+      expect(errors).toBe(4)
+      const stored = await ch.client.query({ query: `SELECT sum(retry) AS n FROM usage_events WHERE team = {team:String}`, query_params: { team }, format: 'JSONEachRow' })
+      expect(Number((await stored.json<{ n: string }>())[0]!.n)).toBe(retries)
+      for (const table of ['cost_windows', 'cost_windows_env']) {
+        const rs = await ch.client.query({
+          query: `SELECT sum(retries) AS retries, sum(errors) AS errors FROM ${table} WHERE team = {team:String}`,
+          query_params: { team },
+          format: 'JSONEachRow',
+        })
+        const [got] = await rs.json<Record<string, number | string>>()
+        expect(Number(got!.retries), `${table}.retries`).toBe(retries)
+        expect(Number(got!.errors), `${table}.errors`).toBe(errors)
+      }
+      const from = Math.min(...batch.map((r) => r.timestamp)) - 60_000
+      const to = Math.max(...batch.map((r) => r.timestamp)) + 60_000
+      let rebuilt = 0
+      for await (const w of createClickHouseAlertStore(ch.client).streamWindowsSince(from, to, 60_000)) if (w.team === team) rebuilt += w.retries ?? NaN
+      expect(rebuilt).toBe(retries)
     })
   }
 

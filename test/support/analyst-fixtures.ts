@@ -176,6 +176,7 @@ export function buildAnalystFixture(now = Date.now()): AnalystFixture {
           cost_cache_read_usd: 0,
           cost_cache_write_usd: 0,
           cost_output_usd: (b.costMicros / 1e6) * 0.6,
+          retry: false,
           batch: false,
           cost_usd: (b.costMicros / 1e6).toFixed(6),
           cost_source: b.unpriced ? 'unpriced' : 'catalog',

@@ -48,6 +48,7 @@ export function showbackRows(from = Date.UTC(2026, 9, 15), to = Date.UTC(2026, 1
           cost_cache_read_usd: 0,
           cost_cache_write_usd: 0,
           cost_output_usd: 0,
+          retry: false,
           batch: false,
           cost_usd: ((s.micros + (i % 5)) / 1e6).toFixed(12),
           cost_source: s.micros ? 'catalog' : 'unpriced',

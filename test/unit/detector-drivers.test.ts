@@ -26,7 +26,7 @@ function totals(
   // failed calls produce no output
   const co = (n - errors) * tok.o * price.o
   const c = cu + cr + cw + co
-  return { n, c, q: 0, i: n * (tok.u + r + w), o: (n - errors) * tok.o, k: n * r, e: errors, kw: n * w, cu, cr, cw, co }
+  return { n, c, q: 0, i: n * (tok.u + r + w), o: (n - errors) * tok.o, k: n * r, e: errors, kw: n * w, cu, cr, cw, co, r: 0 }
 }
 
 const noComponents = (t: WindowTotals): WindowTotals => ({ n: t.n, c: t.c, q: t.q, i: t.i, o: t.o, k: t.k, e: t.e })
@@ -110,6 +110,17 @@ describe('exact drivers from component costs', () => {
     const grown = totals(200, { u: 1000, o: 100 }, P, 2)
     expect(computeDrivers(base, grown, WRONG, 100).primary).toBe('volume')
     expect(retryVolumePp(base, grown, 100)).toBe(0)
+  })
+
+  it('burn rate: counted retries (migration 043) beyond the failed calls are error share too', () => {
+    const base = { ...totals(100, { u: 1000, o: 100 }, P, 0), r: 0 }
+    // timeouts retried by the client, the retries succeed: twice the calls, errors barely moved
+    const cur = { ...totals(200, { u: 1000, o: 100 }, P, 2), r: 100 }
+    const vol = 100
+    expect(retryVolumePp(base, cur, vol)).toBeCloseTo(vol, 0)
+    expect(computeDrivers(base, cur, WRONG, vol).primary).toBe('error_share')
+    // the same windows without retries counted: the 1% error share explains only its own calls
+    expect(retryVolumePp(base, { ...cur, r: 0 }, vol)).toBeLessThan(2)
   })
 })
 

@@ -62,6 +62,18 @@ describe('OTLP gen_ai spans → usage events', () => {
     expect(mapOtlpTraces(request([span({ status: { code: 'STATUS_CODE_ERROR' } })])).events[0]!.event.status).toBe('error')
   })
 
+  it('passes the span attribute http.request.resend_count (and retry_attempt) on as an event attribute, so the call counts as a retry', async () => {
+    const { isRetry } = await import('../../schemas/usage-event.ts')
+    const resent = span({}, [int('http.request.resend_count', 2)])
+    const burnwatch = span({ spanId: 'aaa19b7ec3c1b174' }, [str('retry_attempt', '1')])
+    const first = span({ spanId: 'bbb19b7ec3c1b174' }, [int('http.request.resend_count', 0)])
+    const plain = span({ spanId: 'ccc19b7ec3c1b174' })
+    const events = mapOtlpTraces(request([resent, burnwatch, first, plain])).events.map((x) => x.event)
+    expect(events.map((e) => e.attributes)).toEqual([{ 'http.request.resend_count': '2' }, { retry_attempt: '1' }, { 'http.request.resend_count': '0' }, undefined])
+    expect(events.map((e) => isRetry(e.attributes as Record<string, string> | undefined))).toEqual([true, true, false, false])
+    expect(validateUsageEvents(events, { strict: true }).ok).toBe(true)
+  })
+
   it('ignores spans that are not model calls (HTTP, tools, agents)', () => {
     const http = { traceId: 'a', spanId: 'b', name: 'GET /', attributes: [str('http.method', 'GET')] }
     const tool = span({ spanId: 'c' }, [str('gen_ai.operation.name', 'execute_tool')])

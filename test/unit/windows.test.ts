@@ -40,6 +40,42 @@ describe('event-time windows', () => {
     expect(() => WindowRecord.parse({ ...old, cost_output_usd: -1 })).toThrow()
   })
 
+  it('counts retries from the attributes http.request.resend_count and retry_attempt (integers >= 1 only), apart from errors', async () => {
+    const { WindowRecord } = await import('../../schemas/window.ts')
+    const { isRetry } = await import('../../schemas/usage-event.ts')
+    const attrs: (Record<string, string> | undefined)[] = [
+      { 'http.request.resend_count': '1' }, // retry
+      { 'http.request.resend_count': '3', tier: 'gold' }, // retry
+      { retry_attempt: '2' }, // retry
+      { retry_attempt: '1', 'http.request.resend_count': '1' }, // one retry, not two
+      { 'http.request.resend_count': '0' },
+      { retry_attempt: '0' },
+      { 'http.request.resend_count': 'abc' },
+      { retry_attempt: '-1' },
+      { retry_attempt: '1.5' },
+      { 'http.request.resend_count': '' },
+      { 'gen_ai.request.retry_count': '2' }, // not a retry attribute
+      { retry: '1' },
+      {},
+      undefined,
+    ]
+    expect(attrs.map(isRetry)).toEqual([true, true, true, true, false, false, false, false, false, false, false, false, false, false])
+    const w = createWindower({ windowMs: 60_000, allowedLatenessMs: 30_000, idleAdvance: false })
+    attrs.forEach((a, i) => w.add('p0', 's', ev(T + 1_000 + i, 0.01, { retry: isRetry(a), error: i === 0 || i === 4 }), 0))
+    // an input without the flag (a row rebuilt from history before migration 043) is no retry
+    const { retry: _, ...noFlag } = ev(T + 30_000)
+    w.add('p0', 's', noFlag, 0)
+    const [closed] = w.flush()
+    expect(closed).toMatchObject({ requests: attrs.length + 1, errors: 2, retries: 4 })
+    expect(WindowRecord.parse(closed)).toEqual(closed)
+    // an older record without retries parses too; a negative or fractional count does not
+    const { retries, ...old } = closed!
+    expect(retries).toBe(4)
+    expect(WindowRecord.parse(old)).toEqual(old)
+    expect(() => WindowRecord.parse({ ...old, retries: -1 })).toThrow()
+    expect(() => WindowRecord.parse({ ...old, retries: 1.5 })).toThrow()
+  })
+
   it('sums cost and squared cost per deployment ID over the requests of each', () => {
     const w = createWindower({ windowMs: 60_000, allowedLatenessMs: 30_000, idleAdvance: false })
     w.add('p0', 's', ev(T + 1_000, 0.1, { deployment: 'old' }), 0)

@@ -19,10 +19,13 @@ CREATE TABLE IF NOT EXISTS {database}.silences AS {shard_database}.silences ENGI
 CREATE TABLE IF NOT EXISTS {database}.cost_hourly_env AS {shard_database}.cost_hourly_env ENGINE = Distributed({cluster}, {shard_database}, cost_hourly_env, cityHash64(team, endpoint, model));
 CREATE TABLE IF NOT EXISTS {database}.cost_windows_env AS {shard_database}.cost_windows_env ENGINE = Distributed({cluster}, {shard_database}, cost_windows_env, cityHash64(team, endpoint, model));
 CREATE TABLE IF NOT EXISTS {database}.digests AS {shard_database}.digests ENGINE = Distributed({cluster}, {shard_database}, digests, cityHash64(team, week));
--- Columns added to the shard tables after a Distributed table was created (migration 042): a
+-- Columns added to the shard tables after a Distributed table was created (migrations 042, 043): a
 -- Distributed table created earlier keeps its old columns, so they are added here too (no-ops
 -- on a layout created after the migration).
 ALTER TABLE {database}.usage_events ADD COLUMN IF NOT EXISTS cost_input_usd Float64 DEFAULT 0, ADD COLUMN IF NOT EXISTS cost_cache_read_usd Float64 DEFAULT 0, ADD COLUMN IF NOT EXISTS cost_cache_write_usd Float64 DEFAULT 0, ADD COLUMN IF NOT EXISTS cost_output_usd Float64 DEFAULT 0;
 ALTER TABLE {database}.cost_windows ADD COLUMN IF NOT EXISTS cost_input_usd SimpleAggregateFunction(sum, Float64) DEFAULT 0, ADD COLUMN IF NOT EXISTS cost_cache_read_usd SimpleAggregateFunction(sum, Float64) DEFAULT 0, ADD COLUMN IF NOT EXISTS cost_cache_write_usd SimpleAggregateFunction(sum, Float64) DEFAULT 0, ADD COLUMN IF NOT EXISTS cost_output_usd SimpleAggregateFunction(sum, Float64) DEFAULT 0;
 ALTER TABLE {database}.cost_windows_env ADD COLUMN IF NOT EXISTS cost_input_usd SimpleAggregateFunction(sum, Float64) DEFAULT 0, ADD COLUMN IF NOT EXISTS cost_cache_read_usd SimpleAggregateFunction(sum, Float64) DEFAULT 0, ADD COLUMN IF NOT EXISTS cost_cache_write_usd SimpleAggregateFunction(sum, Float64) DEFAULT 0, ADD COLUMN IF NOT EXISTS cost_output_usd SimpleAggregateFunction(sum, Float64) DEFAULT 0;
+ALTER TABLE {database}.usage_events ADD COLUMN IF NOT EXISTS retry UInt8 DEFAULT 0;
+ALTER TABLE {database}.cost_windows ADD COLUMN IF NOT EXISTS retries SimpleAggregateFunction(sum, UInt64) DEFAULT 0;
+ALTER TABLE {database}.cost_windows_env ADD COLUMN IF NOT EXISTS retries SimpleAggregateFunction(sum, UInt64) DEFAULT 0;
 ALTER TABLE {database}.alerts ADD COLUMN IF NOT EXISTS canary String DEFAULT '';

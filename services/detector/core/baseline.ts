@@ -24,6 +24,8 @@ export interface WindowTotals {
   cr?: number
   cw?: number
   co?: number
+  /** requests that were retries (the windows' `retries`; absent/0 in windows stored before it) */
+  r?: number
 }
 
 export class CostBaseline {
@@ -43,6 +45,7 @@ export class CostBaseline {
   cr = 0
   cw = 0
   co = 0
+  r = 0
   // regression of window cost on (uncached input, output, cache read) tokens: X'X and X'y
   xx = new Float64Array(6)
   xy = new Float64Array(3)
@@ -74,6 +77,7 @@ export class CostBaseline {
     this.cr = this.cr * DECAY + (w.cr ?? 0)
     this.cw = this.cw * DECAY + (w.cw ?? 0)
     this.co = this.co * DECAY + (w.co ?? 0)
+    this.r = this.r * DECAY + (w.r ?? 0)
     const u = Math.max(0, w.i - w.k)
     const xx = this.xx
     xx[0] = (xx[0] ?? 0) * DECAY + u * u
@@ -132,6 +136,6 @@ export class CostBaseline {
   }
 
   totals(): WindowTotals {
-    return { n: this.n, c: this.c, q: this.q, i: this.i, o: this.o, k: this.k, e: this.e, kw: this.kw, cu: this.cu, cr: this.cr, cw: this.cw, co: this.co }
+    return { n: this.n, c: this.c, q: this.q, i: this.i, o: this.o, k: this.k, e: this.e, kw: this.kw, cu: this.cu, cr: this.cr, cw: this.cw, co: this.co, r: this.r }
   }
 }

@@ -110,7 +110,8 @@ const round = (x: number): number => Math.round(x * 100) / 100
 export const COMPONENT_TOLERANCE = 1e-3
 
 /** Adds the cache-write tokens and component costs of ring window i to `into`. */
-export function addComponents(into: { kw: number; cu: number; cr: number; cw: number; co: number }, ring: WindowRing, i: number): void {
+export function addComponents(into: { kw: number; cu: number; cr: number; cw: number; co: number; r: number }, ring: WindowRing, i: number): void {
+  into.r += ring.get(i, COLS.r)
   into.kw += ring.get(i, COLS.kw)
   into.cu += ring.get(i, COLS.cu)
   into.cr += ring.get(i, COLS.cr)
@@ -191,12 +192,14 @@ function computeEstimated(base: WindowTotals, cur: WindowTotals, prices: Prices)
 
 /**
  * The part of a volume change (in percentage points) made of calls added by a higher error share
- * (failed calls and their retries): 0 unless both the volume and the error share rose.
+ * (failed calls and their retries): 0 unless both the volume and the error share rose. The share
+ * is that of the retries when the windows count more of them than failed calls (`retries`,
+ * migration 043), else that of the failed calls (each assumed retried once).
  */
 export function retryVolumePp(base: WindowTotals, cur: WindowTotals, volumeChangePct: number): number {
   if (!(volumeChangePct > 0) || !(base.n > 0) || !(cur.n > 0)) return 0
-  const s0 = base.e / base.n
-  const s1 = cur.e / cur.n
+  const s0 = Math.max(base.e, base.r ?? 0) / base.n // the retries when the windows count them, else the failed calls
+  const s1 = Math.max(cur.e, cur.r ?? 0) / cur.n
   if (!(s1 > s0) || !(s1 < 1)) return 0
   const retry = Math.log((1 - s0) / (1 - s1))
   const all = Math.log(1 + volumeChangePct / 100)

@@ -156,6 +156,8 @@ export function createDetectorCore(config: DetectorConfig): DetectorCore {
           cr: w.cost_cache_read_usd ?? 0,
           cw: w.cost_cache_write_usd ?? 0,
           co: w.cost_output_usd ?? 0,
+          // retries (absent in windows stored before migration 043)
+          r: w.retries ?? 0,
           deps: w.deployments,
           depCost: w.deployment_costs ?? null,
           depSq: w.deployment_cost_sq ?? null,

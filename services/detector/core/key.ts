@@ -203,6 +203,7 @@ export class KeyTracker {
     row[COLS.cr] = w.cr ?? 0
     row[COLS.cw] = w.cw ?? 0
     row[COLS.co] = w.co ?? 0
+    row[COLS.r] = w.r ?? 0
     this.ring.push(row, w.deps, w.models ?? null)
     this.pending = Math.min(this.pending + 1, this.ring.size)
     this.sightings.record(w.deps, w.t)
@@ -349,6 +350,7 @@ export class KeyTracker {
         cr: ring.get(idx, COLS.cr),
         cw: ring.get(idx, COLS.cw),
         co: ring.get(idx, COLS.co),
+        r: ring.get(idx, COLS.r),
       })
       // the daily profile learns a winsorized cost (within the tolerance of what was expected),
       // so a short surge or outage barely moves tomorrow's expectation for that hour

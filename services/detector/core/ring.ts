@@ -21,6 +21,7 @@ export const COLS = {
   cr: 15, // cost of cache reads
   cw: 16, // cost of cache writes
   co: 17, // cost of output tokens
+  r: 18, // retries (the window's retries; 0 when not carried)
 } as const
 export type Col = (typeof COLS)[keyof typeof COLS]
 export const NCOLS = Object.keys(COLS).length

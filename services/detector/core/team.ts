@@ -142,7 +142,7 @@ export class TeamState {
     }
     let a = this.acc.get(t)
     if (!a) {
-      a = { t, n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0, kw: 0, cu: 0, cr: 0, cw: 0, co: 0, deps: {}, xc: 0, xv: 0, bx: 0, bxv: 0, models: this.key.endpoint === null ? null : {} }
+      a = { t, n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0, kw: 0, cu: 0, cr: 0, cw: 0, co: 0, r: 0, deps: {}, xc: 0, xv: 0, bx: 0, bxv: 0, models: this.key.endpoint === null ? null : {} }
       this.acc.set(t, a)
     }
     a.bx += x.bx
@@ -161,6 +161,7 @@ export class TeamState {
     a.cr = (a.cr ?? 0) + (w.cost_cache_read_usd ?? 0)
     a.cw = (a.cw ?? 0) + (w.cost_cache_write_usd ?? 0)
     a.co = (a.co ?? 0) + (w.cost_output_usd ?? 0)
+    a.r = (a.r ?? 0) + (w.retries ?? 0)
     a.xc += xc
     a.xv += xv
     const d = w.deployments

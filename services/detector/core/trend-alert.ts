@@ -216,7 +216,7 @@ export function buildTrendAlert(
   if (signal === 'burn_rate' && tNow - cp < BURN_PERSIST_MS - ctx.windowMs) return null
   const { exp } = cols(signal)
   const windows = ring.size - k
-  const cur = { n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0, kw: 0, cu: 0, cr: 0, cw: 0, co: 0 }
+  const cur = { n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0, kw: 0, cu: 0, cr: 0, cw: 0, co: 0, r: 0 }
   let e = 0
   let xc = 0
   let cxc = 0
@@ -357,7 +357,7 @@ export function buildCanaryAlert(key: KeyTracker, ctx: KeyContext, hit: CanaryHi
   const ring = key.ring
   const k = ring.indexAtOrAfter(hit.first)
   if (k >= ring.size) return null
-  const cur = { n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0, kw: 0, cu: 0, cr: 0, cw: 0, co: 0 }
+  const cur = { n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0, kw: 0, cu: 0, cr: 0, cw: 0, co: 0, r: 0 }
   let e = 0
   for (let i = k; i < ring.size; i++) {
     cur.n += ring.get(i, COLS.n)
