@@ -108,6 +108,8 @@ function rateAt(s: SeriesSpec, t: number, rng: Rng): number {
 interface Acc {
   n: number
   e: number
+  /** retries (the call after a failed one in a storm) */
+  r: number
   i: number
   o: number
   k: number
@@ -157,6 +159,7 @@ export function windowsAt(cur: SeriesCursor, t: number, shared: Rng): WindowReco
       }
     }
   }
+  let pendingRetries = 0
   for (let r = 0; r < n; r++) {
     let copiesIn = 1
     if (dedup) {
@@ -194,8 +197,14 @@ export function windowsAt(cur: SeriesCursor, t: number, shared: Rng): WindowReco
     }
     const price = s.kind === 'price_change' && t >= s.t0 ? s.priceMult : 1
     const error = rng.next() < errorShare
+    // the call after a failed one in a storm is its retry (the producer marks it: retry_attempt)
+    const retry = pendingRetries > 0
+    if (retry) pendingRetries--
     // a failed call bills its input and is retried once (the retry is another request)
-    if (error && errorShare > 0.05) n++
+    if (error && errorShare > 0.05) {
+      n++
+      pendingRetries++
+    }
     const it = Math.round((input[idx] ?? 0) * im)
     const ot = error ? 0 : Math.round((output[idx] ?? 0) * om)
     const ct = Math.round(it * cacheFrac)
@@ -210,11 +219,12 @@ export function windowsAt(cur: SeriesCursor, t: number, shared: Rng): WindowReco
     // late events are stored but miss their window
     if (s.lateShare > 0 && inEvent && rng.next() < s.lateShare) continue
     let a = byModel.get(model.name)
-    if (!a) byModel.set(model.name, (a = { n: 0, e: 0, i: 0, o: 0, k: 0, c: 0, q: 0, cu: 0, cr: 0, co: 0, deps: {}, depC: {}, depQ: {} }))
+    if (!a) byModel.set(model.name, (a = { n: 0, e: 0, r: 0, i: 0, o: 0, k: 0, c: 0, q: 0, cu: 0, cr: 0, co: 0, deps: {}, depC: {}, depQ: {} }))
     // a copy that got past the deduplication counts again
     for (let k = 0; k < copiesIn; k++) {
       a.n++
       if (error) a.e++
+      if (retry) a.r++
       a.i += it
       a.o += ot
       a.k += ct
@@ -243,6 +253,7 @@ export function windowsAt(cur: SeriesCursor, t: number, shared: Rng): WindowReco
       window_end: new Date(t + M).toISOString(),
       requests: a.n,
       errors: a.e,
+      retries: a.r,
       input_tokens: a.i,
       output_tokens: a.o,
       cache_read_tokens: a.k,
