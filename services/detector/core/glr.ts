@@ -195,6 +195,9 @@ export class ShiftEvidence {
       if (!(e > 0)) continue
       const se = Math.sqrt(((this.v - (cp[o + V] ?? 0)) * dispersion) / (e * e) + baseRelVar)
       const z = (this.d - (cp[o + D] ?? 0)) / e / se
+      // the level is at least EVIDENCE_Z: a candidate that cannot beat the best so far even at
+      // that level needs no skew correction (the hot path: most candidates, most windows)
+      if (Math.abs(z) / EVIDENCE_Z <= topMargin) continue
       const need = evidenceLevel(z, skew, this.r - (cp[o + R] ?? 0))
       const margin = Math.abs(z) / need
       if (margin > topMargin) {
