@@ -70,17 +70,6 @@ function shares(ring: WindowRing, from: number, to: number): { byId: Map<string,
   return { byId, total }
 }
 
-export function rankDeployments(
-  ring: WindowRing,
-  sightings: DeploymentSightings,
-  markers: readonly MarkerRef[],
-  endpoint: string | null,
-  changePoint: number,
-  detectedAt: number,
-): string[] {
-  return attribute(ring, sightings, markers, endpoint, changePoint, detectedAt).ids
-}
-
 /**
  * The ranked deployment IDs, and when the first of them is a canary (first seen before the
  * look-back, its share risen across the change point) the time it was first seen: the break

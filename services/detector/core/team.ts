@@ -13,7 +13,7 @@
  */
 import type { AlertRecord } from '../../../schemas/alert.ts'
 import type { WindowRecord } from '../../../schemas/window.ts'
-import { rankDeployments, type MarkerRef } from './attribution.ts'
+import { attribute, type MarkerRef } from './attribution.ts'
 import { BudgetTracker } from './budget.ts'
 import { KeyTracker, type KeyContext, type KeyWindow, type ModelShare } from './key.ts'
 import { ENDPOINT_MAX_SKEW_WINDOWS, MAX_GAP_FILL_WINDOWS, MAX_MARKERS_PER_TEAM, MEMBER_FORGET_WINDOWS, TEAM_FINALIZE_LAG_WINDOWS, TEAM_MAX_SKEW_WINDOWS } from './params.ts'
@@ -224,7 +224,7 @@ export class TeamState {
       this.key.process(w, this.teamCtx, out)
       if (this.budget) {
         const key = this.key
-        const r = this.budget.step(t, w.c, this.teamCtx.resolveWindows, (startedAt) => rankDeployments(key.ring, key.sightings, this.markers, null, startedAt, t))
+        const r = this.budget.step(t, w.c, this.teamCtx.resolveWindows, (startedAt) => attribute(key.ring, key.sightings, this.markers, null, startedAt, t).ids)
         if (r) out.push(r)
       }
       this.nextT = t + windowMs

@@ -4,7 +4,7 @@
  * transitions.
  */
 import type { AlertRecord } from '../../../schemas/alert.ts'
-import { attribute, rankDeployments } from './attribution.ts'
+import { attribute } from './attribution.ts'
 import { addComponents, catalogPrices, computeDrivers, estimatePrices } from './drivers.ts'
 import { alertId } from './hash.ts'
 import type { KeyContext, KeyTracker } from './key.ts'
@@ -373,7 +373,7 @@ export function buildCanaryAlert(key: KeyTracker, ctx: KeyContext, hit: CanaryHi
   const baseTotals = key.base.totals()
   const prices = catalogPrices(baseTotals, key.catalogRates()) ?? estimatePrices(baseTotals, key.base.xx, key.base.xy)
   const drivers = computeDrivers(baseTotals, cur, prices, 0)
-  const ranked = rankDeployments(ring, key.sightings, ctx.markers, key.endpoint, hit.first, tNow)
+  const ranked = attribute(ring, key.sightings, ctx.markers, key.endpoint, hit.first, tNow).ids
   const deploymentIds = [hit.id, ...ranked.filter((d) => d !== hit.id)].slice(0, MAX_DEPLOYMENT_IDS_IN_ALERT)
   const id = alertId(key.team, key.endpoint, key.model, 'cost_per_request', hit.first)
   const open: OpenAlert = {
