@@ -213,11 +213,11 @@ describe('retry storms through the detector core', () => {
   const POUT = 0.4e-6
 
   /** A flat series; from `stormAt` on, half the calls fail (billing their input, no output) and each failure is retried. */
-  function windows(stormAt: number, total: number): WindowRecord[] {
+  function windows(stormAt: number, total: number, stormEnd = Infinity): WindowRecord[] {
     const rng = new Rng(11)
     const out: WindowRecord[] = []
     for (let w = 0; w < total; w++) {
-      const storm = w >= stormAt
+      const storm = w >= stormAt && w < stormEnd
       let n = 0
       let e = 0
       let i = 0
@@ -269,21 +269,30 @@ describe('retry storms through the detector core', () => {
     return out
   }
 
-  it('pages the rise of the spend with errors/retries as the driver, though each call got cheaper', () => {
+  it('pages the cost per successful call within minutes, errors/retries as the driver, though each call got cheaper', () => {
     const stormAt = 2 * 1440 + 600
     const d = createDetectorCore(defaultDetectorConfig)
     const alerts: AlertRecord[] = []
     for (const w of windows(stormAt, stormAt + 240)) alerts.push(...d.onWindow(w))
     alerts.push(...d.flush())
     const firing = alerts.filter((a) => a.status === 'firing' && a.model !== null)
-    const burn = firing.find((a) => a.signal === 'burn_rate' && a.direction === 'up')
-    expect(burn, JSON.stringify(firing)).toBeDefined()
-    expect(burn!.drivers.primary).toBe('error_share')
-    expect(Date.parse(burn!.detected_at)).toBeLessThanOrEqual(T0 + (stormAt + 180) * M)
-    // the cost per call fell: a notice (not a page), whose driver is the error share too
-    for (const a of firing.filter((x) => x.signal === 'cost_per_request')) {
-      expect(a.direction).toBe('down')
-      expect(a.drivers.primary).toBe('error_share')
-    }
+    const page = firing.find((a) => a.signal === 'cost_per_request' && a.direction === 'up')
+    expect(page, JSON.stringify(firing)).toBeDefined()
+    expect(page!.drivers.primary).toBe('error_share')
+    // half the calls fail and are retried: each successful call costs about 1.5 calls' input and one output
+    expect(page!.change_pct).toBeGreaterThan(40)
+    expect(Math.abs(Date.parse(page!.started_at) - (T0 + stormAt * M))).toBeLessThanOrEqual(3 * M)
+    expect(Date.parse(page!.detected_at)).toBeLessThanOrEqual(T0 + (stormAt + 10) * M)
+    // the cheaper calls are not reported as a saving
+    expect(firing.filter((a) => a.signal === 'cost_per_request' && a.direction === 'down')).toEqual([])
+  })
+
+  it('a one-minute burst of failed calls does not page', () => {
+    const stormAt = 2 * 1440 + 600
+    const d = createDetectorCore(defaultDetectorConfig)
+    const alerts: AlertRecord[] = []
+    for (const w of windows(stormAt, stormAt + 240, stormAt + 1)) alerts.push(...d.onWindow(w))
+    alerts.push(...d.flush())
+    expect(alerts.filter((a) => a.status === 'firing' && a.direction === 'up')).toEqual([])
   })
 })

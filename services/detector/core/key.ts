@@ -16,6 +16,10 @@ import {
   BASELINE_MIN_WINDOWS,
   BURN_PERSIST_MS,
   BURN_PRE_PROFILE_TOLERANCE,
+  ERROR_SHARE_FLOOR,
+  ERROR_STORM_MIN_RISE,
+  LLR_CAP_FRACTION,
+  LLR_THRESHOLD,
   HOLD_MAX_MS,
   HOLD_Z,
   LEVEL_RATIO_HALF_LIFE_WINDOWS,
@@ -24,7 +28,7 @@ import {
 import { BurnProfile } from './profile.ts'
 import type { WindowTotals } from './baseline.ts'
 import { COLS, NCOLS, WindowRing } from './ring.ts'
-import { buildCanaryAlert, buildTrendAlert, updateOrResolve, type OpenAlert } from './trend-alert.ts'
+import { buildCanaryAlert, buildStormAlert, buildTrendAlert, updateOrResolve, type OpenAlert } from './trend-alert.ts'
 
 const SHARE_DECAY = Math.pow(2, -1 / LEVEL_RATIO_HALF_LIFE_WINDOWS)
 /** scratch row for a window being pushed into a ring (one per process: process() does not re-enter) */
@@ -79,6 +83,8 @@ export class KeyTracker {
   private readonly cprEvidence = new ShiftEvidence()
   /** start of pending cost-per-request evidence (windows from it on wait to join the baseline) */
   private cprHold = Infinity
+  /** series: evidence that the error share rose (a retry storm), see stepErrors */
+  private readonly errUp: Cusum = newCusum()
   private readonly burnUp: Cusum = newCusum()
   private readonly burnDown: Cusum = newCusum()
   /** this window's burn expectation and variance as the key's team sums them */
@@ -138,6 +144,7 @@ export class KeyTracker {
     this.cprEvidence.reset()
     this.cprHold = Infinity
     this.canary.restart()
+    resetCusum(this.errUp)
     resetCusum(this.burnUp)
     resetCusum(this.burnDown)
   }
@@ -220,7 +227,10 @@ export class KeyTracker {
       ev.push(w.t, w.n, w.c, xc, xv)
       const { hit, strongest } = ev.scan(ctx.thrCpr, base.dispersion, this.isTeam ? 0 : base.levelRelVar, base.skew)
       this.cprHold = strongest !== null && Math.abs(strongest.z) >= HOLD_Z && w.t - strongest.start <= HOLD_MAX_MS ? strongest.start : Infinity
-      let a = hit ? buildTrendAlert(this, ctx, 'cost_per_request', hit.dir, hit.start, w.t) : null
+      // a retry storm first: failed calls are cheaper, so the cost per call falls while each
+      // successful call costs more (the failures and their retries); that is a break, not a saving
+      let a = this.stepErrors(w) ? buildStormAlert(this, ctx, this.errUp.start, w.t) : null
+      if (!a && hit && !(hit.dir < 0 && this.errUp.s > 0)) a = buildTrendAlert(this, ctx, 'cost_per_request', hit.dir, hit.start, w.t)
       if (!a && !this.isTeam && !this.isEndpoint) {
         const c = this.canary.check(ctx.thrCpr, base.skew, base.unitVariance)
         if (c) a = buildCanaryAlert(this, ctx, c, w.t)
@@ -267,6 +277,20 @@ export class KeyTracker {
     }
 
     this.absorbReady(ctx.windowMs)
+  }
+
+  /**
+   * One window of the error-share CUSUM (params.ts, ERROR_STORM_MIN_RISE): true while it is over
+   * its threshold. Windows without requests carry no evidence either way.
+   */
+  private stepErrors(w: KeyWindow): boolean {
+    const b = this.base
+    if (!(b.n > 0) || w.n <= 0 || this.isTeam || this.isEndpoint) return false
+    const p0 = Math.min(0.5, Math.max(ERROR_SHARE_FLOOR, b.e / b.n))
+    const p1 = Math.min(0.99, Math.max(2 * p0, p0 + ERROR_STORM_MIN_RISE))
+    const e = Math.min(w.e, w.n)
+    const raw = e * Math.log(p1 / p0) + (w.n - e) * Math.log((1 - p1) / (1 - p0))
+    return stepCusum(this.errUp, w.t, Math.max(-LLR_THRESHOLD, Math.min(LLR_THRESHOLD * LLR_CAP_FRACTION, raw)))
   }
 
   /** Requests of this series' endpoint (all models) in the window starting at t, or null when not (yet) in the endpoint ring. */

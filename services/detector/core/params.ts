@@ -39,6 +39,16 @@ export const PROFILE_BUCKETS = 24
 export const LEVEL_RATIO_HALF_LIFE_WINDOWS = 360
 /** A burn-rate break (volume-driven) must persist this long before it pages (short surges do not page). */
 export const BURN_PERSIST_MS = 60 * 60_000
+/**
+ * Retry storms (key.ts, errorStorm): a CUSUM of the per-window log-likelihood ratio of the error
+ * share being max(2 × baseline, baseline + ERROR_STORM_MIN_RISE) against the baseline share
+ * (floored at ERROR_SHARE_FLOOR), each window capped at LLR_CAP_FRACTION of LLR_THRESHOLD like
+ * every other CUSUM here (a one-minute burst of errors cannot page). Once it crosses, the cost per
+ * successful call since the run began is compared with the baseline's: at least the threshold
+ * higher pages cost per request with the error share as the driver.
+ */
+export const ERROR_STORM_MIN_RISE = 0.05
+export const ERROR_SHARE_FLOOR = 0.005
 
 /** Gaps longer than this are not filled with zero windows one by one (the key restarts its evidence). */
 export const MAX_GAP_FILL_WINDOWS = 1440

@@ -31,6 +31,8 @@ export interface OpenAlert {
   drivers: AlertRecord['drivers']
   /** requests per window since the change point (cost-per-request monthly impact) */
   volume: number
+  /** paged as a retry storm: the cost per successful call before it (the level it resolves against) */
+  storm?: { baseline: number }
   /** paged by the canary comparison: while both IDs still serve, the diluted level does not resolve it */
   canary?: { id: string; olderId: string; share: number; rel: number }
 }
@@ -394,9 +396,79 @@ export function buildCanaryAlert(key: KeyTracker, ctx: KeyContext, hit: CanaryHi
   return { open, record: record(key, open, 'firing', hit.newMean, hit.rel, tNow + ctx.windowMs, ctx.windowMs) }
 }
 
+/**
+ * A cost-per-request alert paged as a retry storm (key.ts, stepErrors): the error share rose
+ * conclusively since `start` and the cost per successful call since then is at least the
+ * threshold above the baseline's. Baseline and current are costs per successful call; the drivers
+ * split the change per call as usual and the error share takes the rest (what the failed calls
+ * and their retries add to each successful one). Null when the cost per successful call has not
+ * risen by the threshold (yet) or the error share is not the largest part.
+ */
+export function buildStormAlert(key: KeyTracker, ctx: KeyContext, start: number, tNow: number): { open: OpenAlert; record: AlertRecord } | null {
+  const ring = key.ring
+  const k = ring.indexAtOrAfter(start)
+  if (k >= ring.size) return null
+  const cur = { n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0, kw: 0, cu: 0, cr: 0, cw: 0, co: 0, r: 0 }
+  for (let i = k; i < ring.size; i++) {
+    cur.n += ring.get(i, COLS.n)
+    cur.c += ring.get(i, COLS.c)
+    cur.i += ring.get(i, COLS.i)
+    cur.o += ring.get(i, COLS.o)
+    cur.k += ring.get(i, COLS.k)
+    cur.e += ring.get(i, COLS.e)
+    addComponents(cur, ring, i)
+  }
+  const base = key.base
+  const okNow = cur.n - cur.e
+  const okBase = base.n - base.e
+  if (!(okNow > 0) || !(okBase > 0) || !(base.c > 0)) return null
+  const baseline = base.c / okBase
+  const current = cur.c / okNow
+  const rel = current / baseline - 1
+  if (rel < ctx.thrCpr) return null
+  const baseTotals = base.totals()
+  const prices = catalogPrices(baseTotals, key.catalogRates()) ?? estimatePrices(baseTotals, base.xx, base.xy)
+  const d = computeDrivers(baseTotals, cur, prices, 0)
+  const others = [d.input_tokens_per_request, d.output_tokens_per_request, d.cache_reads, d.price]
+  const errorPp = Math.round((rel * 100 - others.reduce((x, y) => x + y, 0)) * 100) / 100
+  if (!(errorPp > Math.max(...others.map(Math.abs)))) return null
+  const drivers: AlertRecord['drivers'] = { ...d, error_share: errorPp, primary: 'error_share' }
+  const deploymentIds = attribute(ring, key.sightings, ctx.markers, key.endpoint, start, tNow).ids
+  const id = alertId(key.team, key.endpoint, key.model, 'cost_per_request', start)
+  const open: OpenAlert = { id, signal: 'cost_per_request', dir: 1, thr: ctx.thrCpr, startedAt: start, reportedRel: rel, baseline, windowsSince: 0, okStreak: 0, deploymentIds, drivers, volume: cur.n / (ring.size - k), storm: { baseline } }
+  return { open, record: record(key, open, 'firing', current, rel, tNow + ctx.windowMs, ctx.windowMs) }
+}
+
+/** A retry storm's alert: the cost per successful call over the last resolveWindows windows against the baseline's. */
+function updateStorm(key: KeyTracker, a: OpenAlert, storm: { baseline: number }, ctx: KeyContext, t: number): AlertRecord | null {
+  const ring = key.ring
+  let n = 0
+  let e = 0
+  let c = 0
+  for (let i = Math.max(0, ring.size - ctx.resolveWindows); i < ring.size; i++) {
+    n += ring.get(i, COLS.n)
+    e += ring.get(i, COLS.e)
+    c += ring.get(i, COLS.c)
+  }
+  if (!(n - e > 0)) return null
+  const current = c / (n - e)
+  const rel = current / storm.baseline - 1
+  const detectedAt = t + ctx.windowMs
+  if (rel <= a.thr / 2) a.okStreak++
+  else a.okStreak = 0
+  if (a.okStreak >= ctx.resolveWindows && a.windowsSince >= ctx.resolveWindows) return record(key, a, 'resolved', current, rel, detectedAt, ctx.windowMs)
+  // materially worse: by a whole threshold (the cost per successful call of a few windows is noisy)
+  if (rel >= a.reportedRel + a.thr) {
+    a.reportedRel = rel
+    return record(key, a, 'updated', current, rel, detectedAt, ctx.windowMs)
+  }
+  return null
+}
+
 export function updateOrResolve(key: KeyTracker, a: OpenAlert, ctx: KeyContext, t: number, informative: boolean): AlertRecord | null {
   a.windowsSince++
   if (!informative) return null
+  if (a.storm) return updateStorm(key, a, a.storm, ctx, t)
   // a canary's alert stays open while the canary and the ID it was compared with both serve
   if (a.canary && key.canary.serving(a.canary.id, t, ctx.windowMs) && key.canary.serving(a.canary.olderId, t, ctx.windowMs)) {
     a.okStreak = 0
