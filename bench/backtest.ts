@@ -6,7 +6,8 @@
  *   - runBacktest (decode, dedup, price, window, detect, write alerts).
  * Both are warmed up once on a smaller file first; each is then run BENCH_BACKTEST_REPS times
  * (default 3) and the fastest run counts. The alerts file's SHA-256 is reported so an
- * optimization can be checked to leave the alerts unchanged. Env: BENCH_BACKTEST_EVENTS.
+ * optimization can be checked to leave the alerts unchanged. Env: BENCH_BACKTEST_EVENTS,
+ * BENCH_BACKTEST_WORKERS (decode workers; default as `burnwatch backtest`).
  */
 import { createHash } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
@@ -72,7 +73,7 @@ async function bare(path: string): Promise<number> {
 }
 
 async function backtest(path: string, alertsOut: string): Promise<BacktestSummary> {
-  return runBacktest({ eventsPath: path, alertsOut, file })
+  return runBacktest({ eventsPath: path, alertsOut, file, ...(process.env.BENCH_BACKTEST_WORKERS ? { workers: Number(process.env.BENCH_BACKTEST_WORKERS) } : {}) })
 }
 
 progress(P, 'warming up both on a 60k-event file')
