@@ -193,8 +193,14 @@ export class ShiftEvidence {
       if (this.n - (cp[o + N] ?? 0) < MIN_PERSIST_WINDOWS) continue
       const e = this.e - (cp[o + E] ?? 0)
       if (!(e > 0)) continue
-      const se = Math.sqrt(((this.v - (cp[o + V] ?? 0)) * dispersion) / (e * e) + baseRelVar)
-      const z = (this.d - (cp[o + D] ?? 0)) / e / se
+      // |z| ≤ |D| / √(V·dispersion) (the baseline's own variance only adds to se): a candidate
+      // whose bound cannot beat the best so far at the evidence floor is skipped without a root
+      const dd = this.d - (cp[o + D] ?? 0)
+      const vd = (this.v - (cp[o + V] ?? 0)) * dispersion
+      const bound = topMargin * EVIDENCE_Z
+      if (dd * dd <= bound * bound * vd) continue
+      const se = Math.sqrt(vd / (e * e) + baseRelVar)
+      const z = dd / e / se
       // the level is at least EVIDENCE_Z: a candidate that cannot beat the best so far even at
       // that level needs no skew correction (the hot path: most candidates, most windows)
       if (Math.abs(z) / EVIDENCE_Z <= topMargin) continue
