@@ -103,7 +103,9 @@ export function createDeduper(horizonMs: number): Deduper {
     if (ts >= s.end) {
       // a jump of more than a generation forgets both generations
       s.previous = ts >= s.end + horizonMs ? new IdTable(16) : s.current
-      s.current = new IdTable()
+      // the next generation likely holds about as many IDs as this one: sized for its count (at
+      // most half full, as the table keeps itself), not for the largest it ever was
+      s.current = new IdTable(Math.max(1024, 2 ** Math.ceil(Math.log2(2 * s.previous.count + 1))))
       s.end = ts + horizonMs
     }
     s.current.add(fp, id)
