@@ -33,7 +33,6 @@
  */
 import type { Drivers } from '../../../schemas/alert.ts'
 import type { WindowTotals } from './baseline.ts'
-import { COLS, type WindowRing } from './ring.ts'
 
 type DriverName = Drivers['primary']
 
@@ -108,16 +107,6 @@ const round = (x: number): number => Math.round(x * 100) / 100
  * existed exceeds it until those have decayed away).
  */
 export const COMPONENT_TOLERANCE = 1e-3
-
-/** Adds the cache-write tokens and component costs of ring window i to `into`. */
-export function addComponents(into: { kw: number; cu: number; cr: number; cw: number; co: number; r: number }, ring: WindowRing, i: number): void {
-  into.r += ring.get(i, COLS.r)
-  into.kw += ring.get(i, COLS.kw)
-  into.cu += ring.get(i, COLS.cu)
-  into.cr += ring.get(i, COLS.cr)
-  into.cw += ring.get(i, COLS.cw)
-  into.co += ring.get(i, COLS.co)
-}
 
 /** Whether the totals carry component costs that add up to their cost. */
 export function hasComponents(t: WindowTotals): boolean {

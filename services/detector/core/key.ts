@@ -361,21 +361,7 @@ export class KeyTracker {
       const bc = ring.get(idx, COLS.bc)
       const bv = ring.get(idx, COLS.bv)
       if (learnBurn && bc > 0 && bv > 0) this.burn.recordResidual((c - bc) / Math.sqrt(bv))
-      this.base.absorb({
-        n,
-        c,
-        q: ring.get(idx, COLS.q),
-        i: ring.get(idx, COLS.i),
-        o: ring.get(idx, COLS.o),
-        k: ring.get(idx, COLS.k),
-        e: ring.get(idx, COLS.e),
-        kw: ring.get(idx, COLS.kw),
-        cu: ring.get(idx, COLS.cu),
-        cr: ring.get(idx, COLS.cr),
-        cw: ring.get(idx, COLS.cw),
-        co: ring.get(idx, COLS.co),
-        r: ring.get(idx, COLS.r),
-      })
+      this.base.absorb(ring.totals(idx, idx + 1))
       // the daily profile learns a winsorized cost (within the tolerance of what was expected),
       // so a short surge or outage barely moves tomorrow's expectation for that hour
       const tol = ring.get(idx, COLS.bt)

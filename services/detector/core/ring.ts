@@ -1,3 +1,5 @@
+import type { WindowTotals } from './baseline.ts'
+
 /**
  * Bounded ring of the most recent windows of one key, in typed arrays (cheap per window, no
  * per-window allocation kept). Index 0 is the oldest window kept, size-1 the newest.
@@ -221,6 +223,27 @@ export class WindowRing {
   indexAtOrAfter(t: number): number {
     for (let i = this.size - 1; i >= 0; i--) if (this.get(i, COLS.t) < t) return i + 1
     return 0
+  }
+
+  /** The windows' totals over logical indexes [from, to): requests, cost, tokens, errors, component costs, retries. */
+  totals(from: number, to = this.size): Required<WindowTotals> {
+    const t = { n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0, kw: 0, cu: 0, cr: 0, cw: 0, co: 0, r: 0 }
+    for (let x = Math.max(0, from); x < to; x++) {
+      t.n += this.get(x, COLS.n)
+      t.c += this.get(x, COLS.c)
+      t.q += this.get(x, COLS.q)
+      t.i += this.get(x, COLS.i)
+      t.o += this.get(x, COLS.o)
+      t.k += this.get(x, COLS.k)
+      t.e += this.get(x, COLS.e)
+      t.kw += this.get(x, COLS.kw)
+      t.cu += this.get(x, COLS.cu)
+      t.cr += this.get(x, COLS.cr)
+      t.cw += this.get(x, COLS.cw)
+      t.co += this.get(x, COLS.co)
+      t.r += this.get(x, COLS.r)
+    }
+    return t
   }
 
   /** Sum of one column over logical indexes [from, size). */

@@ -5,7 +5,8 @@
  */
 import type { AlertRecord } from '../../../schemas/alert.ts'
 import { attribute } from './attribution.ts'
-import { addComponents, catalogPrices, computeDrivers, estimatePrices } from './drivers.ts'
+import { catalogPrices, computeDrivers, estimatePrices } from './drivers.ts'
+import type { WindowTotals } from './baseline.ts'
 import { alertId } from './hash.ts'
 import type { KeyContext, KeyTracker } from './key.ts'
 import type { CanaryHit } from './canary.ts'
@@ -179,6 +180,13 @@ function levelSpan(key: KeyTracker, signal: Signal, notBefore: number, thr: numb
   return signal === 'cost_per_request' ? { notBefore, relSe: thr / 4, dispersion: key.base.dispersion } : undefined
 }
 
+/** The drivers of the change from the key's baseline to `cur`, priced at the model's catalog rates (else estimated from the baseline). */
+function driversSince(key: KeyTracker, cur: WindowTotals, volumeChangePct: number): AlertRecord['drivers'] {
+  const base = key.base.totals()
+  const prices = catalogPrices(base, key.catalogRates()) ?? estimatePrices(base, key.base.xx, key.base.xy)
+  return computeDrivers(base, cur, prices, volumeChangePct)
+}
+
 function dispersionOf(key: KeyTracker, signal: Signal): number {
   return signal === 'cost_per_request' ? key.base.dispersion : key.burn.dispersion
 }
@@ -218,18 +226,11 @@ export function buildTrendAlert(
   if (signal === 'burn_rate' && tNow - cp < BURN_PERSIST_MS - ctx.windowMs) return null
   const { exp } = cols(signal)
   const windows = ring.size - k
-  const cur = { n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0, kw: 0, cu: 0, cr: 0, cw: 0, co: 0, r: 0 }
+  const cur = ring.totals(k)
   let e = 0
   let xc = 0
   let cxc = 0
   for (let i = k; i < ring.size; i++) {
-    cur.n += ring.get(i, COLS.n)
-    cur.c += ring.get(i, COLS.c)
-    cur.i += ring.get(i, COLS.i)
-    cur.o += ring.get(i, COLS.o)
-    cur.k += ring.get(i, COLS.k)
-    cur.e += ring.get(i, COLS.e)
-    addComponents(cur, ring, i)
     e += ring.get(i, exp)
     const x = ring.get(i, COLS.xc)
     if (x > 0) {
@@ -274,9 +275,7 @@ export function buildTrendAlert(
     baseline = e / cur.n
     current = cur.c / cur.n
   }
-  const baseTotals = base.totals()
-  const prices = catalogPrices(baseTotals, key.catalogRates()) ?? estimatePrices(baseTotals, base.xx, base.xy)
-  let drivers = computeDrivers(baseTotals, cur, prices, volumeChangePct)
+  let drivers = driversSince(key, cur, volumeChangePct)
   if (key.isEndpoint) {
     // an endpoint across its models pages only what the model mix explains (the series own the rest)
     const mix = modelMixPp(ring, k)
@@ -359,22 +358,10 @@ export function buildCanaryAlert(key: KeyTracker, ctx: KeyContext, hit: CanaryHi
   const ring = key.ring
   const k = ring.indexAtOrAfter(hit.first)
   if (k >= ring.size) return null
-  const cur = { n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0, kw: 0, cu: 0, cr: 0, cw: 0, co: 0, r: 0 }
-  let e = 0
-  for (let i = k; i < ring.size; i++) {
-    cur.n += ring.get(i, COLS.n)
-    cur.c += ring.get(i, COLS.c)
-    cur.i += ring.get(i, COLS.i)
-    cur.o += ring.get(i, COLS.o)
-    cur.k += ring.get(i, COLS.k)
-    cur.e += ring.get(i, COLS.e)
-    addComponents(cur, ring, i)
-    e += ring.get(i, COLS.xc)
-  }
+  const cur = ring.totals(k)
+  const e = ring.sumFrom(k, COLS.xc)
   if (cur.n <= 0) return null
-  const baseTotals = key.base.totals()
-  const prices = catalogPrices(baseTotals, key.catalogRates()) ?? estimatePrices(baseTotals, key.base.xx, key.base.xy)
-  const drivers = computeDrivers(baseTotals, cur, prices, 0)
+  const drivers = driversSince(key, cur, 0)
   const ranked = attribute(ring, key.sightings, ctx.markers, key.endpoint, hit.first, tNow).ids
   const deploymentIds = [hit.id, ...ranked.filter((d) => d !== hit.id)].slice(0, MAX_DEPLOYMENT_IDS_IN_ALERT)
   const id = alertId(key.team, key.endpoint, key.model, 'cost_per_request', hit.first)
@@ -408,16 +395,7 @@ export function buildStormAlert(key: KeyTracker, ctx: KeyContext, start: number,
   const ring = key.ring
   const k = ring.indexAtOrAfter(start)
   if (k >= ring.size) return null
-  const cur = { n: 0, c: 0, q: 0, i: 0, o: 0, k: 0, e: 0, kw: 0, cu: 0, cr: 0, cw: 0, co: 0, r: 0 }
-  for (let i = k; i < ring.size; i++) {
-    cur.n += ring.get(i, COLS.n)
-    cur.c += ring.get(i, COLS.c)
-    cur.i += ring.get(i, COLS.i)
-    cur.o += ring.get(i, COLS.o)
-    cur.k += ring.get(i, COLS.k)
-    cur.e += ring.get(i, COLS.e)
-    addComponents(cur, ring, i)
-  }
+  const cur = ring.totals(k)
   const base = key.base
   const okNow = cur.n - cur.e
   const okBase = base.n - base.e
@@ -426,9 +404,7 @@ export function buildStormAlert(key: KeyTracker, ctx: KeyContext, start: number,
   const current = cur.c / okNow
   const rel = current / baseline - 1
   if (rel < ctx.thrCpr) return null
-  const baseTotals = base.totals()
-  const prices = catalogPrices(baseTotals, key.catalogRates()) ?? estimatePrices(baseTotals, base.xx, base.xy)
-  const d = computeDrivers(baseTotals, cur, prices, 0)
+  const d = driversSince(key, cur, 0)
   const others = [d.input_tokens_per_request, d.output_tokens_per_request, d.cache_reads, d.price]
   const errorPp = Math.round((rel * 100 - others.reduce((x, y) => x + y, 0)) * 100) / 100
   if (!(errorPp > Math.max(...others.map(Math.abs)))) return null
