@@ -4,7 +4,8 @@
  *   - the aggregator's windower (one open window per series, EVENTS_PER_SERIES events each, with
  *     a deployment id) and deduper (those events' IDs), as the live aggregator holds them;
  *   - the detector core (BENCH_RSS_WINDOWS, default 150, closed windows per series: its window
- *     rings full, baselines warm, as a series that has run for a few hours);
+ *     rings full, baselines warm, as a series that has run for a few hours), configured as the
+ *     service runs it: defaults.hot_endpoints endpoints in memory, the others in its scratch file;
  * and reports the RSS growth after a full GC, per series, for each and in total, with the V8 heap
  * and external (typed array) growth beside it, and their sum as the live bytes per series. RSS also
  * keeps pages that V8 and the allocator have not returned: `v8PagesPerSeries` is the growth of
@@ -14,6 +15,12 @@
 import { createWindower, type WindowInput } from '../services/aggregator/windows.ts'
 import { createDeduper } from '../services/aggregator/dedup.ts'
 import { createDetectorCore } from '../services/detector/core/index.ts'
+import { createFileCellStore } from '../services/detector/file-cell-store.ts'
+import { REBUILD_CHUNK_WINDOWS } from '../services/detector/clickhouse-store.ts'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
 import { detectorConfig } from '../services/detector/config.ts'
 import { ConfigFileSchema } from '../shared/config.ts'
 import type { WindowRecord } from '../schemas/window.ts'
@@ -32,7 +39,22 @@ export interface RssResult {
   windowsPerSeries: number
   baselineRssBytes: number
   aggregator: { rssBytes: number; heapBytes: number; rssPerSeries: number; heapPerSeries: number; externalPerSeries: number; openWindows: number; dedupIds: number }
-  detector: { rssBytes: number; heapBytes: number; rssPerSeries: number; heapPerSeries: number; externalPerSeries: number; livePerSeries: number; v8PagesPerSeries: number }
+  detector: {
+    rssBytes: number
+    heapBytes: number
+    rssPerSeries: number
+    heapPerSeries: number
+    externalPerSeries: number
+    livePerSeries: number
+    v8PagesPerSeries: number
+    /** endpoint cells in memory and in the scratch file at the end, and the file's size per series */
+    hotEndpoints: number
+    coldEndpoints: number
+    fileBytesPerSeries: number
+    /** µs per window of a minute fed in time order: cold endpoints read back (this core) vs every endpoint in memory (a sample) */
+    liveUsPerWindow: number
+    hotUsPerWindow: number
+  }
   total: { rssBytes: number; rssPerSeries: number; heapPerSeries: number; livePerSeries: number }
 }
 
@@ -93,40 +115,61 @@ const dedupIds = deduper.size()
 progress(P, `windower + deduper: ${openWindows.toLocaleString('en')} open windows, ${dedupIds.toLocaleString('en')} event IDs, +${((afterAgg.rss - base.rss) / 1e6).toFixed(0)} MB RSS`)
 
 // --- detector core ----------------------------------------------------------------------------------
-const core = createDetectorCore(detectorConfig(file))
-for (let w = 0; w < WINDOWS_PER_SERIES; w++) {
-  const start = new Date(t0 + w * windowMs).toISOString()
-  const endIso = new Date(t0 + (w + 1) * windowMs).toISOString()
-  for (let i = 0; i < SERIES; i++) {
-    const s = names[i]!
-    const requests = 20 + (i % 20)
-    const cost = requests * 0.0012 * (1 + ((i * 7 + w) % 10) / 100)
-    const rec: WindowRecord = {
-      team: s.team,
-      endpoint: s.endpoint,
-      model: s.model,
-      window_start: start,
-      window_end: endIso,
-      requests,
-      errors: 0,
-      input_tokens: requests * 1200,
-      output_tokens: requests * 300,
-      cache_read_tokens: 0,
-      cache_write_tokens: 0,
-      cost_usd: cost,
-      cost_sq_sum: (cost * cost) / requests,
-      unpriced_requests: 0,
-      late_events: 0,
-      deployments: { [`${s.team}-svc-r1`]: requests },
-    }
-    core.onWindow(rec)
+// As the service runs it: cold endpoints' state in the scratch-file cell store (defaults.hot_endpoints
+// of them in memory). Fed in slices of REBUILD_CHUNK_WINDOWS minutes, endpoint by endpoint within
+// a slice (the order of the detector's restart rebuild), so the feeding reads each cold endpoint
+// back once per slice; the last minute is then fed in time order as live traffic arrives (every
+// window of a cold endpoint read back and written again), and timed.
+const detectorCfg = detectorConfig(file)
+const cellStore = createFileCellStore(mkdtempSync(join(tmpdir(), 'bench-cells-')))
+const core = createDetectorCore({ ...detectorCfg, cellStore })
+const windowOf = (i: number, w: number): WindowRecord => {
+  const s = names[i]!
+  const requests = 20 + (i % 20)
+  const cost = requests * 0.0012 * (1 + ((i * 7 + w) % 10) / 100)
+  return {
+    team: s.team,
+    endpoint: s.endpoint,
+    model: s.model,
+    window_start: new Date(t0 + w * windowMs).toISOString(),
+    window_end: new Date(t0 + (w + 1) * windowMs).toISOString(),
+    requests,
+    errors: 0,
+    input_tokens: requests * 1200,
+    output_tokens: requests * 300,
+    cache_read_tokens: 0,
+    cache_write_tokens: 0,
+    cost_usd: cost,
+    cost_sq_sum: (cost * cost) / requests,
+    unpriced_requests: 0,
+    late_events: 0,
+    deployments: { [`${s.team}-svc-r1`]: requests },
   }
 }
+const FED = WINDOWS_PER_SERIES - 1
+for (let w0 = 0; w0 < FED; w0 += REBUILD_CHUNK_WINDOWS) {
+  for (let i = 0; i < SERIES; i++) for (let w = w0; w < Math.min(FED, w0 + REBUILD_CHUNK_WINDOWS); w++) core.onWindow(windowOf(i, w))
+}
+const live0 = performance.now()
+for (let i = 0; i < SERIES; i++) core.onWindow(windowOf(i, FED))
+const liveUs = ((performance.now() - live0) * 1000) / SERIES
 const afterDet = measure()
-progress(P, `detector core: ${WINDOWS_PER_SERIES} windows per series, +${((afterDet.rss - afterAgg.rss) / 1e6).toFixed(0)} MB RSS`)
+const cells = core.cellStats()
+progress(P, `detector core: ${WINDOWS_PER_SERIES} windows per series, +${((afterDet.rss - afterAgg.rss) / 1e6).toFixed(0)} MB RSS; ${cells.hot} endpoints in memory, ${cells.cold.toLocaleString('en')} in the scratch file (${(cellStore.size() / 1e6).toFixed(0)} MB)`)
 
 // keep everything reachable until measured
-if (windower.openWindows() !== openWindows || deduper.size() !== dedupIds || core.flush() === undefined) throw new Error('state lost')
+if (windower.openWindows() !== openWindows || deduper.size() !== dedupIds || core.size().series !== SERIES) throw new Error('state lost')
+
+// Side by side: the same last minute through a core holding every endpoint in memory (no cell
+// store), on a sample of the series (all of them would need the ~2 GB this design avoids).
+const SAMPLE = Math.min(SERIES, 2_000)
+const hotCore = createDetectorCore(detectorCfg)
+for (let w = 0; w < FED; w++) for (let i = 0; i < SAMPLE; i++) hotCore.onWindow(windowOf(i, w))
+const hot0 = performance.now()
+for (let i = 0; i < SAMPLE; i++) hotCore.onWindow(windowOf(i, FED))
+const hotUs = ((performance.now() - hot0) * 1000) / SAMPLE
+progress(P, `a live minute: ${liveUs.toFixed(1)} µs per window with cold endpoints read back from the file, ${hotUs.toFixed(1)} µs with every endpoint in memory`)
+cellStore.close()
 
 const per = (b: number) => Math.round(b / SERIES)
 const result: RssResult = {
@@ -143,6 +186,11 @@ const result: RssResult = {
     externalPerSeries: per(afterDet.external - afterAgg.external),
     livePerSeries: per(afterDet.heap - afterAgg.heap + afterDet.external - afterAgg.external),
     v8PagesPerSeries: per(afterDet.pages - afterAgg.pages - (afterDet.heapTotal - afterAgg.heapTotal)),
+    hotEndpoints: cells.hot,
+    coldEndpoints: cells.cold,
+    fileBytesPerSeries: per(cellStore.size()),
+    liveUsPerWindow: liveUs,
+    hotUsPerWindow: hotUs,
   },
   total: { rssBytes: afterDet.rss - base.rss, rssPerSeries: per(afterDet.rss - base.rss), heapPerSeries: per(afterDet.heap - base.heap), livePerSeries: per(afterDet.heap - base.heap + afterDet.external - base.external) },
 }

@@ -145,6 +145,8 @@ const r = ok(results.rss)
 if (r) {
   rows.push(['memory: windower + deduper', `${n(r.aggregator.rssPerSeries)} B/series RSS`, `heap ${n(r.aggregator.heapPerSeries)} B; ${r.eventsPerSeries} event IDs/series`])
   rows.push(['memory: detector core', `${n(r.detector.rssPerSeries)} B/series RSS`, `live ${n(r.detector.livePerSeries)} B (heap ${n(r.detector.heapPerSeries)} B + typed arrays ${n(r.detector.externalPerSeries)} B); V8 pages resident beyond its heap ${n(r.detector.v8PagesPerSeries)} B; ${r.windowsPerSeries} windows/series`])
+  rows.push(['memory: detector scratch file', `${n(r.detector.fileBytesPerSeries)} B/series`, `${n(r.detector.coldEndpoints)} endpoints there, ${n(r.detector.hotEndpoints)} in memory (defaults.hot_endpoints); page cache, not the process's`])
+  rows.push(['detector: a live minute', `${n(r.detector.liveUsPerWindow, 1)} µs/window`, `cold endpoints read back and written; ${n(r.detector.hotUsPerWindow, 1)} µs with every endpoint in memory (×${n(r.detector.liveUsPerWindow / r.detector.hotUsPerWindow, 1)})`])
   rows.push(['memory: total', `${n(r.total.rssPerSeries)} B/series RSS`, `live ${n(r.total.livePerSeries)} B/series; ${n(r.series)} series: +${n(r.total.rssBytes / 2 ** 20)} MiB`])
   // the caps bound the number of series; this is what the default caps allow at most
   const caps = ConfigFileSchema.parse({}).defaults

@@ -5,11 +5,13 @@
  *
  * EVAL_HOLDOUT=1 runs the held-out family of shapes (another seed unless EVAL_SEED is set);
  * EVAL_INTERLEAVE=1 also checks that a multi-partition delivery order gives the same alerts.
+ * EVAL_COLD=<n>: keep only n endpoint cells in memory, the others as bytes in a cell store (as the
+ * service does with its scratch file): the alerts must be the same as with every cell in memory.
  */
 import { performance } from 'node:perf_hooks'
 import type { AlertRecord } from '../schemas/alert.ts'
 import type { WindowRecord } from '../schemas/window.ts'
-import { createDetectorCore, defaultDetectorConfig } from '../services/detector/core/index.ts'
+import { createDetectorCore, createMemoryCellStore, defaultDetectorConfig } from '../services/detector/core/index.ts'
 import { loadTokens } from './dataset.ts'
 import { newCursor, windowsAt, type SeriesCursor } from './generate.ts'
 import { Rng } from './rng.ts'
@@ -28,6 +30,7 @@ const teams = [...new Set(specs.map((s) => s.team))]
 const detector = createDetectorCore({
   ...defaultDetectorConfig,
   teams: teams.map((name) => ({ name, monthlyBudgetUsd: 1e6 })),
+  ...(process.env.EVAL_COLD ? { cellStore: createMemoryCellStore(), hotEndpoints: Number(process.env.EVAL_COLD) } : {}),
 })
 const rng = new Rng(seed ^ 0x5eed)
 const cursors: SeriesCursor[] = specs.map((s, i) => newCursor(s, seed ^ (0x51ed + i)))

@@ -88,6 +88,8 @@ export const ConfigFileSchema = z.strictObject({
       max_series_per_team: z.number().int().min(1).default(2_000),
       max_series: z.number().int().min(1).default(20_000),
       series_idle: duration('defaults.series_idle').default(3_600_000),
+      // the detector keeps this many endpoints' state (rollup and series) as objects; the others as bytes in a scratch file under BURNWATCH_DATA_DIR/detector
+      hot_endpoints: z.number().int().min(1).default(64),
     })
     .prefault({}),
   teams: z.array(TeamFile).default([]),

@@ -8,6 +8,9 @@ import type { AlertRecord } from '../../schemas/alert.ts'
 import type { WindowRecord } from '../../schemas/window.ts'
 import type { DeploymentMarker } from '../../schemas/deployment.ts'
 
+/** minutes per slice of the rebuild's history (below ENDPOINT_MAX_SKEW_WINDOWS: see streamWindowsSince) */
+export const REBUILD_CHUNK_WINDOWS = 8
+
 const iso = (s: string) => new Date(Date.parse(s.includes('T') ? s : s.replace(' ', 'T') + 'Z')).toISOString()
 
 export function createClickHouseAlertStore(client: ClickHouseClient) {
@@ -38,8 +41,12 @@ export function createClickHouseAlertStore(client: ClickHouseClient) {
     },
 
     /**
-     * Closed windows of [since, until), as the aggregator would have published them, oldest first;
-     * streamed, so a rebuild never holds 26 h of history in memory at once.
+     * Closed windows of [since, until), as the aggregator would have published them; streamed, so a
+     * rebuild never holds 26 h of history in memory at once. In time slices of REBUILD_CHUNK_WINDOWS,
+     * endpoint by endpoint within a slice (each endpoint's windows in time order): a cold endpoint's
+     * state is read back once per slice rather than once per minute, and no series runs ahead of
+     * another by more than the core's skew bounds allow (ENDPOINT_MAX_SKEW_WINDOWS), so the
+     * alerts are those of time order.
      */
     async *streamWindowsSince(sinceMs: number, untilMs: number, windowMs: number): AsyncGenerator<WindowRecord> {
       const seconds = Math.max(60, Math.round(windowMs / 1000))
@@ -54,8 +61,8 @@ export function createClickHouseAlertStore(client: ClickHouseClient) {
                 FROM cost_windows_env
                 WHERE window_start >= fromUnixTimestamp64Milli({since:Int64}) AND window_start < fromUnixTimestamp64Milli({until:Int64})
                 GROUP BY team, environment, endpoint, model, ws
-                ORDER BY ws, team, environment, endpoint, model`,
-        query_params: { since: Math.floor(sinceMs), until: Math.floor(untilMs), seconds },
+                ORDER BY intDiv(toUnixTimestamp(ws), {chunk:UInt32}), team, environment, endpoint, ws, model`,
+        query_params: { since: Math.floor(sinceMs), until: Math.floor(untilMs), seconds, chunk: seconds * REBUILD_CHUNK_WINDOWS },
         format: 'JSONEachRow',
       })
       const toWindow = (r: Record<string, unknown>): WindowRecord => {

@@ -8,6 +8,7 @@ export function detectorConfig(file: ConfigFile): DetectorConfig {
     minRequestsPerWindow: file.defaults.min_requests_per_window,
     windowMs: file.defaults.window,
     resolveWindows: file.defaults.resolve_windows,
+    hotEndpoints: file.defaults.hot_endpoints,
     teams: file.teams.map((t) => ({
       name: t.name,
       ...(t.threshold_pct !== undefined ? { thresholdPct: t.threshold_pct } : {}),

@@ -68,5 +68,16 @@ export function createEnvironmentDetectorCore(config: DetectorConfig, file: Pick
       }
       return n
     },
+    cellStats() {
+      const n = { hot: 0, cold: 0, reads: 0, writes: 0 }
+      for (const c of cores.values()) {
+        const s = c.cellStats()
+        n.hot += s.hot
+        n.cold += s.cold
+        n.reads += s.reads
+        n.writes += s.writes
+      }
+      return n
+    },
   }
 }

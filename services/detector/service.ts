@@ -37,6 +37,8 @@ import { createEnvironmentDetectorCore } from './environments.ts'
 import { createSeriesGate } from '../../shared/series-caps.ts'
 import { seriesId } from '../../schemas/series.ts'
 import { detectorConfig } from './config.ts'
+import { createFileCellStore, type FileCellStore } from './file-cell-store.ts'
+import { join } from 'node:path'
 import { retrying } from '../../shared/retry.ts'
 import type { ClickHouseAlertStore } from './clickhouse-store.ts'
 
@@ -71,14 +73,22 @@ export function createDetector(d: DetectorDeps): DetectorService {
     windows: counter(d.registry, 'burnwatch_detector_windows_total', 'windows consumed by the detector'),
     lastWindow: gauge(d.registry, 'burnwatch_detector_event_time_seconds', 'event time of the latest window seen by the detector'),
     keys: gauge(d.registry, 'burnwatch_detector_keys', 'keys the detector holds state for (series idle for 8 days of event time leave)', ['kind']),
+    cells: gauge(d.registry, 'burnwatch_detector_endpoint_cells', 'endpoints whose detector state is in memory (defaults.hot_endpoints) or waits in the scratch file', ['where']),
+    cellReads: counter(d.registry, 'burnwatch_detector_cell_reads_total', 'endpoint states read back from the scratch file (one per window of a cold endpoint: raise defaults.hot_endpoints when this rate costs too much CPU)'),
   }
   let core: DetectorCore | null = null
+  let cellReadsSeen = 0
   const setKeys = (): void => {
     if (!core) return
     const n = core.size()
     m.keys.set({ kind: 'series' }, n.series)
     m.keys.set({ kind: 'endpoint' }, n.endpoints)
     m.keys.set({ kind: 'team' }, n.teams)
+    const cs = core.cellStats()
+    m.cells.set({ where: 'memory' }, cs.hot)
+    m.cells.set({ where: 'file' }, cs.cold)
+    m.cellReads.inc(cs.reads - cellReadsSeen)
+    cellReadsSeen = cs.reads
   }
   let known = new Set<string>()
   let producer: BusProducer | null = null
@@ -118,8 +128,12 @@ export function createDetector(d: DetectorDeps): DetectorService {
     log.info({ alerts: fresh.map((a) => ({ id: a.alert_id, status: a.status, team: a.team, endpoint: a.endpoint, signal: a.signal, change_pct: Math.round(a.change_pct) })) }, 'alert state changes')
   }
 
+  // cold endpoints' state waits as bytes in a scratch file (core/cells.ts); a restart rebuilds it
+  let cellStore: FileCellStore | null = null
   const rebuild = async () => {
-    const c = createEnvironmentDetectorCore(detectorConfig(d.config.file), d.config.file)
+    cellStore?.close()
+    cellStore = createFileCellStore(join(d.config.dataDir, 'detector'))
+    const c = createEnvironmentDetectorCore({ ...detectorConfig(d.config.file), cellStore }, d.config.file)
     const until = now()
     const since = until - historyMs
     known = await d.store.knownAlerts(since - historyMs)
@@ -147,6 +161,7 @@ export function createDetector(d: DetectorDeps): DetectorService {
     while (mi < markers.length) c.onDeployment(markers[mi++]!)
     stats.replayedWindows = windows
     core = c
+    cellReadsSeen = c.cellStats().reads
     if (windows) log.info({ windows, markers: markers.length, recovered: recovered.length }, 'detector state rebuilt from ClickHouse history')
     if (beyondCaps) log.warn({ windows: beyondCaps, max_series_per_team: defaults.max_series_per_team, max_series: defaults.max_series }, 'windows of series beyond the series caps were not replayed')
     return recovered
@@ -230,6 +245,7 @@ export function createDetector(d: DetectorDeps): DetectorService {
       await deployConsumer?.stop()
       await chain
       await producer?.stop()
+      cellStore?.close()
       log.info(stats, 'detector stopped')
     },
     stats: () => ({ ...stats }),

@@ -1,4 +1,5 @@
 /** Detector configuration: the public shape, its defaults and per-team threshold resolution. */
+import type { CellStore } from './cells.ts'
 
 export interface DetectorTeamConfig {
   name: string
@@ -17,6 +18,10 @@ export interface DetectorConfig {
   /** an alert resolves once the signal is back within half the threshold over this many windows */
   resolveWindows: number
   teams: DetectorTeamConfig[]
+  /** where cold endpoint cells live (cells.ts); none: every cell stays in memory */
+  cellStore?: CellStore
+  /** endpoint cells kept in memory when a cell store is given (default DEFAULT_HOT_ENDPOINTS) */
+  hotEndpoints?: number
 }
 
 export const defaultDetectorConfig: DetectorConfig = {

@@ -20,9 +20,12 @@ import { thresholdFor, type DetectorConfig } from './config.ts'
 import { KeyTracker, type KeyWindow } from './key.ts'
 import { ENDPOINT_MAX_SKEW_WINDOWS, IDLE_EVICT_MS, MAX_GAP_FILL_WINDOWS, TEAM_FINALIZE_LAG_WINDOWS, TEAM_MAX_SKEW_WINDOWS } from './params.ts'
 import { newMember, TeamState, type Member } from './team.ts'
+import { decodeSnapshot, encodeSnapshot } from './snapshot.ts'
+import { DEFAULT_HOT_ENDPOINTS, type CellHandle, type CellStore } from './cells.ts'
 import { toMs } from './time.ts'
 
 export { defaultDetectorConfig, type DetectorConfig, type DetectorTeamConfig } from './config.ts'
+export { createMemoryCellStore, DEFAULT_HOT_ENDPOINTS, type CellHandle, type CellStore } from './cells.ts'
 
 export interface DetectorCore {
   /** Feed one closed window; returns the alert state changes it produced. Redelivered or older windows of a series are ignored. */
@@ -32,24 +35,73 @@ export interface DetectorCore {
   flush(): AlertRecord[]
   /** Keys held: series, endpoint rollups and teams (series and endpoints idle for IDLE_EVICT_MS leave). */
   size(): { series: number; endpoints: number; teams: number }
+  /** Endpoint cells in memory and in the cell store, and how often they were read back and written. */
+  cellStats(): { hot: number; cold: number; reads: number; writes: number }
+}
+
+/** A series' own state, kept with its endpoint rollup. */
+interface SeriesState {
+  key: KeyTracker
+  /** the series as a member of its endpoint rollup */
+  groupMember: Member
+}
+
+/**
+ * An endpoint rollup (an endpoint across its models, per environment) and its series: the unit
+ * of detector state that leaves the heap while cold (see CellStore). Nothing in it refers to state
+ * outside it but the team's deployment markers, which are put back when it is read.
+ */
+interface Cell {
+  group: TeamState
+  series: Map<string, SeriesState>
+}
+
+/** Always in memory: where a cell is, and what the core reads of it without reading it back. */
+interface CellRef {
+  team: TeamState
+  live: Cell | null
+  handle: CellHandle | null
+  /** mirrors of the rollup's nextT, hasPending() and open cost-per-request alert */
+  nextT: number | null
+  pending: boolean
+  open: boolean
+}
+
+/** Always in memory: a series' cell, its team membership, and mirrors of its newest window and open alerts. */
+interface SeriesRef {
+  cell: CellRef
+  member: Member
+  lastT: number
+  open: boolean
 }
 
 interface Series {
   key: KeyTracker
   team: TeamState
   member: Member
-  /** the series' endpoint across its models, and the series as its member */
   group: TeamState
   groupMember: Member
 }
 
+/** The team's markers stay shared with the team: not copied into a cell's bytes, put back when read. */
+const cellExternals = (c: Cell): [object, string][] => [
+  [c.group, 'markers'],
+  [c.group.seriesCtx, 'markers'],
+  [c.group.teamCtx, 'markers'],
+]
+
 export function createDetectorCore(config: DetectorConfig): DetectorCore {
   const windowMs = config.windowMs
   const teamConfigs = new Map(config.teams.map((t) => [t.name, t]))
-  const series = new Map<string, Series>()
+  const series = new Map<string, SeriesRef>()
   const teams = new Map<string, TeamState>()
-  /** endpoint rollups, by team and endpoint */
-  const groups = new Map<string, TeamState>()
+  /** endpoint rollups and their series, by team, endpoint and environment */
+  const cells = new Map<string, CellRef>()
+  const store = config.cellStore ?? null
+  const hotLimit = store ? Math.max(1, config.hotEndpoints ?? DEFAULT_HOT_ENDPOINTS) : Infinity
+  /** cells in memory, least recently used first */
+  const hot = new Set<CellRef>()
+  const stats = { reads: 0, writes: 0 }
   /** newest window start of any series */
   let maxT = -Infinity
 
@@ -73,15 +125,52 @@ export function createDetectorCore(config: DetectorConfig): DetectorCore {
     return t
   }
 
-  function groupState(team: TeamState, endpoint: string, environment: string | undefined): TeamState {
+  function cellRef(team: TeamState, endpoint: string, environment: string | undefined): CellRef {
     const id = JSON.stringify([team.name, endpoint, environment ?? 'production'])
-    let g = groups.get(id)
-    if (!g) {
+    let ref = cells.get(id)
+    if (!ref) {
       const { windowMs: wm, minRequests, resolveWindows, thrCpr, thrBurn } = team.seriesCtx
-      g = new TeamState(team.name, { windowMs: wm, minRequests, resolveWindows, thrCpr, thrBurn }, undefined, { name: endpoint, markers: team.markers })
-      groups.set(id, g)
+      const group = new TeamState(team.name, { windowMs: wm, minRequests, resolveWindows, thrCpr, thrBurn }, undefined, { name: endpoint, markers: team.markers })
+      ref = { team, live: { group, series: new Map() }, handle: null, nextT: null, pending: false, open: false }
+      cells.set(id, ref)
+      hot.add(ref)
     }
-    return g
+    return ref
+  }
+
+  /** The cell in memory (read back from the store when cold), marked most recently used. */
+  function live(ref: CellRef): Cell {
+    let c = ref.live
+    if (c) {
+      hot.delete(ref)
+      hot.add(ref)
+      return c
+    }
+    const m = ref.team.markers
+    c = decodeSnapshot<Cell>((store as CellStore).get(ref.handle as CellHandle), [m, m, m])
+    stats.reads++
+    ref.live = c
+    hot.add(ref)
+    return c
+  }
+
+  function mirror(ref: CellRef, c: Cell): void {
+    ref.nextT = c.group.nextT
+    ref.pending = c.group.hasPending()
+    ref.open = c.group.key.cprAlert !== null
+  }
+
+  /** Writes the least recently used cells to the store until at most hotEndpoints stay in memory. */
+  function trim(): void {
+    if (!store) return
+    for (const ref of hot) {
+      if (hot.size <= hotLimit) break
+      const c = ref.live as Cell
+      ref.handle = store.put(encodeSnapshot(c, cellExternals(c)), ref.handle)
+      stats.writes++
+      ref.live = null
+      hot.delete(ref)
+    }
   }
 
   /** Processes one window of a series, reporting its cost-per-request alert opening/closing to the team at that window's time. */
@@ -98,30 +187,55 @@ export function createDetectorCore(config: DetectorConfig): DetectorCore {
   /** Drops series silent for IDLE_EVICT_MS of event time (unless an alert of theirs is open), and endpoint rollups left without series. */
   function evictIdle(): void {
     const before = maxT - IDLE_EVICT_MS
-    const live = new Set<TeamState>()
+    const inUse = new Set<CellRef>()
     for (const [id, s] of series) {
-      if (s.key.lastT < before && s.key.cprAlert === null && s.key.burnAlert === null) series.delete(id)
-      else live.add(s.group)
+      if (s.lastT < before && !s.open) {
+        series.delete(id)
+        live(s.cell).series.delete(id)
+        trim()
+      } else inUse.add(s.cell)
     }
-    for (const [id, g] of groups) if (!live.has(g) && g.key.cprAlert === null && !g.hasPending()) groups.delete(id)
+    for (const [id, ref] of cells) {
+      if (inUse.has(ref) || ref.open || ref.pending) continue
+      cells.delete(id)
+      hot.delete(ref)
+      if (ref.handle && store) store.free(ref.handle)
+    }
+  }
+
+  /** Finalizes an endpoint rollup up to `until`. */
+  function finalizeCell(ref: CellRef, until: number, out: AlertRecord[]): void {
+    const c = live(ref)
+    c.group.finalize(until, out)
+    mirror(ref, c)
+    trim()
   }
 
   return {
     onWindow(w) {
       const t = toMs(w.window_start)
       const id = seriesId(w)
-      let s = series.get(id)
-      if (!s) {
+      let ref = series.get(id)
+      let cell: Cell
+      if (!ref) {
         const team = teamState(w.team)
-        s = { key: new KeyTracker(w.team, w.endpoint, w.model), team, member: newMember(), group: groupState(team, w.endpoint, w.environment), groupMember: newMember() }
-        s.key.endpointRing = s.group.key.ring
-        series.set(id, s)
+        const cr = cellRef(team, w.endpoint, w.environment)
+        cell = live(cr)
+        const key = new KeyTracker(w.team, w.endpoint, w.model)
+        key.endpointRing = cell.group.key.ring
+        cell.series.set(id, { key, groupMember: newMember() })
+        ref = { cell: cr, member: newMember(), lastT: -Infinity, open: false }
+        series.set(id, ref)
+      } else {
+        if (t <= ref.lastT) return []
+        cell = live(ref.cell)
       }
-      const key = s.key
-      if (t <= key.lastT) return []
+      const own = cell.series.get(id) as SeriesState
+      const key = own.key
       const out: AlertRecord[] = []
-      const team = s.team
-      const group = s.group
+      const team = ref.cell.team
+      const group = cell.group
+      const s: Series = { key, team, member: ref.member, group, groupMember: own.groupMember }
       team.memberWindow(s.member, t)
       group.memberWindow(s.groupMember, t)
       if (Number.isFinite(key.lastT)) {
@@ -168,6 +282,9 @@ export function createDetectorCore(config: DetectorConfig): DetectorCore {
       team.add(s.member, t, w, { xc: x.xc, xv: x.xv, bx: key.burnForTeam, bxv: key.burnVarForTeam })
       group.add(s.groupMember, t, w, { xc: 0, xv: 0, bx: 0, bxv: 0 })
       group.finalize(group.readyUntil(), out)
+      ref.lastT = key.lastT
+      ref.open = key.cprAlert !== null || key.burnAlert !== null
+      mirror(ref.cell, cell)
       team.finalize(team.readyUntil(), out)
       if (t > maxT) {
         const prevMinute = Math.floor(maxT / windowMs)
@@ -178,10 +295,11 @@ export function createDetectorCore(config: DetectorConfig): DetectorCore {
         if (Math.floor(t / windowMs) !== prevMinute) {
           const until = maxT - (TEAM_MAX_SKEW_WINDOWS + TEAM_FINALIZE_LAG_WINDOWS) * windowMs
           const untilGroup = maxT - (ENDPOINT_MAX_SKEW_WINDOWS + TEAM_FINALIZE_LAG_WINDOWS) * windowMs
-          for (const g of groups.values()) if (g.nextT === null ? g.hasPending() : g.nextT <= untilGroup) g.finalize(untilGroup, out)
+          for (const g of cells.values()) if (g.nextT === null ? g.pending : g.nextT <= untilGroup) finalizeCell(g, untilGroup, out)
           for (const tm of teams.values()) if (tm.nextT === null ? tm.hasPending() : tm.nextT <= until) tm.finalize(until, out)
         }
       }
+      trim()
       return out
     },
 
@@ -190,13 +308,17 @@ export function createDetectorCore(config: DetectorConfig): DetectorCore {
     },
 
     size() {
-      return { series: series.size, endpoints: groups.size, teams: teams.size }
+      return { series: series.size, endpoints: cells.size, teams: teams.size }
+    },
+
+    cellStats() {
+      return { hot: hot.size, cold: cells.size - hot.size, reads: stats.reads, writes: stats.writes }
     },
 
     flush() {
       const out: AlertRecord[] = []
       if (Number.isFinite(maxT)) {
-        for (const g of groups.values()) g.finalize(maxT, out)
+        for (const g of cells.values()) finalizeCell(g, maxT, out)
         for (const t of teams.values()) t.finalize(maxT, out)
       }
       return out

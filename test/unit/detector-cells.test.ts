@@ -1,0 +1,143 @@
+/**
+ * Cold endpoint cells (services/detector/core/cells.ts, snapshot.ts): the detector core that
+ * keeps only a few endpoints' state in memory, the others as bytes in a cell store, must give
+ * exactly the alerts of the core that keeps everything in memory.
+ */
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import type { AlertRecord } from '../../schemas/alert.ts'
+import { createDetectorCore, createMemoryCellStore, defaultDetectorConfig, type CellStore, type DetectorConfig } from '../../services/detector/core/index.ts'
+import { SpaceAllocator } from '../../services/detector/core/cells.ts'
+import { decodeSnapshot, encodeSnapshot } from '../../services/detector/core/snapshot.ts'
+import { ENDPOINT_MAX_SKEW_WINDOWS } from '../../services/detector/core/params.ts'
+import { createFileCellStore } from '../../services/detector/file-cell-store.ts'
+import { REBUILD_CHUNK_WINDOWS } from '../../services/detector/clickhouse-store.ts'
+import { loadTokens } from '../../eval/dataset.ts'
+import { newCursor, windowsAt } from '../../eval/generate.ts'
+import { Rng } from '../../eval/rng.ts'
+import { buildScenarios, START } from '../../eval/scenarios.ts'
+
+const M = 60_000
+const H = 60 * M
+/** fed from hour 28 to hour 44 of the eval's time line: a few hours of baseline, then the labelled events */
+const FROM = START + 28 * H
+const TO = START + 44 * H
+
+/** The eval's scenarios whose labelled event falls between hours 31 and 36 (steps, model swaps, a retry storm, a cache regression, a rollback, a shared series, late events, ...), fed minute by minute. */
+function run(config: DetectorConfig): { alerts: AlertRecord[]; core: ReturnType<typeof createDetectorCore> } {
+  const seed = 20260105
+  const specs = buildScenarios(seed, loadTokens('code'), loadTokens('conv')).filter((s) => s.t0 >= START + 31 * H && s.t0 < START + 36 * H)
+  const core = createDetectorCore({ ...config, teams: [...new Set(specs.map((s) => s.team))].map((name) => ({ name, monthlyBudgetUsd: 1e6 })) })
+  const rng = new Rng(seed)
+  const cursors = specs.map((s, i) => newCursor(s, seed ^ (0x51ed + i)))
+  const markers = specs.flatMap((s) => s.services.flatMap((v) => v.deploys.filter((d) => d.marker).map((d) => ({ team: s.team, endpoint: s.endpoint, service: v.name, id: d.id, t: d.t })))).sort((a, b) => a.t - b.t)
+  let mi = 0
+  const alerts: AlertRecord[] = []
+  for (let t = FROM; t < TO; t += M) {
+    while (mi < markers.length && markers[mi]!.t <= t) {
+      const m = markers[mi++]!
+      core.onDeployment({ deployment_id: m.id, team: m.team, service: m.service, endpoint: m.endpoint, timestamp: new Date(m.t).toISOString() })
+    }
+    cursors.forEach((c, i) => {
+      for (const w of windowsAt(c, t, rng)) {
+        // every other scenario without deployment IDs in its windows: its pages name deployments from the team's markers alone
+        if (i % 2 === 1) w.deployments = {}
+        alerts.push(...core.onWindow(w))
+      }
+    })
+  }
+  alerts.push(...core.flush())
+  return { alerts, core }
+}
+
+describe('detector core with cold endpoint cells', () => {
+  const inMemory = run(defaultDetectorConfig)
+
+  it('the scenarios page (so the comparison below means something)', () => {
+    expect(inMemory.alerts.filter((a) => a.status === 'firing').length).toBeGreaterThan(5)
+    expect(new Set(inMemory.alerts.map((a) => a.drivers.primary)).size).toBeGreaterThan(2)
+    // endpoint rollups page too (a model swap), and deployments are named from markers alone
+    expect(inMemory.alerts.some((a) => a.status === 'firing' && a.endpoint !== null && a.model === null)).toBe(true)
+    expect(inMemory.alerts.filter((a) => a.status === 'firing' && a.deployment_ids.length > 0).length).toBeGreaterThan(5)
+    expect(inMemory.core.cellStats()).toMatchObject({ cold: 0, reads: 0, writes: 0 })
+  })
+
+  it.each([
+    ['memory', 3, () => createMemoryCellStore()],
+    ['file', 1, () => createFileCellStore(mkdtempSync(join(tmpdir(), 'cells-test-')))],
+  ] as [string, number, () => CellStore][])(
+    'a %s store with %i endpoints in memory gives the same alerts, in the same order',
+    (_kind, hot, store) => {
+      const cold = run({ ...defaultDetectorConfig, cellStore: store(), hotEndpoints: hot })
+      const s = cold.core.cellStats()
+      expect(s.hot).toBeLessThanOrEqual(hot)
+      expect(s.cold).toBeGreaterThan(5)
+      expect(s.reads).toBeGreaterThan(10_000)
+      expect(cold.alerts).toEqual(inMemory.alerts)
+    },
+    60_000,
+  )
+})
+
+describe('snapshots', () => {
+  class Inner {
+    xs = new Float32Array([1.5, 2.5])
+    again: Float32Array
+    constructor() {
+      this.again = this.xs
+    }
+    sum(): number {
+      return this.xs[0]! + this.xs[1]!
+    }
+  }
+  class Outer {
+    inner = new Inner()
+    same: Inner
+    byName = new Map<string, Inner>()
+    shared: number[]
+    minusZero = -0
+    nan = NaN
+    constructor(shared: number[]) {
+      this.same = this.inner
+      this.byName.set('a', this.inner)
+      this.shared = shared
+    }
+  }
+
+  it('restores prototypes, shared references, typed array views and external references', () => {
+    const shared = [1, 2, 3]
+    const o = new Outer(shared)
+    const back = decodeSnapshot<Outer>(encodeSnapshot(o, [[o, 'shared']]), [shared])
+    expect(back).toBeInstanceOf(Outer)
+    expect(back.inner).toBeInstanceOf(Inner)
+    expect(back.inner.sum()).toBe(4)
+    expect(back.same).toBe(back.inner)
+    expect(back.byName.get('a')).toBe(back.inner)
+    expect(back.shared).toBe(shared)
+    expect(o.shared).toBe(shared)
+    back.inner.xs[1] = 10
+    expect(back.inner.again[1]).toBe(10)
+    expect(Object.is(back.minusZero, -0)).toBe(true)
+    expect(back.nan).toBeNaN()
+  })
+
+  it('refuses state holding a function', () => {
+    expect(() => encodeSnapshot({ f: () => 1 })).toThrow()
+  })
+
+  it('space is reused in place when it fits, and by class when freed', () => {
+    const s = new SpaceAllocator()
+    const a = s.alloc(1500, null)
+    expect(a).toEqual({ off: 0, cap: 2048, len: 1500 })
+    expect(s.alloc(2000, a)).toEqual({ off: 0, cap: 2048, len: 2000 })
+    const b = s.alloc(3000, a)
+    expect(b.off).toBe(2048)
+    expect(s.alloc(1800, null).off).toBe(0)
+  })
+
+  it("the rebuild's slices keep endpoints within the core's skew bound", () => {
+    expect(REBUILD_CHUNK_WINDOWS).toBeLessThan(ENDPOINT_MAX_SKEW_WINDOWS)
+  })
+})
