@@ -4,6 +4,8 @@
  * file is unlinked as soon as it is open: nothing is left behind by a crash, and nothing needs
  * it after one (a restarted detector rebuilds its state from ClickHouse). Its pages sit in the
  * kernel's page cache, which the kernel can write out and reclaim; the process holds none of them.
+ * When the space cells outgrew exceeds the live space, the live cells are copied into a fresh
+ * file back to back (a pause of one sequential copy; it happens while rings fill, not after).
  */
 import { closeSync, mkdirSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
@@ -13,31 +15,51 @@ export interface FileCellStore extends CellStore {
   close(): void
 }
 
-export function createFileCellStore(dir: string): FileCellStore {
+/** Compaction waits for at least this much free space in the file (see SpaceAllocator.fragmented). */
+const COMPACT_SLACK_BYTES = 64 * 2 ** 20
+
+export function createFileCellStore(dir: string, o: { compactSlackBytes?: number } = {}): FileCellStore {
+  const slack = o.compactSlackBytes ?? COMPACT_SLACK_BYTES
   mkdirSync(dir, { recursive: true })
-  const path = join(dir, `detector-cells-${process.pid}-${Date.now()}.bin`)
-  const fd = openSync(path, 'w+', 0o600)
-  unlinkSync(path)
+  const open = (): number => {
+    const path = join(dir, `detector-cells-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.bin`)
+    const fd = openSync(path, 'w+', 0o600)
+    unlinkSync(path)
+    return fd
+  }
+  let fd = open()
   const space = new SpaceAllocator()
   let closed = false
+  const readAt = (f: number, off: number, len: number): Buffer => {
+    // a buffer of its own: the decoded typed arrays may be views of it (node:v8's deserializer)
+    const b = Buffer.allocUnsafeSlow(len)
+    let done = 0
+    while (done < len) {
+      const n = readSync(f, b, done, len - done, off + done)
+      if (n === 0) throw new Error(`detector cell store: ${len} bytes at offset ${off} not found in the scratch file (read ${done})`)
+      done += n
+    }
+    return b
+  }
+  const writeAt = (f: number, b: Uint8Array, off: number): void => {
+    let done = 0
+    while (done < b.length) done += writeSync(f, b, done, b.length - done, off + done)
+  }
+  /** Copies the live cells into a new file, back to back, and drops the old one. */
+  const compact = (): void => {
+    const next = open()
+    space.compact((h, off) => writeAt(next, readAt(fd, h.off, h.len), off))
+    closeSync(fd)
+    fd = next
+  }
   return {
     put(bytes, prev) {
       const h = space.alloc(bytes.length, prev)
-      let done = 0
-      while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, h.off + done)
+      writeAt(fd, bytes, h.off)
+      if (space.fragmented(slack)) compact()
       return h
     },
-    get(h) {
-      // a buffer of its own: the decoded typed arrays may be views of it (node:v8's deserializer)
-      const b = Buffer.allocUnsafeSlow(h.len)
-      let done = 0
-      while (done < h.len) {
-        const n = readSync(fd, b, done, h.len - done, h.off + done)
-        if (n === 0) throw new Error(`detector cell store: ${h.len} bytes at offset ${h.off} not found in the scratch file (read ${done})`)
-        done += n
-      }
-      return b
-    },
+    get: (h) => readAt(fd, h.off, h.len),
     free(h) {
       space.release(h)
     },

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { AlertRecord } from '../../schemas/alert.ts'
-import { createDetectorCore, createMemoryCellStore, defaultDetectorConfig, type CellStore, type DetectorConfig } from '../../services/detector/core/index.ts'
+import { createDetectorCore, createMemoryCellStore, defaultDetectorConfig, type CellHandle, type CellStore, type DetectorConfig } from '../../services/detector/core/index.ts'
 import { SpaceAllocator } from '../../services/detector/core/cells.ts'
 import { decodeSnapshot, encodeSnapshot } from '../../services/detector/core/snapshot.ts'
 import { ENDPOINT_MAX_SKEW_WINDOWS } from '../../services/detector/core/params.ts'
@@ -135,6 +135,25 @@ describe('snapshots', () => {
     const b = s.alloc(3000, a)
     expect(b.off).toBe(2048)
     expect(s.alloc(1800, null).off).toBe(0)
+  })
+
+  it('a file store compacts the space cells outgrew, and every cell reads back as written', () => {
+    const store = createFileCellStore(mkdtempSync(join(tmpdir(), 'cells-compact-')), { compactSlackBytes: 0 })
+    const cells = Array.from({ length: 200 }, (_, i) => ({ h: null as CellHandle | null, b: new Uint8Array(0), i }))
+    // cells growing in step, as rings fill (1 KB → 64 KB each): without compaction the file would hold the outgrown space too
+    let outgrown = 0
+    for (let size = 1000; size <= 64_000; size *= 2) {
+      for (const c of cells) {
+        outgrown += c.h?.cap ?? 0
+        c.b = new Uint8Array(size).fill((c.i + size) % 251)
+        c.h = store.put(c.b, c.h)
+      }
+    }
+    const live = cells.reduce((s, c) => s + (c.h as CellHandle).cap, 0)
+    expect(outgrown).toBeGreaterThan(live * 0.9)
+    expect(store.size()).toBeLessThanOrEqual(live * 1.25 + 64_000 * 1.125)
+    for (const c of cells) expect(Buffer.compare(store.get(c.h as CellHandle), c.b)).toBe(0)
+    store.close()
   })
 
   it("the rebuild's slices keep endpoints within the core's skew bound", () => {

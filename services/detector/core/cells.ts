@@ -29,30 +29,43 @@ export interface CellStore {
 /** Cells kept as objects when a store is given and the config does not say (see DetectorConfig.hotEndpoints). */
 export const DEFAULT_HOT_ENDPOINTS = 64
 
-/** Space classes: powers of two from 1 KiB, so a cell that grows a little reuses its space and freed space is reused by size. */
+/**
+ * Space reserved for `len` bytes: 1/8 more, in whole KiB, so a cell whose bytes change a little
+ * from window to window is rewritten in place.
+ */
 export function spaceFor(len: number): number {
-  let cap = 1024
-  while (cap < len) cap *= 2
-  return cap
+  return Math.max(1024, Math.ceil((len * 1.125) / 1024) * 1024)
 }
 
 /**
  * Free space by class, and the end of the used space: the allocation shared by the adapters.
- * Offsets are handed out by the caller's medium (file offsets, or keys in memory).
+ * Handles are the caller's to keep: a put that fits updates its handle in place, and compact()
+ * moves every live handle (so the caller's references stay valid).
  */
 export class SpaceAllocator {
   private readonly free = new Map<number, number[]>()
   private end = 0
+  /** space held by live handles */
+  private used = 0
+  readonly live = new Set<CellHandle>()
 
   alloc(len: number, prev: CellHandle | null): CellHandle {
-    if (prev && prev.cap >= len) return { off: prev.off, cap: prev.cap, len }
+    if (prev && prev.cap >= len) {
+      prev.len = len
+      return prev
+    }
     if (prev) this.release(prev)
     const cap = spaceFor(len)
     const off = this.free.get(cap)?.pop() ?? ((this.end += cap), this.end - cap)
-    return { off, cap, len }
+    const h = { off, cap, len }
+    this.live.add(h)
+    this.used += cap
+    return h
   }
 
   release(h: CellHandle): void {
+    if (!this.live.delete(h)) return
+    this.used -= h.cap
     let l = this.free.get(h.cap)
     if (!l) this.free.set(h.cap, (l = []))
     l.push(h.off)
@@ -60,6 +73,30 @@ export class SpaceAllocator {
 
   get size(): number {
     return this.end
+  }
+
+  /**
+   * Whether free space has grown past a quarter of the live space (plus `slack` bytes): cells grow
+   * in step (every series' ring fills over its first two hours), so the space they outgrow is
+   * seldom the size another needs, and the medium would hold about twice the live bytes.
+   */
+  fragmented(slack: number): boolean {
+    return this.end - this.used > this.used / 4 + slack
+  }
+
+  /** Lays the live handles out again back to back (each in the class its length needs); `move(h, newOff, newCap)` copies its bytes, oldest offset first. */
+  compact(move: (h: CellHandle, off: number, cap: number) => void): void {
+    let end = 0
+    for (const h of [...this.live].sort((a, b) => a.off - b.off)) {
+      const cap = spaceFor(h.len)
+      move(h, end, cap)
+      h.off = end
+      h.cap = cap
+      end += cap
+    }
+    this.free.clear()
+    this.end = end
+    this.used = end
   }
 }
 
@@ -69,8 +106,16 @@ export function createMemoryCellStore(): CellStore {
   const bytes = new Map<number, Uint8Array>()
   return {
     put(b, prev) {
+      const prevOff = prev?.off
       const h = space.alloc(b.length, prev)
+      if (prevOff !== undefined && h !== prev) bytes.delete(prevOff)
       bytes.set(h.off, b.slice())
+      if (space.fragmented(0)) {
+        const moved = new Map<number, Uint8Array>()
+        space.compact((x, off) => moved.set(off, bytes.get(x.off) as Uint8Array))
+        bytes.clear()
+        for (const [off, v] of moved) bytes.set(off, v)
+      }
       return h
     },
     get(h) {
@@ -79,7 +124,7 @@ export function createMemoryCellStore(): CellStore {
       return b.subarray(0, h.len)
     },
     free(h) {
-      bytes.delete(h.off)
+      if (space.live.has(h)) bytes.delete(h.off)
       space.release(h)
     },
     size: () => space.size,
