@@ -56,6 +56,8 @@ export interface RssResult {
     hotUsPerWindow: number
   }
   total: { rssBytes: number; rssPerSeries: number; heapPerSeries: number; livePerSeries: number }
+  /** the same at half the series (bench/run.ts runs both) */
+  half?: RssResult
 }
 
 const gc = (globalThis as { gc?: () => void }).gc
@@ -63,8 +65,28 @@ if (!gc) throw new Error('run with --expose-gc')
 const measure = () => {
   for (let i = 0; i < 3; i++) gc()
   const m = process.memoryUsage()
-  if (process.env.BENCH_RSS_DEBUG) console.error(JSON.stringify(m))
+  if (process.env.BENCH_RSS_DEBUG) console.error(JSON.stringify({ ...m, maps: rssByMapping() }))
   return { rss: m.rss, heap: m.heapUsed, external: m.external, heapTotal: m.heapTotal, pages: residentV8Pages() }
+}
+
+/** Diagnosis (BENCH_RSS_DEBUG): resident MB by kind of mapping. */
+function rssByMapping(): Record<string, number> {
+  const out: Record<string, number> = {}
+  try {
+    for (const block of readFileSync('/proc/self/smaps', 'utf8').split(/\n(?=[0-9a-f]+-[0-9a-f]+ )/)) {
+      const head = block.split('\n')[0] ?? ''
+      const [range, perms, , , inode, ...rest] = head.split(/\s+/)
+      const [a, b] = (range ?? '0-0').split('-').map((x) => parseInt(x, 16))
+      const size = (b ?? 0) - (a ?? 0)
+      const name = rest.join(' ') || (inode === '0' ? (size === 256 * 1024 ? 'anon-256K' : size >= 64 * 2 ** 20 ? 'anon-64M+' : 'anon') : 'file')
+      const rss = 1024 * Number(/\nRss: +(\d+) kB/.exec(block)?.[1] ?? 0)
+      const k = `${name.startsWith('/') ? 'file' : name} ${perms}`
+      out[k] = (out[k] ?? 0) + rss / 2 ** 20
+    }
+  } catch {
+    // not Linux
+  }
+  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, Math.round(v)] as const).filter(([, v]) => v > 0))
 }
 
 /** Resident bytes in 256 KiB anonymous read-write mappings (V8's heap pages, in use or pooled). */
@@ -153,6 +175,7 @@ for (let w0 = 0; w0 < FED; w0 += REBUILD_CHUNK_WINDOWS) {
 const live0 = performance.now()
 for (let i = 0; i < SERIES; i++) core.onWindow(windowOf(i, FED))
 const liveUs = ((performance.now() - live0) * 1000) / SERIES
+if (process.env.BENCH_RSS_IDLE) await new Promise((r) => setTimeout(r, Number(process.env.BENCH_RSS_IDLE)))
 const afterDet = measure()
 const cells = core.cellStats()
 progress(P, `detector core: ${WINDOWS_PER_SERIES} windows per series, +${((afterDet.rss - afterAgg.rss) / 1e6).toFixed(0)} MB RSS; ${cells.hot} endpoints in memory, ${cells.cold.toLocaleString('en')} in the scratch file (${(cellStore.size() / 1e6).toFixed(0)} MB)`)

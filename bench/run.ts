@@ -106,7 +106,13 @@ try {
   }
   if (only.has('rss')) {
     step(4, 'memory per active series')
-    results.rss = await runPart<RssResult>(here('./rss.ts'), {}, ['--expose-gc']).then((r) => r.result, failed)
+    // twice, at half the series and at all of them: the difference is what each further series
+    // costs, without the process's fixed part (code, pools, the GC's headroom after the churn of
+    // reading cold endpoints back) that the average at one size carries
+    const series = Number(process.env.BENCH_RSS_SERIES ?? 20_000)
+    const half = await runPart<RssResult>(here('./rss.ts'), { BENCH_RSS_SERIES: String(Math.round(series / 2)) }, ['--expose-gc']).then((r) => r.result, failed)
+    results.rss = await runPart<RssResult>(here('./rss.ts'), { BENCH_RSS_SERIES: String(series) }, ['--expose-gc']).then((r) => r.result, failed)
+    if (!('error' in results.rss) && !('error' in half)) results.rss.half = half
   }
   if (only.has('chart')) {
     step(5, "a page's chart: Vega-Lite → SVG → PNG (resvg)")
@@ -147,10 +153,16 @@ if (r) {
   rows.push(['memory: detector core', `${n(r.detector.rssPerSeries)} B/series RSS`, `live ${n(r.detector.livePerSeries)} B (heap ${n(r.detector.heapPerSeries)} B + typed arrays ${n(r.detector.externalPerSeries)} B); V8 pages resident beyond its heap ${n(r.detector.v8PagesPerSeries)} B; ${r.windowsPerSeries} windows/series`])
   rows.push(['memory: detector scratch file', `${n(r.detector.fileBytesPerSeries)} B/series`, `${n(r.detector.coldEndpoints)} endpoints there, ${n(r.detector.hotEndpoints)} in memory (defaults.hot_endpoints); page cache, not the process's`])
   rows.push(['detector: a live minute', `${n(r.detector.liveUsPerWindow, 1)} µs/window`, `cold endpoints read back and written; ${n(r.detector.hotUsPerWindow, 1)} µs with every endpoint in memory (×${n(r.detector.liveUsPerWindow / r.detector.hotUsPerWindow, 1)})`])
-  rows.push(['memory: total', `${n(r.total.rssPerSeries)} B/series RSS`, `live ${n(r.total.livePerSeries)} B/series; ${n(r.series)} series: +${n(r.total.rssBytes / 2 ** 20)} MiB`])
+  rows.push(['memory: total', `${n(r.total.rssPerSeries)} B/series RSS`, `live ${n(r.total.livePerSeries)} B/series; ${n(r.series)} series: +${n(r.total.rssBytes / 2 ** 20)} MiB (average, the fixed part included)`])
+  const h = r.half
+  if (h) {
+    const dn = r.series - h.series
+    const slope = (a: number, b: number) => n((a - b) / dn)
+    rows.push([`memory: each further series`, `${slope(r.total.rssBytes, h.total.rssBytes)} B/series RSS`, `${n(h.series)} → ${n(r.series)} series: windower + deduper ${slope(r.aggregator.rssBytes, h.aggregator.rssBytes)} B, detector ${slope(r.detector.rssBytes, h.detector.rssBytes)} B; fixed part ${n((r.total.rssBytes - ((r.total.rssBytes - h.total.rssBytes) / dn) * r.series) / 2 ** 20)} MiB; target ≤ 2,048 B/series`])
+  }
   // the caps bound the number of series; this is what the default caps allow at most
   const caps = ConfigFileSchema.parse({}).defaults
-  rows.push(['memory: at the series cap', `${n((r.total.rssPerSeries * caps.max_series) / 2 ** 20)} MiB`, `defaults.max_series ${n(caps.max_series)} series (${n(caps.max_series_per_team)} per team) × the total above; target ≤ 2,048 B/series`])
+  rows.push(['memory: at the series cap', `${n((r.total.rssPerSeries * caps.max_series) / 2 ** 20)} MiB`, `defaults.max_series ${n(caps.max_series)} series (${n(caps.max_series_per_team)} per team) × the average above`])
 }
 const sv = ok(results.server)
 if (sv) {
