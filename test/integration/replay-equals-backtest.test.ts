@@ -38,8 +38,14 @@ const cutoff = end - 3 * 60_000
 
 const key = (a: AlertRecord) => ({ alert_id: a.alert_id, status: a.status, signal: a.signal, endpoint: a.endpoint, started_at: a.started_at, detected_at: a.detected_at, deployment_ids: a.deployment_ids, change_pct: a.change_pct })
 
+// the live detector keeps 2 endpoints' state in memory and reads the others back from its scratch
+// file (services/detector/core/cells.ts); the backtest keeps every endpoint in memory
+const configPath = join(dir, 'burnwatch.yaml')
+writeFileSync(configPath, 'defaults:\n  hot_endpoints: 2\n')
+
 async function live(rate: number): Promise<ReturnType<typeof key>[]> {
-  const config = loadConfig({ ...testClickHouseEnv(inject('clickhouse')), PORT: '0', LOG_LEVEL: 'warn' })
+  const config = loadConfig({ ...testClickHouseEnv(inject('clickhouse')), PORT: '0', LOG_LEVEL: 'warn', BURNWATCH_CONFIG: configPath })
+  expect(config.file.defaults.hot_endpoints).toBe(2)
   const sink = new Writable({ write: (_c, _e, cb) => cb() })
   const r = await startStages(['ingest', 'aggregate', 'detect', 'notify'], config, testLogger(), { out: sink })
   running.push(r)
