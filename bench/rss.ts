@@ -25,6 +25,7 @@ import { detectorConfig } from '../services/detector/config.ts'
 import { ConfigFileSchema } from '../shared/config.ts'
 import type { WindowRecord } from '../schemas/window.ts'
 import { readFileSync } from 'node:fs'
+import { getHeapSpaceStatistics } from 'node:v8'
 import { progress, report } from './lib/child.ts'
 
 const P = 'rss'
@@ -65,7 +66,7 @@ if (!gc) throw new Error('run with --expose-gc')
 const measure = () => {
   for (let i = 0; i < 3; i++) gc()
   const m = process.memoryUsage()
-  if (process.env.BENCH_RSS_DEBUG) console.error(JSON.stringify({ ...m, maps: rssByMapping() }))
+  if (process.env.BENCH_RSS_DEBUG) console.error(JSON.stringify({ ...m, maps: rssByMapping(), spaces: Object.fromEntries(getHeapSpaceStatistics().map((x) => [x.space_name, [Math.round(x.space_size / 2 ** 20), Math.round(x.space_used_size / 2 ** 20)]])) }))
   return { rss: m.rss, heap: m.heapUsed, external: m.external, heapTotal: m.heapTotal, pages: residentV8Pages() }
 }
 
