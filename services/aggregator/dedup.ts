@@ -34,20 +34,34 @@ export function idFingerprint(id: string): number {
 }
 
 /**
- * A set of IDs as an open-addressing table: fingerprints in an Int32Array, IDs beside them.
- * Against a JS Set of strings (measured in the aggregator: 1.5 µs an event at 500k IDs) it
- * hashes no string in V8, grows by one copy of two flat arrays, and touches one cache line per
- * probe.
+ * A set of IDs as an open-addressing table: fingerprints in an Int32Array, and beside each where
+ * its ID is. Against a JS Set of strings (measured in the aggregator: 1.5 µs an event at 500k
+ * IDs) it hashes no string in V8, grows by one copy of flat arrays, and touches one cache line
+ * per probe; an ID is only compared on a fingerprint match.
+ *
+ * The IDs are copied into a byte arena (a length byte, then a byte a character) rather than kept
+ * as the caller's strings: each event's ID is its own string (from JSON.parse), 16 B of header
+ * and a pointer beside it, kept alive for the horizon; in the arena a 26-character ID is 27 B,
+ * and the table holds no pointer for the GC to trace. An ID with a character above U+00FF, or of
+ * 255 characters or more, is kept as its string (`wide`). Comparisons stay exact.
  */
 export class IdTable {
+  /** fingerprint + 1 of the ID in each slot; 0 = empty */
   private slots: Int32Array
-  private ids: (string | undefined)[]
+  /** where the slot's ID is: its length byte in `bytes`, or (negative) ~its index in `wide` */
+  private at: Int32Array
+  private bytes: Uint8Array
+  private wide: string[] = []
   private mask: number
   count = 0
+  /** bytes of the arena in use */
+  used = 0
 
-  constructor(capacity = 1024) {
+  /** `bytes`: the arena's initial size (it doubles as it fills) */
+  constructor(capacity = 1024, bytes = capacity * 8) {
     this.slots = new Int32Array(capacity)
-    this.ids = new Array<string | undefined>(capacity)
+    this.at = new Int32Array(capacity)
+    this.bytes = new Uint8Array(bytes)
     this.mask = capacity - 1
   }
 
@@ -56,31 +70,73 @@ export class IdTable {
     for (let i = fp & this.mask; ; i = (i + 1) & this.mask) {
       const t = this.slots[i]!
       if (t === 0) return false
-      if (t === tag && this.ids[i] === id) return true
+      if (t === tag && this.is(this.at[i]!, id)) return true
     }
   }
 
   /** Adds an ID known not to be in the table. */
   add(fp: number, id: string): void {
-    if ((this.count + 1) * 2 > this.slots.length) this.grow()
-    this.put(fp, id)
+    // at most three quarters full: a slot is 8 B (tag and place), and at most half full (2 to 4
+    // slots an ID) the slots weighed about as much as the IDs' bytes; probes stay short (one or
+    // two cache lines of tags)
+    if ((this.count + 1) * 4 > this.slots.length * 3) this.grow()
+    this.put(fp, this.store(id))
     this.count++
   }
 
-  private put(fp: number, id: string): void {
+  private is(at: number, id: string): boolean {
+    if (at < 0) return this.wide[~at] === id
+    const b = this.bytes
+    const n = id.length
+    // an ID that would be kept in `wide` never equals bytes: 255 characters or more (the length
+    // byte is less), or a character above U+00FF (every byte is not)
+    if (b[at] !== n) return false
+    for (let k = 0; k < n; k++) if (b[at + 1 + k] !== id.charCodeAt(k)) return false
+    return true
+  }
+
+  /** Copies the ID into the arena (or `wide`); returns where it is. */
+  private store(id: string): number {
+    const n = id.length
+    if (n < 255) {
+      if (this.used + 1 + n > this.bytes.length) {
+        const bytes = new Uint8Array(Math.max(this.bytes.length * 2, this.used + 1 + n))
+        bytes.set(this.bytes.subarray(0, this.used))
+        this.bytes = bytes
+      }
+      const b = this.bytes
+      const at = this.used
+      let k = 0
+      for (; k < n; k++) {
+        const c = id.charCodeAt(k)
+        if (c > 0xff) break
+        b[at + 1 + k] = c
+      }
+      if (k === n) {
+        b[at] = n
+        this.used = at + 1 + n
+        return at
+      }
+      // a character above U+00FF: the bytes written past `used` are left to be overwritten
+    }
+    this.wide.push(id)
+    return ~(this.wide.length - 1)
+  }
+
+  private put(fp: number, at: number): void {
     let i = fp & this.mask
     while (this.slots[i] !== 0) i = (i + 1) & this.mask
     this.slots[i] = fp + 1
-    this.ids[i] = id
+    this.at[i] = at
   }
 
   private grow(): void {
     const slots = this.slots
-    const ids = this.ids
+    const at = this.at
     this.slots = new Int32Array(slots.length * 2)
-    this.ids = new Array<string | undefined>(slots.length * 2)
+    this.at = new Int32Array(slots.length * 2)
     this.mask = slots.length * 2 - 1
-    for (let i = 0; i < slots.length; i++) if (slots[i] !== 0) this.put(slots[i]! - 1, ids[i]!)
+    for (let i = 0; i < slots.length; i++) if (slots[i] !== 0) this.put(slots[i]! - 1, at[i]!)
   }
 }
 
@@ -104,8 +160,9 @@ export function createDeduper(horizonMs: number): Deduper {
       // a jump of more than a generation forgets both generations
       s.previous = ts >= s.end + horizonMs ? new IdTable(16) : s.current
       // the next generation likely holds about as many IDs as this one: sized for its count (at
-      // most half full, as the table keeps itself), not for the largest it ever was
-      s.current = new IdTable(Math.max(1024, 2 ** Math.ceil(Math.log2(2 * s.previous.count + 1))))
+      // most three quarters full, as the table keeps itself) and its IDs' bytes (a quarter more:
+      // pages of the arena not written yet are not resident), not for the largest it ever was
+      s.current = new IdTable(Math.max(1024, 2 ** Math.ceil(Math.log2((4 * s.previous.count) / 3 + 1))), Math.max(8192, s.previous.used + (s.previous.used >> 2)))
       s.end = ts + horizonMs
     }
     s.current.add(fp, id)

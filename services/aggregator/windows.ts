@@ -15,6 +15,7 @@
  * - Windows without events are not emitted.
  */
 import type { WindowRecord } from '../../schemas/window.ts'
+import { seriesId } from '../../schemas/series.ts'
 
 export interface WindowerOptions {
   windowMs: number
@@ -47,39 +48,87 @@ export interface WindowInput {
   deployment: string | undefined
 }
 
-interface Acc {
-  series: string
-  team: string
-  endpoint: string
-  model: string
-  /** undefined for production */
-  environment: string | undefined
-  start: number
-  requests: number
-  errors: number
-  retries: number
-  input: number
-  output: number
-  cacheRead: number
-  cacheWrite: number
-  cost: number
-  costSq: number
-  costInput: number
-  costCacheRead: number
-  costCacheWrite: number
-  costOutput: number
-  unpriced: number
-  deployments: Map<string, number>
-  /** per deployment ID: [cost, sum of squared per-request cost] */
-  deploymentCosts: Map<string, [number, number]>
+/*
+ * An open window is a row of its bucket (the open windows of one start in one partition): its
+ * sums are NUMS doubles of the bucket's slab, its strings STRS slots of the bucket's string
+ * array. One object per window (plus a box per double field, and two Maps for its deployment
+ * IDs) made the windower most of the aggregator's memory per active series; a row is 136 B of
+ * slab and 40 B of pointers, and a closed bucket is dropped whole.
+ */
+const REQUESTS = 0
+const ERRORS = 1
+const RETRIES = 2
+const INPUT = 3
+const OUTPUT = 4
+const CACHE_READ = 5
+const CACHE_WRITE = 6
+const COST = 7
+const COST_SQ = 8
+const COST_INPUT = 9
+const COST_CACHE_READ = 10
+const COST_CACHE_WRITE = 11
+const COST_OUTPUT = 12
+const UNPRICED = 13
+/** requests, cost and sum of squared per-request cost of the window's first deployment ID */
+const DEP_REQUESTS = 14
+const DEP_COST = 15
+const DEP_COST_SQ = 16
+const NUMS = 17
+/**
+ * team, endpoint, model, environment (undefined for production), first deployment ID. The names
+ * are only kept when the series is not seriesId of them (a caller with keys of its own; then the
+ * team is never undefined): the aggregator's series are, and their names are read back from the
+ * series at close, so a window does not hold three more strings of its first event (each event's
+ * own copies, from JSON.parse).
+ */
+const TEAM = 0
+const ENDPOINT = 1
+const MODEL = 2
+const ENVIRONMENT = 3
+const DEPLOYMENT = 4
+const STRS = 5
+
+interface Bucket {
+  /** series → its row */
+  rows: Map<string, number>
+  nums: Float64Array
+  strs: (string | undefined)[]
+  /**
+   * the deployment IDs after a row's first, by row: ID → [requests, cost, sum of squared
+   * per-request cost]. Rare (two IDs serving one minute: a canary, a rolling deploy), so a Map
+   * only where it happens.
+   */
+  more: Map<number, Map<string, [number, number, number]>> | null
+}
+
+const newBucket = (): Bucket => ({ rows: new Map(), nums: new Float64Array(16 * NUMS), strs: [], more: null })
+
+/** The inverse of seriesId (schemas/series.ts), for a string known to be one: [team, endpoint, model, environment]. */
+function namesOf(id: string): [string, string, string, string | undefined] {
+  let i = 0
+  let environment: string | undefined
+  const field = () => {
+    const colon = id.indexOf(':', i)
+    const end = colon + 1 + Number(id.slice(i, colon))
+    const v = id.slice(colon + 1, end)
+    i = end
+    return v
+  }
+  if (id.startsWith('@')) {
+    i = 1
+    environment = field()
+  }
+  const team = field()
+  const endpoint = field()
+  return [team, endpoint, id.slice(i), environment]
 }
 
 interface PartitionState {
   maxEventTime: number
   lastEventWall: number
   watermark: number
-  /** window start → open windows of that start, by series */
-  buckets: Map<number, Map<string, Acc>>
+  /** window start → its open windows */
+  buckets: Map<number, Bucket>
   /** pending late counts per series, reported with the series' next window */
   late: Map<string, number>
   /** start of the oldest open window (Infinity when none) */
@@ -103,12 +152,17 @@ export interface Windower {
   openWindows(): number
 }
 
-function deploymentCostFields(m: Map<string, [number, number]>): { deployment_costs: Record<string, number>; deployment_cost_sq: Record<string, number> } {
+/** deployment_costs and deployment_cost_sq of a window with at least one deployment ID, in the IDs' order of arrival */
+function deploymentCostFields(first: string, cost: number, costSq: number, more: Map<string, [number, number, number]> | undefined): { deployment_costs: Record<string, number>; deployment_cost_sq: Record<string, number> } {
   const costs: Record<string, number> = {}
   const sq: Record<string, number> = {}
-  for (const [id, [c, q]] of m) {
-    costs[id] = c
-    sq[id] = q
+  costs[first] = cost
+  sq[first] = costSq
+  if (more) {
+    for (const [id, [, c, q]] of more) {
+      costs[id] = c
+      sq[id] = q
+    }
   }
   return { deployment_costs: costs, deployment_cost_sq: sq }
 }
@@ -124,37 +178,43 @@ export function createWindower(o: WindowerOptions): Windower {
   // the windows of one start close together: their ISO bounds are formatted once
   let isoStart = NaN
   let isoBounds = ['', '']
-  const emit = (s: PartitionState, a: Acc): WindowRecord => {
-    const late = s.late.size ? (s.late.get(a.series) ?? 0) : 0
-    if (late) s.late.delete(a.series)
-    if (a.start !== isoStart) {
-      isoStart = a.start
-      isoBounds = [new Date(a.start).toISOString(), new Date(a.start + o.windowMs).toISOString()]
+  const emit = (s: PartitionState, start: number, b: Bucket, series: string, r: number): WindowRecord => {
+    const late = s.late.size ? (s.late.get(series) ?? 0) : 0
+    if (late) s.late.delete(series)
+    if (start !== isoStart) {
+      isoStart = start
+      isoBounds = [new Date(start).toISOString(), new Date(start + o.windowMs).toISOString()]
     }
+    const n = b.nums
+    const i = r * NUMS
+    const j = r * STRS
+    const [team, endpoint, model, environment] = b.strs[j + TEAM] !== undefined ? [b.strs[j + TEAM]!, b.strs[j + ENDPOINT]!, b.strs[j + MODEL]!, b.strs[j + ENVIRONMENT]] : namesOf(series)
+    const first = b.strs[j + DEPLOYMENT]
+    const more = first === undefined ? undefined : b.more?.get(r)
     return {
-      team: a.team,
-      endpoint: a.endpoint,
-      model: a.model,
-      ...(a.environment !== undefined ? { environment: a.environment } : {}),
+      team,
+      endpoint,
+      model,
+      ...(environment !== undefined ? { environment } : {}),
       window_start: isoBounds[0]!,
       window_end: isoBounds[1]!,
-      requests: a.requests,
-      errors: a.errors,
-      retries: a.retries,
-      input_tokens: a.input,
-      output_tokens: a.output,
-      cache_read_tokens: a.cacheRead,
-      cache_write_tokens: a.cacheWrite,
-      cost_usd: a.cost,
-      cost_sq_sum: a.costSq,
-      unpriced_requests: a.unpriced,
+      requests: n[i + REQUESTS]!,
+      errors: n[i + ERRORS]!,
+      retries: n[i + RETRIES]!,
+      input_tokens: n[i + INPUT]!,
+      output_tokens: n[i + OUTPUT]!,
+      cache_read_tokens: n[i + CACHE_READ]!,
+      cache_write_tokens: n[i + CACHE_WRITE]!,
+      cost_usd: n[i + COST]!,
+      cost_sq_sum: n[i + COST_SQ]!,
+      unpriced_requests: n[i + UNPRICED]!,
       late_events: late,
-      deployments: Object.fromEntries(a.deployments),
-      ...(a.deploymentCosts.size > 0 ? deploymentCostFields(a.deploymentCosts) : {}),
-      cost_input_usd: a.costInput,
-      cost_cache_read_usd: a.costCacheRead,
-      cost_cache_write_usd: a.costCacheWrite,
-      cost_output_usd: a.costOutput,
+      deployments: first === undefined ? {} : more ? Object.fromEntries([[first, n[i + DEP_REQUESTS]!], ...[...more].map(([id, [k]]) => [id, k])]) : { [first]: n[i + DEP_REQUESTS]! },
+      ...(first !== undefined ? deploymentCostFields(first, n[i + DEP_COST]!, n[i + DEP_COST_SQ]!, more) : {}),
+      cost_input_usd: n[i + COST_INPUT]!,
+      cost_cache_read_usd: n[i + COST_CACHE_READ]!,
+      cost_cache_write_usd: n[i + COST_CACHE_WRITE]!,
+      cost_output_usd: n[i + COST_OUTPUT]!,
     }
   }
 
@@ -167,12 +227,27 @@ export function createWindower(o: WindowerOptions): Windower {
     for (const st of starts) {
       const b = s.buckets.get(st)!
       s.buckets.delete(st)
-      const accs = [...b.values()].sort((x, y) => (x.series < y.series ? -1 : x.series > y.series ? 1 : 0))
-      for (const a of accs) out.push(emit(s, a))
+      const rows = [...b.rows].sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0))
+      for (const [series, r] of rows) out.push(emit(s, st, b, series, r))
     }
     s.oldest = Infinity
     for (const st of s.buckets.keys()) if (st < s.oldest) s.oldest = st
     return out
+  }
+
+  /** Opens the series' window in bucket `b`: its row, zeroed, with the names unless the series gives them back. */
+  const open = (b: Bucket, series: string, e: WindowInput): number => {
+    const r = b.rows.size
+    if ((r + 1) * NUMS > b.nums.length) {
+      const nums = new Float64Array(b.nums.length * 2)
+      nums.set(b.nums)
+      b.nums = nums
+    }
+    b.rows.set(series, r)
+    const environment = e.environment === 'production' ? undefined : e.environment
+    if (series === seriesId(e)) b.strs.push(undefined, undefined, undefined, undefined, undefined)
+    else b.strs.push(e.team, e.endpoint, e.model, environment, undefined)
+    return r
   }
 
   const advanceState = (s: PartitionState, wallNow: number): WindowRecord[] => {
@@ -200,35 +275,53 @@ export function createWindower(o: WindowerOptions): Windower {
       }
       let b = s.buckets.get(start)
       if (!b) {
-        s.buckets.set(start, (b = new Map()))
+        s.buckets.set(start, (b = newBucket()))
         if (start < s.oldest) s.oldest = start
       }
-      let a = b.get(series)
-      if (!a) {
-        a = { series, team: e.team, endpoint: e.endpoint, model: e.model, environment: e.environment === 'production' ? undefined : e.environment, start, requests: 0, errors: 0, retries: 0, input: 0, output: 0, cacheRead: 0, cacheWrite: 0, cost: 0, costSq: 0, costInput: 0, costCacheRead: 0, costCacheWrite: 0, costOutput: 0, unpriced: 0, deployments: new Map(), deploymentCosts: new Map() }
-        b.set(series, a)
-      }
-      a.requests++
-      if (e.error) a.errors++
-      if (e.retry) a.retries++
-      a.input += e.input
-      a.output += e.output
-      a.cacheRead += e.cacheRead
-      a.cacheWrite += e.cacheWrite
-      a.cost += e.cost
-      a.costSq += e.cost * e.cost
-      a.costInput += e.costInput
-      a.costCacheRead += e.costCacheRead
-      a.costCacheWrite += e.costCacheWrite
-      a.costOutput += e.costOutput
-      if (e.unpriced) a.unpriced++
-      if (e.deployment) {
-        a.deployments.set(e.deployment, (a.deployments.get(e.deployment) ?? 0) + 1)
-        const dc = a.deploymentCosts.get(e.deployment)
-        if (dc) {
-          dc[0] += e.cost
-          dc[1] += e.cost * e.cost
-        } else a.deploymentCosts.set(e.deployment, [e.cost, e.cost * e.cost])
+      let r = b.rows.get(series)
+      if (r === undefined) r = open(b, series, e)
+      const n = b.nums
+      const i = r * NUMS
+      const cost = e.cost
+      n[i + REQUESTS]!++
+      if (e.error) n[i + ERRORS]!++
+      if (e.retry) n[i + RETRIES]!++
+      n[i + INPUT]! += e.input
+      n[i + OUTPUT]! += e.output
+      n[i + CACHE_READ]! += e.cacheRead
+      n[i + CACHE_WRITE]! += e.cacheWrite
+      n[i + COST]! += cost
+      n[i + COST_SQ]! += cost * cost
+      n[i + COST_INPUT]! += e.costInput
+      n[i + COST_CACHE_READ]! += e.costCacheRead
+      n[i + COST_CACHE_WRITE]! += e.costCacheWrite
+      n[i + COST_OUTPUT]! += e.costOutput
+      if (e.unpriced) n[i + UNPRICED]!++
+      const d = e.deployment
+      if (d) {
+        const j = r * STRS + DEPLOYMENT
+        const first = b.strs[j]
+        if (first === undefined) {
+          // most windows see one deployment ID: it is kept in the row
+          b.strs[j] = d
+          n[i + DEP_REQUESTS] = 1
+          n[i + DEP_COST] = cost
+          n[i + DEP_COST_SQ] = cost * cost
+        } else if (first === d) {
+          n[i + DEP_REQUESTS]!++
+          n[i + DEP_COST]! += cost
+          n[i + DEP_COST_SQ]! += cost * cost
+        } else {
+          b.more ??= new Map()
+          let m = b.more.get(r)
+          if (!m) b.more.set(r, (m = new Map()))
+          const v = m.get(d)
+          if (v) {
+            v[0]++
+            v[1] += cost
+            v[2] += cost * cost
+          } else m.set(d, [1, cost, cost * cost])
+        }
       }
       return true
     },
@@ -257,7 +350,7 @@ export function createWindower(o: WindowerOptions): Windower {
     },
     openWindows() {
       let n = 0
-      for (const s of parts.values()) for (const b of s.buckets.values()) n += b.size
+      for (const s of parts.values()) for (const b of s.buckets.values()) n += b.rows.size
       return n
     },
   }
