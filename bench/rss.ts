@@ -109,18 +109,14 @@ const file = ConfigFileSchema.parse({})
 const windowMs = file.defaults.window
 const t0 = Date.UTC(2026, 0, 5, 12)
 const names = Array.from({ length: SERIES }, (_, i) => ({ team: `team-${i % 300}`, endpoint: `POST /v1/endpoint-${Math.floor(i / 300)}`, model: ['gpt-4o-mini', 'gpt-4o', 'claude-3-5-haiku'][i % 3]! }))
-// V8 grows the young generation up to its maximum (128 MB of new space here) when many objects
-// survive a scavenge, as they do while cold endpoints are read back, and keeps those pages: a
-// fixed cost of any busy process, whatever its number of series. Grow it before the baseline,
-// with objects that live for a while (a rolling window of 400,000) as the feeding's do.
+// V8 grows the young generation up to its maximum when many objects survive a scavenge, as they
+// do while cold endpoints are read back, and keeps those pages: a fixed cost of any busy process,
+// whatever its number of series. bench/run.ts starts this process with the young generation at
+// its maximum (--min-semi-space-size); short-lived garbage makes its pages resident before the
+// baseline. (Garbage that survives would grow the old generation too, whose free pages the
+// feeding below would then reuse unseen.)
 let sink = 0
-const rolling: { id: string; n: number }[] = new Array(400_000)
-for (let i = 0; i < 6_000_000; i++) {
-  const o = { id: `warm-${i}-${i * 7}`, n: i }
-  rolling[i % rolling.length] = o
-  sink += o.id.length
-}
-rolling.fill({ id: '', n: 0 })
+for (let i = 0; i < 3_000_000; i++) sink += { id: `warm-${i}-${i * 7}`, n: i }.id.length
 if (sink === 0) throw new Error('unreachable')
 const base = measure()
 progress(P, `baseline RSS ${(base.rss / 1e6).toFixed(0)} MB; feeding ${SERIES.toLocaleString('en')} series`)
