@@ -30,16 +30,14 @@ export function createFileCellStore(dir: string, o: { compactSlackBytes?: number
   let fd = open()
   const space = new SpaceAllocator()
   let closed = false
-  const readAt = (f: number, off: number, len: number): Buffer => {
-    // a buffer of its own: the decoded typed arrays may be views of it (node:v8's deserializer)
-    const b = Buffer.allocUnsafeSlow(len)
+  const readAt = (f: number, off: number, len: number, b: Uint8Array): Uint8Array => {
     let done = 0
     while (done < len) {
       const n = readSync(f, b, done, len - done, off + done)
       if (n === 0) throw new Error(`detector cell store: ${len} bytes at offset ${off} not found in the scratch file (read ${done})`)
       done += n
     }
-    return b
+    return b.subarray(0, len)
   }
   const writeAt = (f: number, b: Uint8Array, off: number): void => {
     let done = 0
@@ -48,7 +46,11 @@ export function createFileCellStore(dir: string, o: { compactSlackBytes?: number
   /** Copies the live cells into a new file, back to back, and drops the old one. */
   const compact = (): void => {
     const next = open()
-    space.compact((h, off) => writeAt(next, readAt(fd, h.off, h.len), off))
+    let copy = new Uint8Array(64 * 1024)
+    space.compact((h, off) => {
+      if (copy.length < h.len) copy = new Uint8Array(h.cap)
+      writeAt(next, readAt(fd, h.off, h.len, copy), off)
+    })
     closeSync(fd)
     fd = next
   }
@@ -59,7 +61,9 @@ export function createFileCellStore(dir: string, o: { compactSlackBytes?: number
       if (space.fragmented(slack)) compact()
       return h
     },
-    get: (h) => readAt(fd, h.off, h.len),
+    get(h, into) {
+      readAt(fd, h.off, h.len, into)
+    },
     free(h) {
       space.release(h)
     },

@@ -19,8 +19,8 @@ export interface CellHandle {
 export interface CellStore {
   /** Stores bytes, in `prev`'s space when they fit (else `prev` is freed); returns where they are. */
   put(bytes: Uint8Array, prev: CellHandle | null): CellHandle
-  /** The bytes last put at h, in a buffer the caller may keep (decoded typed arrays can be views of it). */
-  get(h: CellHandle): Uint8Array
+  /** Copies the bytes last put at h into `into` (at least h.len long). */
+  get(h: CellHandle, into: Uint8Array): void
   free(h: CellHandle): void
   /** bytes reserved (in use or free for reuse) */
   size(): number
@@ -28,6 +28,27 @@ export interface CellStore {
 
 /** Cells kept as objects when a store is given and the config does not say (see DetectorConfig.hotEndpoints). */
 export const DEFAULT_HOT_ENDPOINTS = 64
+
+/**
+ * Buffers a cell is read into, kept for reuse: a cell in memory holds its buffer (its typed
+ * arrays are views of it, snapshot.ts) and gives it back when it is written out, so reading cold
+ * cells back allocates nothing once the pool holds a buffer per cell in memory. Power-of-two sizes.
+ */
+export class BufferPool {
+  private readonly free = new Map<number, Uint8Array[]>()
+
+  take(len: number): Uint8Array {
+    let size = 4096
+    while (size < len) size *= 2
+    return this.free.get(size)?.pop() ?? new Uint8Array(size)
+  }
+
+  give(b: Uint8Array): void {
+    let l = this.free.get(b.length)
+    if (!l) this.free.set(b.length, (l = []))
+    l.push(b)
+  }
+}
 
 /**
  * Space reserved for `len` bytes: 1/8 more, in whole KiB, so a cell whose bytes change a little
@@ -109,7 +130,7 @@ export function createMemoryCellStore(): CellStore {
       const prevOff = prev?.off
       const h = space.alloc(b.length, prev)
       if (prevOff !== undefined && h !== prev) bytes.delete(prevOff)
-      bytes.set(h.off, b.slice())
+      bytes.set(h.off, new Uint8Array(b)) // a copy (b may be a view of a reused buffer)
       if (space.fragmented(0)) {
         const moved = new Map<number, Uint8Array>()
         space.compact((x, off) => moved.set(off, bytes.get(x.off) as Uint8Array))
@@ -118,10 +139,10 @@ export function createMemoryCellStore(): CellStore {
       }
       return h
     },
-    get(h) {
+    get(h, into) {
       const b = bytes.get(h.off)
       if (!b) throw new Error(`cell store: nothing at offset ${h.off}`)
-      return b.subarray(0, h.len)
+      into.set(b.subarray(0, h.len))
     },
     free(h) {
       if (space.live.has(h)) bytes.delete(h.off)

@@ -21,7 +21,7 @@ import { KeyTracker, type KeyWindow } from './key.ts'
 import { ENDPOINT_MAX_SKEW_WINDOWS, IDLE_EVICT_MS, MAX_GAP_FILL_WINDOWS, TEAM_FINALIZE_LAG_WINDOWS, TEAM_MAX_SKEW_WINDOWS } from './params.ts'
 import { newMember, TeamState, type Member } from './team.ts'
 import { decodeSnapshot, encodeSnapshot } from './snapshot.ts'
-import { DEFAULT_HOT_ENDPOINTS, type CellHandle, type CellStore } from './cells.ts'
+import { BufferPool, DEFAULT_HOT_ENDPOINTS, type CellHandle, type CellStore } from './cells.ts'
 import { toMs } from './time.ts'
 
 export { defaultDetectorConfig, type DetectorConfig, type DetectorTeamConfig } from './config.ts'
@@ -60,6 +60,8 @@ interface Cell {
 interface CellRef {
   team: TeamState
   live: Cell | null
+  /** the buffer a cell in memory was read into (its typed arrays are views of it) */
+  buf: Uint8Array | null
   handle: CellHandle | null
   /** mirrors of the rollup's nextT, hasPending() and open cost-per-request alert */
   nextT: number | null
@@ -101,6 +103,7 @@ export function createDetectorCore(config: DetectorConfig): DetectorCore {
   const hotLimit = store ? Math.max(1, config.hotEndpoints ?? DEFAULT_HOT_ENDPOINTS) : Infinity
   /** cells in memory, least recently used first */
   const hot = new Set<CellRef>()
+  const pool = new BufferPool()
   const stats = { reads: 0, writes: 0 }
   /** newest window start of any series */
   let maxT = -Infinity
@@ -131,7 +134,7 @@ export function createDetectorCore(config: DetectorConfig): DetectorCore {
     if (!ref) {
       const { windowMs: wm, minRequests, resolveWindows, thrCpr, thrBurn } = team.seriesCtx
       const group = new TeamState(team.name, { windowMs: wm, minRequests, resolveWindows, thrCpr, thrBurn }, undefined, { name: endpoint, markers: team.markers })
-      ref = { team, live: { group, series: new Map() }, handle: null, nextT: null, pending: false, open: false }
+      ref = { team, live: { group, series: new Map() }, buf: null, handle: null, nextT: null, pending: false, open: false }
       cells.set(id, ref)
       hot.add(ref)
     }
@@ -147,11 +150,21 @@ export function createDetectorCore(config: DetectorConfig): DetectorCore {
       return c
     }
     const m = ref.team.markers
-    c = decodeSnapshot<Cell>((store as CellStore).get(ref.handle as CellHandle), [m, m, m])
+    const h = ref.handle as CellHandle
+    const buf = pool.take(h.len)
+    ;(store as CellStore).get(h, buf)
+    c = decodeSnapshot<Cell>(buf.subarray(0, h.len), [m, m, m])
     stats.reads++
     ref.live = c
+    ref.buf = buf
     hot.add(ref)
     return c
+  }
+
+  /** The cell's objects are dropped: its buffer can take another cell. */
+  function release(ref: CellRef): void {
+    if (ref.buf) pool.give(ref.buf)
+    ref.buf = null
   }
 
   function mirror(ref: CellRef, c: Cell): void {
@@ -169,6 +182,7 @@ export function createDetectorCore(config: DetectorConfig): DetectorCore {
       ref.handle = store.put(encodeSnapshot(c, cellExternals(c)), ref.handle)
       stats.writes++
       ref.live = null
+      release(ref)
       hot.delete(ref)
     }
   }
@@ -199,6 +213,8 @@ export function createDetectorCore(config: DetectorConfig): DetectorCore {
       if (inUse.has(ref) || ref.open || ref.pending) continue
       cells.delete(id)
       hot.delete(ref)
+      ref.live = null
+      release(ref)
       if (ref.handle && store) store.free(ref.handle)
     }
   }
