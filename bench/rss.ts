@@ -11,6 +11,10 @@
  * keeps pages that V8 and the allocator have not returned: `v8PagesPerSeries` is the growth of
  * resident 256 KiB anonymous mappings (V8's page size) beyond the heap V8 reports, read from
  * /proc/self/smaps.
+ *
+ * Diagnosis knobs: BENCH_RSS_DEBUG=1 (memory by mapping and V8 space at each step), BENCH_RSS_HOT
+ * (endpoints the detector keeps in memory, instead of defaults.hot_endpoints), BENCH_RSS_WARM
+ * (short-lived objects allocated before the baseline).
  */
 import { createWindower, type WindowInput } from '../services/aggregator/windows.ts'
 import { createDeduper } from '../services/aggregator/dedup.ts'
@@ -116,7 +120,7 @@ const names = Array.from({ length: SERIES }, (_, i) => ({ team: `team-${i % 300}
 // baseline. (Garbage that survives would grow the old generation too, whose free pages the
 // feeding below would then reuse unseen.)
 let sink = 0
-for (let i = 0; i < 3_000_000; i++) sink += { id: `warm-${i}-${i * 7}`, n: i }.id.length
+for (let i = 0; i < Number(process.env.BENCH_RSS_WARM ?? 3_000_000); i++) sink += { id: `warm-${i}-${i * 7}`, n: i }.id.length
 if (sink === 0) throw new Error('unreachable')
 const base = measure()
 progress(P, `baseline RSS ${(base.rss / 1e6).toFixed(0)} MB; feeding ${SERIES.toLocaleString('en')} series`)
@@ -148,7 +152,7 @@ progress(P, `windower + deduper: ${openWindows.toLocaleString('en')} open window
 // window of a cold endpoint read back and written again), and timed.
 const detectorCfg = detectorConfig(file)
 const cellStore = createFileCellStore(mkdtempSync(join(tmpdir(), 'bench-cells-')))
-const core = createDetectorCore({ ...detectorCfg, cellStore })
+const core = createDetectorCore({ ...detectorCfg, cellStore, ...(process.env.BENCH_RSS_HOT ? { hotEndpoints: Number(process.env.BENCH_RSS_HOT) } : {}) })
 const windowOf = (i: number, w: number): WindowRecord => {
   const s = names[i]!
   const requests = 20 + (i % 20)
