@@ -70,7 +70,7 @@ if (!gc) throw new Error('run with --expose-gc')
 const measure = () => {
   for (let i = 0; i < 3; i++) gc()
   const m = process.memoryUsage()
-  if (process.env.BENCH_RSS_DEBUG) console.error(JSON.stringify({ ...m, maps: rssByMapping(), spaces: Object.fromEntries(getHeapSpaceStatistics().map((x) => [x.space_name, [Math.round(x.space_size / 2 ** 20), Math.round(x.space_used_size / 2 ** 20)]])) }))
+  if (process.env.BENCH_RSS_DEBUG) console.error(JSON.stringify({ ...m, rollup: readFileSync('/proc/self/smaps_rollup', 'utf8').split('\n').filter((l) => /^(Rss|Anonymous|LazyFree|Private_Dirty|Private_Clean|Swap):/.test(l)).map((l) => l.replace(/\s+/g, ' ')), maps: rssByMapping(), spaces: Object.fromEntries(getHeapSpaceStatistics().map((x) => [x.space_name, [Math.round(x.space_size / 2 ** 20), Math.round(x.space_used_size / 2 ** 20)]])) }))
   return { rss: m.rss, heap: m.heapUsed, external: m.external, heapTotal: m.heapTotal, pages: residentV8Pages() }
 }
 
