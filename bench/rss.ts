@@ -21,7 +21,7 @@ import { createDeduper } from '../services/aggregator/dedup.ts'
 import { createDetectorCore } from '../services/detector/core/index.ts'
 import { createFileCellStore } from '../services/detector/file-cell-store.ts'
 import { REBUILD_CHUNK_WINDOWS } from '../services/detector/clickhouse-store.ts'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -151,7 +151,8 @@ progress(P, `windower + deduper: ${openWindows.toLocaleString('en')} open window
 // back once per slice; the last minute is then fed in time order as live traffic arrives (every
 // window of a cold endpoint read back and written again), and timed.
 const detectorCfg = detectorConfig(file)
-const cellStore = createFileCellStore(mkdtempSync(join(tmpdir(), 'bench-cells-')))
+const cellDir = mkdtempSync(join(tmpdir(), 'bench-cells-'))
+const cellStore = createFileCellStore(cellDir)
 const core = createDetectorCore({ ...detectorCfg, cellStore, ...(process.env.BENCH_RSS_HOT ? { hotEndpoints: Number(process.env.BENCH_RSS_HOT) } : {}) })
 const windowOf = (i: number, w: number): WindowRecord => {
   const s = names[i]!
@@ -201,6 +202,7 @@ for (let i = 0; i < SAMPLE; i++) hotCore.onWindow(windowOf(i, FED))
 const hotUs = ((performance.now() - hot0) * 1000) / SAMPLE
 progress(P, `a live minute: ${liveUs.toFixed(1)} µs per window with cold endpoints read back from the file, ${hotUs.toFixed(1)} µs with every endpoint in memory`)
 cellStore.close()
+rmSync(cellDir, { recursive: true, force: true })
 
 const per = (b: number) => Math.round(b / SERIES)
 const result: RssResult = {
