@@ -14,7 +14,8 @@
  *
  * Diagnosis knobs: BENCH_RSS_DEBUG=1 (memory by mapping and V8 space at each step), BENCH_RSS_HOT
  * (endpoints the detector keeps in memory, instead of defaults.hot_endpoints), BENCH_RSS_WARM
- * (short-lived objects allocated before the baseline).
+ * (short-lived objects allocated before the baseline), BENCH_RSS_LAST_RESORT=1 (each measure ends
+ * with V8's last-resort GC, which also empties its page pool: not what a running service gets).
  */
 import { createWindower, type WindowInput } from '../services/aggregator/windows.ts'
 import { createDeduper } from '../services/aggregator/dedup.ts'
@@ -69,6 +70,7 @@ const gc = (globalThis as { gc?: () => void }).gc
 if (!gc) throw new Error('run with --expose-gc')
 const measure = () => {
   for (let i = 0; i < 3; i++) gc()
+  if (process.env.BENCH_RSS_LAST_RESORT) (gc as unknown as (o: object) => void)({ type: 'major', execution: 'sync', flavor: 'last-resort' })
   const m = process.memoryUsage()
   if (process.env.BENCH_RSS_DEBUG) console.error(JSON.stringify({ ...m, rollup: readFileSync('/proc/self/smaps_rollup', 'utf8').split('\n').filter((l) => /^(Rss|Anonymous|LazyFree|Private_Dirty|Private_Clean|Swap):/.test(l)).map((l) => l.replace(/\s+/g, ' ')), maps: rssByMapping(), spaces: Object.fromEntries(getHeapSpaceStatistics().map((x) => [x.space_name, [Math.round(x.space_size / 2 ** 20), Math.round(x.space_used_size / 2 ** 20)]])) }))
   return { rss: m.rss, heap: m.heapUsed, external: m.external, heapTotal: m.heapTotal, pages: residentV8Pages() }
