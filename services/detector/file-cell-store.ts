@@ -4,7 +4,7 @@
  * file is unlinked as soon as it is open: nothing is left behind by a crash, and nothing needs
  * it after one (a restarted detector rebuilds its state from ClickHouse). Its pages sit in the
  * kernel's page cache, which the kernel can write out and reclaim; the process holds none of them.
- * When the space cells outgrew exceeds the live space, the live cells are copied into a fresh
+ * When the space cells outgrew passes a quarter of the live space, the live cells are copied into a fresh
  * file back to back (a pause of one sequential copy; it happens while rings fill, not after).
  */
 import { closeSync, mkdirSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs'

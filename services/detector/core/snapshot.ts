@@ -1,17 +1,18 @@
 /**
  * Snapshots of detector state as bytes, so a cold endpoint's state can leave the heap (see
- * cells.ts). `v8.serialize` copies plain objects, arrays, Maps, Sets and typed arrays (shared
- * references and views of one buffer stay shared within a snapshot) but drops prototypes: the
- * state is built of classes (KeyTracker, WindowRing, BurnProfile, ...). The walk below records,
- * in a fixed depth-first order, which objects had which prototype, and restores them on decode.
- * Prototypes are numbered per process as they are first met: snapshots never outlive the process
- * (the store is scratch; a restart rebuilds from ClickHouse history).
+ * cells.ts). node:v8's Serializer copies plain objects, arrays, Maps and Sets (a reference met
+ * twice stays one object) but drops prototypes: the state is built of classes (KeyTracker,
+ * WindowRing, BurnProfile, ...). The walk below records, in a fixed depth-first order, which
+ * objects had which prototype, and restores them on decode. Typed arrays' contents are written
+ * after the object part (encodeSnapshot). Prototypes are numbered per process as they are first
+ * met: snapshots never outlive the process (the store is scratch; a restart rebuilds from
+ * ClickHouse history).
  *
  * Limits, checked by test/unit/detector-cells.test.ts: state must not hold functions (serialize
- * throws), `#private` fields (not copied), two typed arrays viewing one buffer (node:v8 copies
- * each view on its own; one typed array referenced twice stays one) or objects shared with state
- * outside the snapshot (they would be copied): such references are passed as `externals` and put
- * back on decode.
+ * throws), `#private` fields (not copied), two typed arrays viewing one buffer (each is copied on
+ * its own; one typed array referenced twice stays one) or objects shared with state outside the
+ * snapshot (they would be copied): such references are passed as `externals` and put back on
+ * decode.
  */
 import { Deserializer, Serializer } from 'node:v8'
 
