@@ -15,7 +15,8 @@
  * Diagnosis knobs: BENCH_RSS_DEBUG=1 (memory by mapping and V8 space at each step), BENCH_RSS_HOT
  * (endpoints the detector keeps in memory, instead of defaults.hot_endpoints), BENCH_RSS_WARM
  * (short-lived objects allocated before the baseline), BENCH_RSS_LAST_RESORT=1 (each measure ends
- * with V8's last-resort GC, which also empties its page pool: not what a running service gets).
+ * with V8's last-resort GC, which also empties its page pool: not what a running service gets),
+ * BENCH_RSS_IDLE=<ms> (the process idles that long before the detector's measure).
  */
 import { createWindower, type WindowInput } from '../services/aggregator/windows.ts'
 import { createDeduper } from '../services/aggregator/dedup.ts'

@@ -28,6 +28,16 @@ export function environmentConfig(config: DetectorConfig, file: Pick<ConfigFile,
   }
 }
 
+/** Field-wise sum of the cores' counts. */
+function sumOver<T extends Record<string, number>>(cores: Iterable<DetectorCore>, count: (c: DetectorCore) => T, zero: T): T {
+  const n: Record<string, number> = { ...zero }
+  for (const c of cores) {
+    const s = count(c)
+    for (const k in n) n[k] = (n[k] ?? 0) + (s[k] ?? 0)
+  }
+  return n as T
+}
+
 const tag = (a: AlertRecord, environment: string): AlertRecord => ({ ...a, alert_id: `${a.alert_id}@${environment}`, environment })
 
 export function createEnvironmentDetectorCore(config: DetectorConfig, file: Pick<ConfigFile, 'teams'> | null = null): DetectorCore {
@@ -58,26 +68,7 @@ export function createEnvironmentDetectorCore(config: DetectorConfig, file: Pick
       for (const [environment, c] of cores) out.push(...tagged(environment, c.flush()))
       return out
     },
-    size() {
-      const n = { series: 0, endpoints: 0, teams: 0 }
-      for (const c of cores.values()) {
-        const s = c.size()
-        n.series += s.series
-        n.endpoints += s.endpoints
-        n.teams += s.teams
-      }
-      return n
-    },
-    cellStats() {
-      const n = { hot: 0, cold: 0, reads: 0, writes: 0 }
-      for (const c of cores.values()) {
-        const s = c.cellStats()
-        n.hot += s.hot
-        n.cold += s.cold
-        n.reads += s.reads
-        n.writes += s.writes
-      }
-      return n
-    },
+    size: () => sumOver(cores.values(), (c) => c.size(), { series: 0, endpoints: 0, teams: 0 }),
+    cellStats: () => sumOver(cores.values(), (c) => c.cellStats(), { hot: 0, cold: 0, reads: 0, writes: 0 }),
   }
 }
