@@ -1,172 +1,348 @@
 /**
  * Snapshots of detector state as bytes, so a cold endpoint's state can leave the heap (see
- * cells.ts). node:v8's Serializer copies plain objects, arrays, Maps and Sets (a reference met
- * twice stays one object) but drops prototypes: the state is built of classes (KeyTracker,
- * WindowRing, BurnProfile, ...). The walk below records, in a fixed depth-first order, which
- * objects had which prototype, and restores them on decode. Typed arrays' contents are written
- * after the object part (encodeSnapshot). Prototypes are numbered per process as they are first
- * met: snapshots never outlive the process (the store is scratch; a restart rebuilds from
- * ClickHouse history).
+ * cells.ts). A small binary codec for the state's object graph: objects (their class restored),
+ * arrays, Maps, Sets, numbers, strings, booleans, null, undefined and typed arrays; an object met
+ * twice stays one object, and typed arrays' contents are written 8-byte aligned so the reader makes
+ * them views of the bytes it read instead of copies.
  *
- * Limits, checked by test/unit/detector-cells.test.ts: state must not hold functions (serialize
- * throws), `#private` fields (not copied), two typed arrays viewing one buffer (each is copied on
- * its own; one typed array referenced twice stays one) or objects shared with state outside the
- * snapshot (they would be copied): such references are passed as `externals` and put back on
- * decode.
+ * Why not node:v8's Serializer (the first version): each snapshot then allocated a C++
+ * serializer/deserializer context and a malloc'd buffer, freed only when their JS wrappers were
+ * collected, and V8 pretenured those wrappers; the C allocator's heap and V8's page pool kept the
+ * churn resident (issue 12: ~330 MB RSS at 20,000 series against ~40 MB live). This codec writes
+ * into one reused buffer and allocates only the objects it decodes.
+ *
+ * An object's class and keys form a shape, numbered per process as first met and written as that
+ * number: snapshots never outlive the process (the store is scratch; a restart rebuilds from
+ * ClickHouse history). Each shape gets a generated filler that sets its keys by name, so decoded
+ * objects keep fast properties.
+ *
+ * Limits (test/unit/detector-cells.test.ts): state must not hold functions, symbols, bigints,
+ * DataViews or bare ArrayBuffers (encode throws, naming the path); `#private` fields and
+ * non-enumerable or symbol keys are not copied; two typed arrays viewing one buffer are copied each
+ * on its own (one typed array referenced twice stays one); sparse arrays come back dense (holes
+ * read as undefined). Objects shared with state outside the snapshot are passed as `externals` and
+ * put back on decode.
  */
-import { Deserializer, Serializer } from 'node:v8'
 
-const protos: object[] = []
-const protoIds = new Map<object, number>()
-const PLAIN = new Set<object | null>([Object.prototype, Array.prototype, Map.prototype, Set.prototype, null])
-
-function protoId(p: object): number {
-  let id = protoIds.get(p)
-  if (id === undefined) {
-    id = protos.length
-    protos.push(p)
-    protoIds.set(p, id)
-  }
-  return id
-}
-
-/** Visits every object reachable from root (not typed arrays), depth first, each once, in an order a decoded copy repeats. */
-function walk(root: unknown, visit: (o: object, index: number) => void): void {
-  const seen = new Set<object>()
-  let index = 0
-  const stack: unknown[] = [root]
-  while (stack.length) {
-    const v = stack.pop()
-    if (v === null || typeof v !== 'object' || ArrayBuffer.isView(v) || v instanceof ArrayBuffer || seen.has(v)) continue
-    seen.add(v)
-    visit(v, index++)
-    // children pushed in reverse so they are visited in property order
-    if (v instanceof Map) {
-      const items: unknown[] = []
-      for (const [k, x] of v) items.push(k, x)
-      for (let i = items.length - 1; i >= 0; i--) stack.push(items[i])
-    } else if (v instanceof Set) {
-      const items = [...v]
-      for (let i = items.length - 1; i >= 0; i--) stack.push(items[i])
-    } else {
-      const keys = Object.keys(v)
-      for (let i = keys.length - 1; i >= 0; i--) stack.push((v as Record<string, unknown>)[keys[i] as string])
-    }
-  }
-}
-
-/** Placeholder for an external reference (an object that stays outside the snapshot). */
-interface ExternalRef {
-  __external: number
-}
+const TAG = { undef: 0, null: 1, true: 2, false: 3, int: 4, num: 5, str: 6, obj: 7, arr: 8, map: 9, set: 10, view: 11, ref: 12, ext: 13 } as const
 
 const VIEW_TYPES = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array] as const
 type View = InstanceType<(typeof VIEW_TYPES)[number]>
+const VIEW_TYPE = new Map<object, number>(VIEW_TYPES.map((T, i) => [T.prototype, i]))
 const align8 = (n: number): number => (n + 7) & ~7
 
-/** Writes typed arrays as (type, length) only, collecting them for the data section. */
-class CellSerializer extends Serializer {
-  readonly views: View[] = []
-  constructor() {
-    super()
-    // node:v8's hook (used by its DefaultSerializer; not in @types/node)
-    ;(this as unknown as { _setTreatArrayBufferViewsAsHostObjects(on: boolean): void })._setTreatArrayBufferViewsAsHostObjects(true)
+/**
+ * A class and key list. `make` is a constructor generated for the shape: it registers the new
+ * object (for references back to it) and sets its keys by name from successive reads, so V8 sizes
+ * the objects it makes for their keys, as it does for a class's.
+ */
+interface Shape {
+  id: number
+  keys: string[]
+  make: new (register: (o: object) => void, read: () => unknown) => object
+}
+interface ShapeNode {
+  shape: Shape | null
+  next: Map<string, ShapeNode> | null
+}
+const shapes: Shape[] = []
+/** by prototype, then key by key: a trie, so finding a known shape allocates nothing */
+const shapeRoots = new Map<object | null, ShapeNode>()
+
+function shapeRoot(proto: object | null): ShapeNode {
+  let node = shapeRoots.get(proto)
+  if (!node) shapeRoots.set(proto, (node = { shape: null, next: null }))
+  return node
+}
+function shapeNext(node: ShapeNode, k: string): ShapeNode {
+  let n = node.next?.get(k)
+  if (!n) {
+    if (k === '__proto__') throw new TypeError(`detector snapshot: cannot store a key named __proto__ at ${where()}`)
+    n = { shape: null, next: null }
+    ;(node.next ??= new Map()).set(k, n)
   }
-  _writeHostObject(v: object): void {
-    const type = VIEW_TYPES.findIndex((T) => Object.getPrototypeOf(v) === T.prototype)
-    if (type < 0) throw new TypeError(`detector snapshot: cannot store a ${Object.getPrototypeOf(v)?.constructor?.name ?? 'host object'} (typed arrays only)`)
-    this.writeUint32(type)
-    this.writeUint32((v as View).length)
-    this.views.push(v as View)
+  return n
+}
+/** The shape at `node`, made the first time from `v`'s keys (those the walk to `node` followed). */
+function shapeOf(node: ShapeNode, proto: object | null, v: object): Shape {
+  if (node.shape) return node.shape
+  const keys: string[] = []
+  for (const k in v) keys.push(k)
+  const body = ['register(this)', ...keys.map((k) => `this[${JSON.stringify(k)}] = read()`)].join('\n')
+  const make = new Function('register', 'read', body) as Shape['make']
+  // a null prototype: `new` would give Object.prototype, so such objects are made plain and re-parented
+  make.prototype = proto ?? Object.prototype
+  node.shape = { id: shapes.length, keys, make }
+  shapes.push(node.shape)
+  protoOfShape.push(proto)
+  return node.shape
+}
+const protoOfShape: (object | null)[] = []
+
+// --- writer: one buffer, reused (a snapshot's bytes are valid until the next encodeSnapshot) -------
+let out = Buffer.allocUnsafeSlow(64 * 1024)
+let dv = new DataView(out.buffer, out.byteOffset, out.byteLength)
+let pos = 0
+const seen = new Map<object, number>()
+const extOf = new Map<object, number>()
+
+function ensure(n: number): void {
+  if (pos + n <= out.length) return
+  let size = out.length * 2
+  while (size < pos + n) size *= 2
+  const next = Buffer.allocUnsafeSlow(size)
+  out.copy(next, 0, 0, pos)
+  out = next
+  dv = new DataView(out.buffer, out.byteOffset, out.byteLength)
+}
+function u8(v: number): void {
+  ensure(1)
+  out[pos++] = v
+}
+function u32(v: number): void {
+  ensure(4)
+  dv.setUint32(pos, v, true)
+  pos += 4
+}
+
+/** keys from the root to the value being written, joined only for an error message */
+const trail: string[] = []
+const where = (): string => ['state', ...trail].join('.')
+
+function write(v: unknown): void {
+  switch (typeof v) {
+    case 'undefined':
+      return u8(TAG.undef)
+    case 'boolean':
+      return u8(v ? TAG.true : TAG.false)
+    case 'number':
+      if ((v | 0) === v && !Object.is(v, -0)) {
+        ensure(5)
+        out[pos++] = TAG.int
+        dv.setInt32(pos, v, true)
+        pos += 4
+      } else {
+        ensure(9)
+        out[pos++] = TAG.num
+        dv.setFloat64(pos, v, true)
+        pos += 8
+      }
+      return
+    case 'string': {
+      ensure(5 + v.length * 3)
+      out[pos] = TAG.str
+      const n = out.write(v, pos + 5, 'utf8')
+      dv.setUint32(pos + 1, n, true)
+      pos += 5 + n
+      return
+    }
+    case 'object':
+      if (v === null) return u8(TAG.null)
+      return writeObject(v)
+    default:
+      throw new TypeError(`detector snapshot: cannot store a ${typeof v} at ${where()} (state must be data: objects, arrays, Maps, Sets, typed arrays, numbers, strings)`)
   }
 }
 
-/** Makes each typed array a view of the snapshot's data section (offsets within `bytes`), in the order they were written. */
-class CellDeserializer extends Deserializer {
-  private at: number
-  private readonly bytes: Uint8Array
-  constructor(head: Uint8Array, bytes: Uint8Array, dataAt: number) {
-    super(head)
-    this.bytes = bytes
-    this.at = dataAt
+function writeObject(v: object): void {
+  const ext = extOf.get(v)
+  if (ext !== undefined) {
+    u8(TAG.ext)
+    return u32(ext)
   }
-  _readHostObject(): View {
-    const T = VIEW_TYPES[this.readUint32()]
-    const length = this.readUint32()
-    if (!T) throw new Error('detector snapshot: unknown typed array type (the bytes are not a snapshot of this version)')
-    this.at = align8(this.at)
-    const v = new T(this.bytes.buffer as ArrayBuffer, this.bytes.byteOffset + this.at, length)
-    this.at += length * T.BYTES_PER_ELEMENT
-    return v
+  const id = seen.get(v)
+  if (id !== undefined) {
+    u8(TAG.ref)
+    return u32(id)
+  }
+  seen.set(v, seen.size)
+  const proto = Object.getPrototypeOf(v) as object | null
+  if (Array.isArray(v)) {
+    u8(TAG.arr)
+    u32(v.length)
+    trail.push('[]')
+    for (let i = 0; i < v.length; i++) write(v[i])
+    trail.pop()
+  } else if (proto === Map.prototype) {
+    const m = v as Map<unknown, unknown>
+    u8(TAG.map)
+    u32(m.size)
+    trail.push('get()')
+    for (const [k, x] of m) {
+      write(k)
+      write(x)
+    }
+    trail.pop()
+  } else if (proto === Set.prototype) {
+    const s = v as Set<unknown>
+    u8(TAG.set)
+    u32(s.size)
+    trail.push('[]')
+    for (const x of s) write(x)
+    trail.pop()
+  } else if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) {
+    const type = VIEW_TYPE.get(proto as object)
+    if (type === undefined) throw new TypeError(`detector snapshot: cannot store a ${proto?.constructor?.name ?? 'buffer'} at ${where()} (typed arrays only)`)
+    const a = v as View
+    ensure(6 + 7 + a.byteLength)
+    out[pos++] = TAG.view
+    out[pos++] = type
+    dv.setUint32(pos, a.length, true)
+    pos = align8(pos + 4)
+    out.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), pos)
+    pos += a.byteLength
+  } else {
+    if (v instanceof Map || v instanceof Set || v instanceof Date || v instanceof RegExp || v instanceof Error || v instanceof Promise || v instanceof WeakMap || v instanceof WeakSet) {
+      throw new TypeError(`detector snapshot: cannot store a ${proto?.constructor?.name ?? 'built-in'} at ${where()} (plain Maps and Sets, objects, arrays and typed arrays only)`)
+    }
+    // for-in (own enumerable keys: the state's prototypes are classes, whose methods are not
+    // enumerable) walks V8's enum cache without allocating a key array
+    let node = shapeRoot(proto)
+    for (const k in v) node = shapeNext(node, k)
+    const shape = shapeOf(node, proto, v)
+    u8(TAG.obj)
+    u32(shape.id)
+    for (const k in v) {
+      trail.push(k)
+      write((v as Record<string, unknown>)[k])
+      trail.pop()
+    }
   }
 }
-
-/** reused for every snapshot: a snapshot's bytes are valid until the next encodeSnapshot */
-let scratch = new Uint8Array(64 * 1024)
 
 /**
- * Bytes of `root`: [length of the object part: u32][object part (v8)][typed arrays' contents,
- * each 8-byte aligned]. The typed arrays' contents are not copied through the v8 serializer (its
- * growing buffer), and the reader makes them views of the bytes it read (decodeSnapshot): a
- * cold endpoint read back and written again allocates no buffers for its arrays. The result is a
- * view of a scratch buffer, valid until the next call. `externals`: [holder, property] pairs
- * whose values stay outside (set to a placeholder while serializing, restored right after).
+ * Bytes of `root`, a view of a reused buffer valid until the next call. `externals`: [holder,
+ * property] pairs whose values (objects) stay outside: wherever the snapshot meets one of them it
+ * writes its position, and decodeSnapshot puts back the object given at that position.
  */
 export function encodeSnapshot(root: object, externals: [object, string][] = []): Uint8Array {
-  const saved = externals.map(([o, k]) => (o as Record<string, unknown>)[k])
-  externals.forEach(([o, k], i) => ((o as Record<string, unknown>)[k] = { __external: i } satisfies ExternalRef))
+  pos = 0
   try {
-    const tags: number[] = []
-    walk(root, (o, index) => {
-      const p = Object.getPrototypeOf(o) as object | null
-      if (!PLAIN.has(p)) tags.push(index, protoId(p as object))
-    })
-    const ser = new CellSerializer()
-    ser.writeHeader()
-    ser.writeValue([root, tags])
-    const head = ser.releaseBuffer()
-    let end = align8(4 + head.length)
-    for (const v of ser.views) end = align8(end) + v.byteLength
-    if (scratch.length < end) scratch = new Uint8Array(Math.max(end, scratch.length * 2))
-    new DataView(scratch.buffer).setUint32(0, head.length, true)
-    scratch.set(head, 4)
-    let at = align8(4 + head.length)
-    for (const v of ser.views) {
-      at = align8(at)
-      scratch.set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), at)
-      at += v.byteLength
+    for (let i = 0; i < externals.length; i++) {
+      const [o, k] = externals[i] as [object, string]
+      const x = (o as Record<string, unknown>)[k]
+      if (x !== null && typeof x === 'object' && !extOf.has(x)) extOf.set(x, i)
     }
-    return scratch.subarray(0, end)
+    trail.length = 0
+    write(root)
+    return new Uint8Array(out.buffer, out.byteOffset, pos)
   } finally {
-    externals.forEach(([o, k], i) => ((o as Record<string, unknown>)[k] = saved[i]))
+    seen.clear()
+    extOf.clear()
+  }
+}
+
+// --- reader -------------------------------------------------------------------------------------------
+const EMPTY = Buffer.alloc(0)
+let src: Buffer = EMPTY
+let rdv = new DataView(src.buffer)
+let at = 0
+const objs: unknown[] = []
+const register = (o: object): void => {
+  objs.push(o)
+}
+let exts: unknown[] = []
+
+function ru32(): number {
+  const v = rdv.getUint32(at, true)
+  at += 4
+  return v
+}
+
+function read(): unknown {
+  const tag = src[at++]
+  switch (tag) {
+    case TAG.undef:
+      return undefined
+    case TAG.null:
+      return null
+    case TAG.true:
+      return true
+    case TAG.false:
+      return false
+    case TAG.int: {
+      const v = rdv.getInt32(at, true)
+      at += 4
+      return v
+    }
+    case TAG.num: {
+      const v = rdv.getFloat64(at, true)
+      at += 8
+      return v
+    }
+    case TAG.str: {
+      const n = ru32()
+      const s = src.toString('utf8', at, at + n)
+      at += n
+      return s
+    }
+    case TAG.obj: {
+      const id = ru32()
+      const shape = shapes[id]
+      if (!shape) throw new Error('detector snapshot: unknown shape (the bytes are not a snapshot of this process)')
+      const o = new shape.make(register, read)
+      if (protoOfShape[id] === null) Object.setPrototypeOf(o, null)
+      return o
+    }
+    case TAG.arr: {
+      const n = ru32()
+      const a: unknown[] = []
+      objs.push(a)
+      for (let i = 0; i < n; i++) a.push(read())
+      return a
+    }
+    case TAG.map: {
+      const n = ru32()
+      const m = new Map<unknown, unknown>()
+      objs.push(m)
+      for (let i = 0; i < n; i++) {
+        const k = read()
+        m.set(k, read())
+      }
+      return m
+    }
+    case TAG.set: {
+      const n = ru32()
+      const s = new Set<unknown>()
+      objs.push(s)
+      for (let i = 0; i < n; i++) s.add(read())
+      return s
+    }
+    case TAG.view: {
+      const T = VIEW_TYPES[src[at++] as number]
+      if (!T) throw new Error('detector snapshot: unknown typed array type (the bytes are not a snapshot of this version)')
+      const length = ru32()
+      at = align8(at)
+      const v = new T(src.buffer as ArrayBuffer, src.byteOffset + at, length)
+      at += v.byteLength
+      objs.push(v)
+      return v
+    }
+    case TAG.ref:
+      return objs[ru32()]
+    case TAG.ext:
+      return exts[ru32()]
+    default:
+      throw new Error(`detector snapshot: unknown tag ${tag} at byte ${at - 1} (the bytes are not a snapshot of this version)`)
   }
 }
 
 /**
- * The object graph of a snapshot, prototypes restored and external references put back from
+ * The object graph of a snapshot, classes restored and external references put back from
  * `externals` (by position). Its typed arrays are views of `bytes` (which must start 8-byte
- * aligned): the caller keeps `bytes` for as long as the state lives.
+ * aligned, as encodeSnapshot's do): the caller keeps `bytes` for as long as the state lives.
  */
 export function decodeSnapshot<T>(bytes: Uint8Array, externals: unknown[] = []): T {
   if (bytes.byteOffset % 8 !== 0) throw new Error('detector snapshot: bytes must start 8-byte aligned')
-  const headLen = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true)
-  const des = new CellDeserializer(bytes.subarray(4, 4 + headLen), bytes, align8(4 + headLen))
-  des.readHeader()
-  const [root, tags] = des.readValue() as [T, number[]]
-  let t = 0
-  const fix: [Record<string, unknown>, string, number][] = []
-  walk(root, (o, index) => {
-    if (t < tags.length && tags[t] === index) {
-      Object.setPrototypeOf(o, protos[tags[t + 1] as number] as object)
-      t += 2
-    }
-    if (externals.length && !(o instanceof Map) && !(o instanceof Set)) {
-      for (const k of Object.keys(o)) {
-        const x = (o as Record<string, unknown>)[k] as ExternalRef | null
-        if (x !== null && typeof x === 'object' && typeof x.__external === 'number' && Object.keys(x).length === 1) fix.push([o as Record<string, unknown>, k, x.__external])
-      }
-    }
-  })
-  for (const [o, k, i] of fix) o[k] = externals[i]
-  return root
+  src = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  rdv = new DataView(src.buffer, src.byteOffset, src.byteLength)
+  at = 0
+  exts = externals
+  try {
+    return read() as T
+  } finally {
+    objs.length = 0
+    exts = []
+    src = EMPTY
+  }
 }
