@@ -13,8 +13,7 @@
  * /proc/self/smaps.
  *
  * Diagnosis knobs: BENCH_RSS_DEBUG=1 (memory by mapping and V8 space at each step), BENCH_RSS_HOT
- * (endpoints the detector keeps in memory, instead of defaults.hot_endpoints), BENCH_RSS_WARM
- * (short-lived objects allocated before the baseline), BENCH_RSS_LAST_RESORT=1 (each measure ends
+ * (endpoints the detector keeps in memory, instead of defaults.hot_endpoints), BENCH_RSS_LAST_RESORT=1 (each measure ends
  * with V8's last-resort GC, which also empties its page pool: not what a running service gets),
  * BENCH_RSS_IDLE=<ms> (the process idles that long before the detector's measure).
  */
@@ -33,6 +32,7 @@ import type { WindowRecord } from '../schemas/window.ts'
 import { readFileSync } from 'node:fs'
 import { getHeapSpaceStatistics } from 'node:v8'
 import { progress, report } from './lib/child.ts'
+import { favorMemory } from '../shared/v8-memory.ts'
 
 const P = 'rss'
 const SERIES = Number(process.env.BENCH_RSS_SERIES ?? 20_000)
@@ -62,7 +62,9 @@ export interface RssResult {
     liveUsPerWindow: number
     hotUsPerWindow: number
   }
-  total: { rssBytes: number; rssPerSeries: number; heapPerSeries: number; livePerSeries: number }
+  total: { rssBytes: number; rssPerSeries: number; heapPerSeries: number; livePerSeries: number; runningRssPerSeries: number; peakRssPerSeries: number }
+  /** V8 set to favor memory (shared/v8-memory.ts), as the stages run */
+  v8FavorMemory: boolean
   /** the same at half the series (bench/run.ts runs both) */
   half?: RssResult
 }
@@ -97,6 +99,15 @@ function rssByMapping(): Record<string, number> {
   return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, Math.round(v)] as const).filter(([, v]) => v > 0))
 }
 
+/** The process's highest RSS so far (VmHWM), NaN off Linux. */
+function peakRssBytes(): number {
+  try {
+    return 1024 * Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN)
+  } catch {
+    return NaN
+  }
+}
+
 /** Resident bytes in 256 KiB anonymous read-write mappings (V8's heap pages, in use or pooled). */
 function residentV8Pages(): number {
   let sum = 0
@@ -116,17 +127,12 @@ const file = ConfigFileSchema.parse({})
 const windowMs = file.defaults.window
 const t0 = Date.UTC(2026, 0, 5, 12)
 const names = Array.from({ length: SERIES }, (_, i) => ({ team: `team-${i % 300}`, endpoint: `POST /v1/endpoint-${Math.floor(i / 300)}`, model: ['gpt-4o-mini', 'gpt-4o', 'claude-3-5-haiku'][i % 3]! }))
-// V8 grows the young generation up to its maximum when many objects survive a scavenge, as they
-// do while cold endpoints are read back, and keeps those pages: a fixed cost of any busy process,
-// whatever its number of series. bench/run.ts starts this process with the young generation at
-// its maximum (--min-semi-space-size); short-lived garbage makes its pages resident before the
-// baseline. (Garbage that survives would grow the old generation too, whose free pages the
-// feeding below would then reuse unseen.)
-let sink = 0
-for (let i = 0; i < Number(process.env.BENCH_RSS_WARM ?? 3_000_000); i++) sink += { id: `warm-${i}-${i * 7}`, n: i }.id.length
-if (sink === 0) throw new Error('unreachable')
+// As the stages run (services/cli/stages.ts): V8 sizes the heap for memory unless
+// BURNWATCH_V8_FAVOR_MEMORY=0 (shared/v8-memory.ts). The young generation is left as V8 sizes it:
+// whatever it grows to while cold endpoints are read back counts in the detector's figure.
+const favored = favorMemory(process.env.BURNWATCH_V8_FAVOR_MEMORY !== '0')
 const base = measure()
-progress(P, `baseline RSS ${(base.rss / 1e6).toFixed(0)} MB; feeding ${SERIES.toLocaleString('en')} series`)
+progress(P, `baseline RSS ${(base.rss / 1e6).toFixed(0)} MB (V8 ${favored ? 'favoring memory' : 'defaults'}); feeding ${SERIES.toLocaleString('en')} series`)
 
 // --- aggregator state ------------------------------------------------------------------------------
 const windower = createWindower({ windowMs, allowedLatenessMs: file.defaults.allowed_lateness, idleAdvance: true })
@@ -188,6 +194,9 @@ const live0 = performance.now()
 for (let i = 0; i < SERIES; i++) core.onWindow(windowOf(i, FED))
 const liveUs = ((performance.now() - live0) * 1000) / SERIES
 if (process.env.BENCH_RSS_IDLE) await new Promise((r) => setTimeout(r, Number(process.env.BENCH_RSS_IDLE)))
+// as it runs, before the measure's full GCs: RSS now, and the highest it has been (VmHWM)
+const runningRss = process.memoryUsage().rss
+const peakRss = peakRssBytes()
 const afterDet = measure()
 const cells = core.cellStats()
 progress(P, `detector core: ${WINDOWS_PER_SERIES} windows per series, +${((afterDet.rss - afterAgg.rss) / 1e6).toFixed(0)} MB RSS; ${cells.hot} endpoints in memory, ${cells.cold.toLocaleString('en')} in the scratch file (${(cellStore.size() / 1e6).toFixed(0)} MB)`)
@@ -228,6 +237,7 @@ const result: RssResult = {
     liveUsPerWindow: liveUs,
     hotUsPerWindow: hotUs,
   },
-  total: { rssBytes: afterDet.rss - base.rss, rssPerSeries: per(afterDet.rss - base.rss), heapPerSeries: per(afterDet.heap - base.heap), livePerSeries: per(afterDet.heap - base.heap + afterDet.external - base.external) },
+  total: { rssBytes: afterDet.rss - base.rss, rssPerSeries: per(afterDet.rss - base.rss), heapPerSeries: per(afterDet.heap - base.heap), livePerSeries: per(afterDet.heap - base.heap + afterDet.external - base.external), runningRssPerSeries: per(runningRss - base.rss), peakRssPerSeries: per(peakRss - base.rss) },
+  v8FavorMemory: favored,
 }
 report(result)

@@ -132,6 +132,8 @@ const EnvSchema = z.object({
   HOST: z.string().default('127.0.0.1'),
   METRICS_PORT: z.coerce.number({ error: 'METRICS_PORT must be a port number' }).int().min(0).max(65535).optional(),
   BURNWATCH_BODY_LIMIT: z.coerce.number().int().positive().default(5 * 1024 * 1024),
+  // long-running stages ask V8 to favor memory over throughput (shared/v8-memory.ts); 0 keeps V8's defaults
+  BURNWATCH_V8_FAVOR_MEMORY: z.enum(['0', '1'], { error: 'BURNWATCH_V8_FAVOR_MEMORY must be 1 (V8 sizes the heap for memory: RSS follows live state) or 0 (V8 defaults: more RSS, less CPU)' }).default('1'),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   LOG_FORMAT: z.enum(['auto', 'json', 'pretty'], { error: 'LOG_FORMAT must be auto (readable on a terminal, JSON otherwise), json or pretty' }).default('auto'),
 })
@@ -162,6 +164,8 @@ export interface AppConfig {
   /** where people reach the dashboard (config `public_url`, else the local UI address); null when unknown (UI_PORT=0) */
   publicUrl: string | null
   dataDir: string
+  /** long-running stages set V8's --optimize-for-size (shared/v8-memory.ts) */
+  v8FavorMemory: boolean
   logLevel: string
   /** auto: human-readable on a terminal, JSON lines otherwise */
   logFormat: 'auto' | 'json' | 'pretty'
@@ -258,6 +262,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: { co
     ui: { port: v.UI_PORT },
     publicUrl: publicUrlOf(file.public_url, v.HOST, v.UI_PORT),
     dataDir: v.BURNWATCH_DATA_DIR,
+    v8FavorMemory: v.BURNWATCH_V8_FAVOR_MEMORY === '1',
     logLevel: v.LOG_LEVEL,
     logFormat: v.LOG_FORMAT,
     file,

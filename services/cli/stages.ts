@@ -20,6 +20,7 @@ import { createDigestScheduler } from '../digest/scheduler.ts'
 import { createSlackDigestPoster } from '../digest/send.ts'
 import { curlFirstEvent } from './hints.ts'
 import { createDashboardServer } from '../dashboard/server.ts'
+import { favorMemory } from '../../shared/v8-memory.ts'
 
 export type StageName = 'ingest' | 'aggregate' | 'detect' | 'notify' | 'ui'
 
@@ -43,6 +44,8 @@ export interface RunningStages {
 }
 
 export async function startStages(names: StageName[], config: AppConfig, logger: Logger, opts: { out?: NodeJS.WritableStream } = {}): Promise<RunningStages> {
+  // stages run for days: V8 sizes the heap for memory (before they build their state)
+  favorMemory(config.v8FavorMemory)
   // the dashboard alone needs no topics, and on a server it only reads, possibly with a read-only
   // login: no migrations there (on chDB, the local engine, they run so a fresh data dir shows empty tables)
   const uiOnly = names.every((n) => n === 'ui')

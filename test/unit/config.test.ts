@@ -20,6 +20,13 @@ describe('config', () => {
     expect(c.http.port).toBe(8787)
     expect(c.file.defaults.threshold_pct).toBe(20)
     expect(c.file.defaults.window).toBe(60_000)
+    expect(c.v8FavorMemory).toBe(true)
+  })
+
+  it('BURNWATCH_V8_FAVOR_MEMORY: 0 keeps V8 defaults, anything but 0 or 1 is refused with what to set', () => {
+    expect(loadConfig({ BURNWATCH_V8_FAVOR_MEMORY: '0' }).v8FavorMemory).toBe(false)
+    expect(loadConfig({ BURNWATCH_V8_FAVOR_MEMORY: '1' }).v8FavorMemory).toBe(true)
+    expect(() => loadConfig({ BURNWATCH_V8_FAVOR_MEMORY: 'yes' })).toThrow(/BURNWATCH_V8_FAVOR_MEMORY must be 1 .* or 0/)
   })
 
   it('parses the DESIGN.md example file', () => {
