@@ -27,7 +27,6 @@ import { createAggregator } from '../services/aggregator/service.ts'
 import { createClickHouseUsageStore, encodeUsageRows, type ClickHouseUsageStore } from '../services/aggregator/clickhouse-store.ts'
 import { BARE, benchRecords, drainBare, fillTopic } from './lib/kafka.ts'
 import { progress, report } from './lib/child.ts'
-import { favorMemory } from '../shared/v8-memory.ts'
 
 const P = 'drain'
 const brokers = (process.env.KAFKA_BROKERS ?? '').split(',').filter(Boolean)
@@ -69,10 +68,7 @@ const config = loadConfig({
   BURNWATCH_DATA_DIR: dataDir,
   CLICKHOUSE_DATABASE: 'bench_drain',
   LOG_LEVEL: 'warn',
-  ...(process.env.BURNWATCH_V8_FAVOR_MEMORY ? { BURNWATCH_V8_FAVOR_MEMORY: process.env.BURNWATCH_V8_FAVOR_MEMORY } : {}),
 })
-// as the aggregate stage runs (services/cli/stages.ts); process-wide, so the bare consumer runs under it too
-favorMemory(config.v8FavorMemory)
 const topic = config.kafka.topics.events
 const logger = createLogger({ level: 'warn' })
 const kafka = new Kafka({ clientId: 'bench', brokers, logLevel: logLevel.NOTHING })

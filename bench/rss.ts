@@ -127,8 +127,9 @@ const file = ConfigFileSchema.parse({})
 const windowMs = file.defaults.window
 const t0 = Date.UTC(2026, 0, 5, 12)
 const names = Array.from({ length: SERIES }, (_, i) => ({ team: `team-${i % 300}`, endpoint: `POST /v1/endpoint-${Math.floor(i / 300)}`, model: ['gpt-4o-mini', 'gpt-4o', 'claude-3-5-haiku'][i % 3]! }))
-// As the stages run (services/cli/stages.ts): V8 sizes the heap for memory unless
-// BURNWATCH_V8_FAVOR_MEMORY=0 (shared/v8-memory.ts). The young generation is left as V8 sizes it:
+// As a process running the detector has it (`burnwatch start`, where the aggregator shares the
+// process, or `burnwatch detect`): V8 sizes the heap for memory unless BURNWATCH_V8_FAVOR_MEMORY=0
+// (shared/v8-memory.ts, services/cli/stages.ts). The young generation is left as V8 sizes it:
 // whatever it grows to while cold endpoints are read back counts in the detector's figure.
 const favored = favorMemory(process.env.BURNWATCH_V8_FAVOR_MEMORY !== '0')
 const base = measure()

@@ -110,7 +110,7 @@ try {
     // costs, without the process's fixed part (code, pools, the GC's headroom after the churn of
     // reading cold endpoints back) that the average at one size carries
     const series = Number(process.env.BENCH_RSS_SERIES ?? 20_000)
-    // V8 flags as the stages have them (bench/rss.ts applies shared/v8-memory.ts as they do)
+    // no V8 flags but --expose-gc: bench/rss.ts applies shared/v8-memory.ts as `burnwatch start` does
     const flags = ['--expose-gc']
     const half = await runPart<RssResult>(here('./rss.ts'), { BENCH_RSS_SERIES: String(Math.round(series / 2)) }, flags).then((r) => r.result, failed)
     results.rss = await runPart<RssResult>(here('./rss.ts'), { BENCH_RSS_SERIES: String(series) }, flags).then((r) => r.result, failed)
@@ -155,7 +155,7 @@ if (r) {
   rows.push(['memory: detector core', `${n(r.detector.rssPerSeries)} B/series RSS`, `live ${n(r.detector.livePerSeries)} B (heap ${n(r.detector.heapPerSeries)} B + typed arrays ${n(r.detector.externalPerSeries)} B); V8 pages resident beyond its heap ${n(r.detector.v8PagesPerSeries)} B; ${r.windowsPerSeries} windows/series`])
   rows.push(['memory: detector scratch file', `${n(r.detector.fileBytesPerSeries)} B/series`, `${n(r.detector.coldEndpoints)} endpoints there, ${n(r.detector.hotEndpoints)} in memory (defaults.hot_endpoints); page cache, not the process's`])
   rows.push(['detector: a live minute', `${n(r.detector.liveUsPerWindow, 1)} µs/window`, `cold endpoints read back and written; ${n(r.detector.hotUsPerWindow, 1)} µs with every endpoint in memory (×${n(r.detector.liveUsPerWindow / r.detector.hotUsPerWindow, 1)})`])
-  rows.push(['memory: total', `${n(r.total.rssPerSeries)} B/series RSS`, `after a full GC; live ${n(r.total.livePerSeries)} B/series; ${n(r.series)} series: +${n(r.total.rssBytes / 2 ** 20)} MiB (average, the fixed part included); V8 ${r.v8FavorMemory ? 'favoring memory (as the stages run)' : 'defaults (BURNWATCH_V8_FAVOR_MEMORY=0)'}`])
+  rows.push(['memory: total', `${n(r.total.rssPerSeries)} B/series RSS`, `after a full GC; live ${n(r.total.livePerSeries)} B/series; ${n(r.series)} series: +${n(r.total.rssBytes / 2 ** 20)} MiB (average, the fixed part included); V8 ${r.v8FavorMemory ? 'favoring memory (as `burnwatch start` and `detect` run)' : 'defaults (BURNWATCH_V8_FAVOR_MEMORY=0)'}`])
   rows.push(['memory: total as running', `${n(r.total.runningRssPerSeries)} B/series RSS`, `no forced GC, right after the feeding; the highest it had been: ${n(r.total.peakRssPerSeries)} B/series (VmHWM)`])
   const h = r.half
   if (h) {

@@ -44,8 +44,9 @@ export interface RunningStages {
 }
 
 export async function startStages(names: StageName[], config: AppConfig, logger: Logger, opts: { out?: NodeJS.WritableStream } = {}): Promise<RunningStages> {
-  // stages run for days: V8 sizes the heap for memory (before they build their state)
-  favorMemory(config.v8FavorMemory)
+  // the detector holds state for days: V8 sizes the heap for memory (before it builds that state);
+  // the other stages alone keep V8's defaults, for throughput (shared/v8-memory.ts)
+  favorMemory(config.v8FavorMemory && names.includes('detect'))
   // the dashboard alone needs no topics, and on a server it only reads, possibly with a read-only
   // login: no migrations there (on chDB, the local engine, they run so a fresh data dir shows empty tables)
   const uiOnly = names.every((n) => n === 'ui')

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { AlertRecord } from '../../schemas/alert.ts'
 import { createDetectorCore, createMemoryCellStore, defaultDetectorConfig, type CellHandle, type CellStore, type DetectorConfig } from '../../services/detector/core/index.ts'
-import { SpaceAllocator } from '../../services/detector/core/cells.ts'
+import { BufferPool, SpaceAllocator } from '../../services/detector/core/cells.ts'
 import { decodeSnapshot, encodeSnapshot } from '../../services/detector/core/snapshot.ts'
 import { ENDPOINT_MAX_SKEW_WINDOWS } from '../../services/detector/core/params.ts'
 import { createFileCellStore } from '../../services/detector/file-cell-store.ts'
@@ -129,8 +129,41 @@ describe('snapshots', () => {
     expect(back.nan).toBeNaN()
   })
 
-  it('refuses state holding a function', () => {
+  it('refuses state holding a function, naming where', () => {
     expect(() => encodeSnapshot({ f: () => 1 })).toThrow()
+    expect(() => encodeSnapshot({ a: { b: [1, new Map([['k', { fn: () => 1 }]])] } })).toThrow(/cannot store a function at state\.a\.b\.\[\]\.get\(\)\.fn/)
+    expect(() => encodeSnapshot({ d: new Date(0) })).toThrow(/Date at state\.d/)
+    expect(() => encodeSnapshot({ v: new DataView(new ArrayBuffer(8)) })).toThrow(/DataView at state\.v/)
+  })
+
+  it('round-trips strings, Sets, a null prototype, a cycle and many keys', () => {
+    const bag: Record<string, unknown> = Object.create(null)
+    for (let i = 0; i < 40; i++) bag[`k${i}`] = i % 2 ? `v${i} ✓ ünïcode` : i * 1.5
+    const root = { bag, set: new Set(['a', 'b']), big: 2 ** 40, neg: -7, u: undefined, n: null, t: true, self: null as unknown }
+    root.self = root
+    const back = decodeSnapshot<typeof root>(encodeSnapshot(root).slice())
+    expect(Object.getPrototypeOf(back.bag)).toBeNull()
+    expect(back.bag).toEqual(bag)
+    expect([...back.set]).toEqual(['a', 'b'])
+    expect(back.self).toBe(back)
+    expect([back.big, back.neg, back.u, back.n, back.t]).toEqual([2 ** 40, -7, undefined, null, true])
+    expect('u' in back).toBe(true)
+  })
+
+  it('the buffer pool keeps at most maxFree buffers and hands out the smallest that fits', () => {
+    const pool = new BufferPool(2)
+    const a = pool.take(10_000)
+    const b = pool.take(40_000)
+    const c = pool.take(20_000)
+    expect(a.length).toBeGreaterThanOrEqual(10_000)
+    pool.give(a)
+    pool.give(b)
+    pool.give(c) // full: c replaces the smaller a
+    expect(pool.freeBytes()).toBe(b.length + c.length)
+    expect(pool.take(15_000)).toBe(c)
+    expect(pool.take(15_000)).toBe(b)
+    expect(pool.take(15_000)).not.toBe(a)
+    expect(pool.freeBytes()).toBe(0)
   })
 
   it('space is reused in place when it fits, and by class when freed', () => {
