@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest'
 import type { AlertRecord } from '../../schemas/alert.ts'
 import { createDetectorCore, createMemoryCellStore, defaultDetectorConfig, type CellHandle, type CellStore, type DetectorConfig } from '../../services/detector/core/index.ts'
 import { BufferPool, SpaceAllocator } from '../../services/detector/core/cells.ts'
-import { decodeSnapshot, encodeSnapshot } from '../../services/detector/core/snapshot.ts'
+import { decodeSnapshot, encodeSnapshot, snapshotShapeCount } from '../../services/detector/core/snapshot.ts'
 import { ENDPOINT_MAX_SKEW_WINDOWS } from '../../services/detector/core/params.ts'
 import { createFileCellStore } from '../../services/detector/file-cell-store.ts'
 import { REBUILD_CHUNK_WINDOWS } from '../../services/detector/clickhouse-store.ts'
@@ -148,6 +148,33 @@ describe('snapshots', () => {
     expect(back.self).toBe(back)
     expect([back.big, back.neg, back.u, back.n, back.t]).toEqual([2 ** 40, -7, undefined, null, true])
     expect('u' in back).toBe(true)
+  })
+
+  it('objects keyed by data (deployments, models) are dictionaries: they make no shapes, and round-trip', () => {
+    class Acc {
+      deps: Record<string, number> = {}
+      models: Record<string, { n: number; c: number }> = {}
+    }
+    const encodeOne = (i: number) => {
+      const a = new Acc()
+      a.deps[`search-svc-r${i}`] = i
+      a.deps[`canary-${i}.2`] = 1
+      a.models['gpt-4o'] = { n: i, c: 0.5 }
+      return decodeSnapshot<Acc>(encodeSnapshot(a).slice())
+    }
+    encodeOne(0)
+    const before = snapshotShapeCount()
+    for (let i = 1; i < 300; i++) expect(encodeOne(i).deps).toEqual({ [`search-svc-r${i}`]: i, [`canary-${i}.2`]: 1 })
+    expect(snapshotShapeCount()).toBe(before)
+    const back = encodeOne(7)
+    expect(back).toBeInstanceOf(Acc)
+    expect(back.models['gpt-4o']).toEqual({ n: 7, c: 0.5 })
+    // a key named __proto__ is data, not a prototype
+    const tricky = JSON.parse('{"__proto__": {"polluted": 1}, "x": 2}') as Record<string, unknown>
+    const t2 = decodeSnapshot<Record<string, unknown>>(encodeSnapshot({ tricky }).slice()).tricky as Record<string, unknown>
+    expect(Object.getPrototypeOf(t2)).toBe(Object.prototype)
+    expect(Object.keys(t2)).toEqual(['__proto__', 'x'])
+    expect((t2 as { polluted?: number }).polluted).toBeUndefined()
   })
 
   it('the buffer pool keeps at most maxFree buffers and hands out the smallest that fits', () => {

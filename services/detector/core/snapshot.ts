@@ -13,18 +13,20 @@
  *
  * An object's class and keys form a shape, numbered per process as first met and written as that
  * number: snapshots never outlive the process (the store is scratch; a restart rebuilds from
- * ClickHouse history). Each shape gets a generated filler that sets its keys by name, so decoded
- * objects keep fast properties.
+ * ClickHouse history). Each shape gets a generated constructor that sets its keys by name, so
+ * decoded objects keep fast properties. Objects whose keys are data are written as dictionaries
+ * (see Shape).
  *
  * Limits (test/unit/detector-cells.test.ts): state must not hold functions, symbols, bigints,
- * DataViews or bare ArrayBuffers (encode throws, naming the path); `#private` fields and
- * non-enumerable or symbol keys are not copied; two typed arrays viewing one buffer are copied each
+ * DataViews or bare ArrayBuffers (encode throws, naming the path); `#private` fields,
+ * non-enumerable or symbol keys are not copied, and enumerable keys a prototype holds are copied
+ * as own (the state's prototypes are classes: their methods are not enumerable); two typed arrays viewing one buffer are copied each
  * on its own (one typed array referenced twice stays one); sparse arrays come back dense (holes
  * read as undefined). Objects shared with state outside the snapshot are passed as `externals` and
  * put back on decode.
  */
 
-const TAG = { undef: 0, null: 1, true: 2, false: 3, int: 4, num: 5, str: 6, obj: 7, arr: 8, map: 9, set: 10, view: 11, ref: 12, ext: 13 } as const
+const TAG = { undef: 0, null: 1, true: 2, false: 3, int: 4, num: 5, str: 6, obj: 7, arr: 8, map: 9, set: 10, view: 11, ref: 12, ext: 13, dict: 14 } as const
 
 const VIEW_TYPES = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array] as const
 type View = InstanceType<(typeof VIEW_TYPES)[number]>
@@ -35,6 +37,14 @@ const align8 = (n: number): number => (n + 7) & ~7
  * A class and key list. `make` is a constructor generated for the shape: it registers the new
  * object (for references back to it) and sets its keys by name from successive reads, so V8 sizes
  * the objects it makes for their keys, as it does for a class's.
+ *
+ * Shapes are for objects whose keys are code's (class fields, struct-like records). Objects whose
+ * keys are data (a window's deployments or models by name) would make a new shape, and compile a
+ * constructor, for every new set of names, for as long as the process runs; so a plain object
+ * (prototype Object.prototype or null) gets a shape only if its keys are identifiers (a deployment
+ * ID or a model name rarely is: `search-svc-r1`, `gpt-4o`) and at most MAX_SHAPE_KEYS, and the
+ * table stops growing at MAX_SHAPES shapes and MAX_TRIE_NODES keys. Any other object is written
+ * as a dictionary (its prototype's number, then key and value pairs): slower to read, same result.
  */
 interface Shape {
   id: number
@@ -45,27 +55,45 @@ interface ShapeNode {
   shape: Shape | null
   next: Map<string, ShapeNode> | null
 }
+const MAX_SHAPES = 1024
+const MAX_SHAPE_KEYS = 48
+const MAX_TRIE_NODES = 16_384
+const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/
 const shapes: Shape[] = []
+/** prototype by shape id */
+const protoOfShape: (object | null)[] = []
 /** by prototype, then key by key: a trie, so finding a known shape allocates nothing */
 const shapeRoots = new Map<object | null, ShapeNode>()
+let trieNodes = 0
+/** prototypes of dictionary-written objects, numbered per process */
+const dictProtos: (object | null)[] = []
+const dictProtoIds = new Map<object | null, number>()
 
-function shapeRoot(proto: object | null): ShapeNode {
+/** `v`'s shape, made the first time it is met; null: write `v` as a dictionary. */
+function shapeFor(v: object, proto: object | null): Shape | null {
+  const plain = proto === Object.prototype || proto === null
   let node = shapeRoots.get(proto)
-  if (!node) shapeRoots.set(proto, (node = { shape: null, next: null }))
-  return node
-}
-function shapeNext(node: ShapeNode, k: string): ShapeNode {
-  let n = node.next?.get(k)
-  if (!n) {
-    if (k === '__proto__') throw new TypeError(`detector snapshot: cannot store a key named __proto__ at ${where()}`)
-    n = { shape: null, next: null }
-    ;(node.next ??= new Map()).set(k, n)
+  if (!node) {
+    if (trieNodes >= MAX_TRIE_NODES) return null
+    shapeRoots.set(proto, (node = { shape: null, next: null }))
+    trieNodes++
   }
-  return n
-}
-/** The shape at `node`, made the first time from `v`'s keys (those the walk to `node` followed). */
-function shapeOf(node: ShapeNode, proto: object | null, v: object): Shape {
+  let n = 0
+  // for-in: own enumerable keys (the state's prototypes are classes, whose methods are not
+  // enumerable), from V8's enum cache, without allocating a key array
+  for (const k in v) {
+    if (++n > MAX_SHAPE_KEYS) return null
+    let next: ShapeNode | undefined = node.next?.get(k)
+    if (!next) {
+      if (trieNodes >= MAX_TRIE_NODES || k === '__proto__' || (plain && !IDENTIFIER.test(k))) return null
+      next = { shape: null, next: null }
+      ;(node.next ??= new Map()).set(k, next)
+      trieNodes++
+    }
+    node = next
+  }
   if (node.shape) return node.shape
+  if (shapes.length >= MAX_SHAPES) return null
   const keys: string[] = []
   for (const k in v) keys.push(k)
   const body = ['register(this)', ...keys.map((k) => `this[${JSON.stringify(k)}] = read()`)].join('\n')
@@ -77,7 +105,21 @@ function shapeOf(node: ShapeNode, proto: object | null, v: object): Shape {
   protoOfShape.push(proto)
   return node.shape
 }
-const protoOfShape: (object | null)[] = []
+
+/** Shapes made so far in this process (tests: keys that are data make none). */
+export function snapshotShapeCount(): number {
+  return shapes.length
+}
+
+function dictProtoId(proto: object | null): number {
+  let id = dictProtoIds.get(proto)
+  if (id === undefined) {
+    id = dictProtos.length
+    dictProtos.push(proto)
+    dictProtoIds.set(proto, id)
+  }
+  return id
+}
 
 // --- writer: one buffer, reused (a snapshot's bytes are valid until the next encodeSnapshot) -------
 let out = Buffer.allocUnsafeSlow(64 * 1024)
@@ -195,15 +237,20 @@ function writeObject(v: object): void {
     if (v instanceof Map || v instanceof Set || v instanceof Date || v instanceof RegExp || v instanceof Error || v instanceof Promise || v instanceof WeakMap || v instanceof WeakSet) {
       throw new TypeError(`detector snapshot: cannot store a ${proto?.constructor?.name ?? 'built-in'} at ${where()} (plain Maps and Sets, objects, arrays and typed arrays only)`)
     }
-    // for-in (own enumerable keys: the state's prototypes are classes, whose methods are not
-    // enumerable) walks V8's enum cache without allocating a key array
-    let node = shapeRoot(proto)
-    for (const k in v) node = shapeNext(node, k)
-    const shape = shapeOf(node, proto, v)
-    u8(TAG.obj)
-    u32(shape.id)
+    const shape = shapeFor(v, proto)
+    if (shape) {
+      u8(TAG.obj)
+      u32(shape.id)
+    } else {
+      let n = 0
+      for (const _ in v) n++
+      u8(TAG.dict)
+      u32(dictProtoId(proto))
+      u32(n)
+    }
     for (const k in v) {
       trail.push(k)
+      if (!shape) write(k)
       write((v as Record<string, unknown>)[k])
       trail.pop()
     }
@@ -282,6 +329,21 @@ function read(): unknown {
       if (!shape) throw new Error('detector snapshot: unknown shape (the bytes are not a snapshot of this process)')
       const o = new shape.make(register, read)
       if (protoOfShape[id] === null) Object.setPrototypeOf(o, null)
+      return o
+    }
+    case TAG.dict: {
+      const proto = dictProtos[ru32()]
+      if (proto === undefined) throw new Error('detector snapshot: unknown prototype (the bytes are not a snapshot of this process)')
+      const n = ru32()
+      const o = (proto === Object.prototype ? {} : Object.create(proto)) as Record<string, unknown>
+      objs.push(o)
+      for (let i = 0; i < n; i++) {
+        const k = read() as string
+        const x = read()
+        // a key named __proto__ is data here: define it, an assignment would set the prototype
+        if (k === '__proto__') Object.defineProperty(o, k, { value: x, writable: true, enumerable: true, configurable: true })
+        else o[k] = x
+      }
       return o
     }
     case TAG.arr: {
