@@ -113,7 +113,7 @@ try {
     // no V8 flags but --expose-gc: bench/rss.ts applies shared/v8-memory.ts as `burnwatch start` does
     const flags = ['--expose-gc']
     // and glibc's malloc arenas capped as bin/burnwatch.js caps them for `start` and `detect`
-    const arenas = process.env.BURNWATCH_V8_FAVOR_MEMORY !== '0' && !process.env.MALLOC_ARENA_MAX ? { MALLOC_ARENA_MAX: '2' } : {}
+    const arenas: Record<string, string> = process.env.BURNWATCH_V8_FAVOR_MEMORY !== '0' && !process.env.MALLOC_ARENA_MAX ? { MALLOC_ARENA_MAX: '2' } : {}
     const half = await runPart<RssResult>(here('./rss.ts'), { BENCH_RSS_SERIES: String(Math.round(series / 2)), ...arenas }, flags).then((r) => r.result, failed)
     results.rss = await runPart<RssResult>(here('./rss.ts'), { BENCH_RSS_SERIES: String(series), ...arenas }, flags).then((r) => r.result, failed)
     if (!('error' in results.rss) && !('error' in half)) results.rss.half = half
