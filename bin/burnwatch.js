@@ -32,8 +32,8 @@ if (!ok) {
 // A process that runs the detector (`start`, `detect`) favors memory (shared/v8-memory.ts). On
 // Linux with glibc that includes capping glibc's malloc arenas: each thread that allocates (V8's
 // GC helpers, libuv's pool) otherwise gets an arena of its own, and freed memory stays resident in
-// each (measured: RSS per series 1,870 B with one arena against 2,191 B without a cap, bench part
-// 4). The variable must be set before the process starts, so this process replaces itself once
+// each (bench part 4's child at 20,000 series, side by side: 1,729 B of RSS per series on average
+// over three runs with MALLOC_ARENA_MAX=2, 2,117 B without; docs/reliability.md). The variable must be set before the process starts, so this process replaces itself once
 // with it set (process.execve: same PID, same stdio and signals). The only read of process.env
 // outside shared/config.ts: it happens before anything is loaded. BURNWATCH_V8_FAVOR_MEMORY=0, or
 // a MALLOC_ARENA_MAX of your own, leaves it alone.

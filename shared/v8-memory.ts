@@ -20,7 +20,8 @@
  * young generation's maximum, fixed when the heap was made, stays (the flag on the command line
  * would also cap it at 1 MB, which slows the stages down much more for little more memory).
  * BURNWATCH_V8_FAVOR_MEMORY=0 (AppConfig.v8FavorMemory) keeps V8's defaults: more memory, less
- * CPU. One-shot commands (backtest, eval, reports) do not call this: they want throughput and exit.
+ * CPU. The same variable governs the other half, glibc's malloc arenas, capped by bin/burnwatch.js
+ * for `start` and `detect` (it must be set before the process starts). One-shot commands (backtest, eval, reports) do not call this: they want throughput and exit.
  * The flag is process-wide and cannot be taken back: the first call decides.
  */
 import { setFlagsFromString } from 'node:v8'
