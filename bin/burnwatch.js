@@ -47,7 +47,11 @@ if (
   process.report.getReport().header.glibcVersionRuntime
 ) {
   var env = Object.assign({}, process.env, { MALLOC_ARENA_MAX: '2' })
-  process.execve(process.execPath, [process.execPath].concat(process.execArgv, process.argv.slice(1)), env)
+  try {
+    process.execve(process.execPath, [process.execPath].concat(process.execArgv, process.argv.slice(1)), env)
+  } catch {
+    // not replaced (the call failed before exec): go on with glibc's defaults
+  }
 }
 
 // kafkajs 2.2.4 schedules negative timeouts on Node ≥ 23 (harmless; tulios/kafkajs#1751): drop

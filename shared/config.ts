@@ -132,7 +132,7 @@ const EnvSchema = z.object({
   HOST: z.string().default('127.0.0.1'),
   METRICS_PORT: z.coerce.number({ error: 'METRICS_PORT must be a port number' }).int().min(0).max(65535).optional(),
   BURNWATCH_BODY_LIMIT: z.coerce.number().int().positive().default(5 * 1024 * 1024),
-  // long-running stages ask V8 to favor memory over throughput (shared/v8-memory.ts); 0 keeps V8's defaults
+  // a process running the detector asks V8 (and glibc, bin/burnwatch.js) to favor memory over throughput (shared/v8-memory.ts); 0 keeps the defaults
   BURNWATCH_V8_FAVOR_MEMORY: z.enum(['0', '1'], { error: 'BURNWATCH_V8_FAVOR_MEMORY must be 1 (V8 sizes the heap for memory: RSS follows live state) or 0 (V8 defaults: more RSS, less CPU)' }).default('1'),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   LOG_FORMAT: z.enum(['auto', 'json', 'pretty'], { error: 'LOG_FORMAT must be auto (readable on a terminal, JSON otherwise), json or pretty' }).default('auto'),
@@ -164,7 +164,7 @@ export interface AppConfig {
   /** where people reach the dashboard (config `public_url`, else the local UI address); null when unknown (UI_PORT=0) */
   publicUrl: string | null
   dataDir: string
-  /** long-running stages set V8's --optimize-for-size (shared/v8-memory.ts) */
+  /** a process running the detector sets V8's --optimize-for-size (shared/v8-memory.ts) */
   v8FavorMemory: boolean
   logLevel: string
   /** auto: human-readable on a terminal, JSON lines otherwise */
