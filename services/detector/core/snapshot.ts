@@ -5,11 +5,12 @@
  * twice stays one object, and typed arrays' contents are written 8-byte aligned so the reader makes
  * them views of the bytes it read instead of copies.
  *
- * Why not node:v8's Serializer (the first version): each snapshot then allocated a C++
- * serializer/deserializer context and a malloc'd buffer, freed only when their JS wrappers were
- * collected, and V8 pretenured those wrappers; the C allocator's heap and V8's page pool kept the
- * churn resident (issue 12: ~330 MB RSS at 20,000 series against ~40 MB live). This codec writes
- * into one reused buffer and allocates only the objects it decodes.
+ * Why not node:v8's Serializer (the first version): each snapshot allocated a C++ context and a
+ * malloc'd buffer, classes had to be restored by a second walk with Object.setPrototypeOf, and
+ * that walk built a path string per key. This codec writes into one reused buffer and allocates
+ * only the objects it decodes: a cold window takes about half the time and the bytes are 19%
+ * fewer (`npm run bench`, part 4). It did not by itself lower RSS; V8's heap sizing did
+ * (shared/v8-memory.ts).
  *
  * An object's class and keys form a shape, numbered per process as first met and written as that
  * number: snapshots never outlive the process (the store is scratch; a restart rebuilds from
@@ -18,12 +19,12 @@
  * (see Shape).
  *
  * Limits (test/unit/detector-cells.test.ts): state must not hold functions, symbols, bigints,
- * DataViews or bare ArrayBuffers (encode throws, naming the path); `#private` fields,
- * non-enumerable or symbol keys are not copied, and enumerable keys a prototype holds are copied
- * as own (the state's prototypes are classes: their methods are not enumerable); two typed arrays viewing one buffer are copied each
- * on its own (one typed array referenced twice stays one); sparse arrays come back dense (holes
- * read as undefined). Objects shared with state outside the snapshot are passed as `externals` and
- * put back on decode.
+ * DataViews, bare ArrayBuffers or built-ins such as Date (encode throws, naming the path);
+ * `#private` fields, non-enumerable and symbol keys are not copied; enumerable keys a prototype
+ * holds are copied as own (the state's prototypes are classes, whose methods are not enumerable);
+ * two typed arrays viewing one buffer are copied each on its own (one typed array referenced twice
+ * stays one); sparse arrays come back dense (holes read as undefined). Objects shared with state
+ * outside the snapshot are passed as `externals` and put back on decode.
  */
 
 const TAG = { undef: 0, null: 1, true: 2, false: 3, int: 4, num: 5, str: 6, obj: 7, arr: 8, map: 9, set: 10, view: 11, ref: 12, ext: 13, dict: 14 } as const
