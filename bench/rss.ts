@@ -79,8 +79,8 @@ const measure = () => {
   return { rss: m.rss, heap: m.heapUsed, external: m.external, heapTotal: m.heapTotal, pages: residentV8Pages() }
 }
 
-/** Diagnosis (BENCH_RSS_DEBUG): resident MB by kind of mapping. */
-function rssByMapping(): Record<string, number> {
+/** Resident bytes by kind of mapping ("anon-256K rw-p": V8's heap pages), from /proc/self/smaps; null off Linux. */
+function residentByMapping(): Record<string, number> | null {
   const out: Record<string, number> = {}
   try {
     for (const block of readFileSync('/proc/self/smaps', 'utf8').split(/\n(?=[0-9a-f]+-[0-9a-f]+ )/)) {
@@ -91,12 +91,17 @@ function rssByMapping(): Record<string, number> {
       const name = rest.join(' ') || (inode === '0' ? (size === 256 * 1024 ? 'anon-256K' : size >= 64 * 2 ** 20 ? 'anon-64M+' : 'anon') : 'file')
       const rss = 1024 * Number(/\nRss: +(\d+) kB/.exec(block)?.[1] ?? 0)
       const k = `${name.startsWith('/') ? 'file' : name} ${perms}`
-      out[k] = (out[k] ?? 0) + rss / 2 ** 20
+      out[k] = (out[k] ?? 0) + rss
     }
   } catch {
-    // not Linux
+    return null
   }
-  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, Math.round(v)] as const).filter(([, v]) => v > 0))
+  return out
+}
+
+/** Diagnosis (BENCH_RSS_DEBUG): resident MB by kind of mapping. */
+function rssByMapping(): Record<string, number> {
+  return Object.fromEntries(Object.entries(residentByMapping() ?? {}).map(([k, v]) => [k, Math.round(v / 2 ** 20)] as const).filter(([, v]) => v > 0))
 }
 
 /** The process's highest RSS so far (VmHWM), NaN off Linux. */
@@ -110,17 +115,8 @@ function peakRssBytes(): number {
 
 /** Resident bytes in 256 KiB anonymous read-write mappings (V8's heap pages, in use or pooled). */
 function residentV8Pages(): number {
-  let sum = 0
-  try {
-    for (const block of readFileSync('/proc/self/smaps', 'utf8').split(/\n(?=[0-9a-f]+-[0-9a-f]+ )/)) {
-      const head = /^([0-9a-f]+)-([0-9a-f]+) rw-p \S+ \S+ 0\s*$/m.exec(block.split('\n')[0] ?? '')
-      if (!head || parseInt(head[2] ?? '0', 16) - parseInt(head[1] ?? '0', 16) !== 256 * 1024) continue
-      sum += 1024 * Number(/\nRss: +(\d+) kB/.exec(block)?.[1] ?? 0)
-    }
-  } catch {
-    return NaN // not Linux
-  }
-  return sum
+  const r = residentByMapping()
+  return r ? (r['anon-256K rw-p'] ?? 0) : NaN
 }
 
 const file = ConfigFileSchema.parse({})

@@ -49,7 +49,6 @@ const align8 = (n: number): number => (n + 7) & ~7
  */
 interface Shape {
   id: number
-  keys: string[]
   make: new (register: (o: object) => void, read: () => unknown) => object
 }
 interface ShapeNode {
@@ -101,7 +100,7 @@ function shapeFor(v: object, proto: object | null): Shape | null {
   const make = new Function('register', 'read', body) as Shape['make']
   // a null prototype: `new` would give Object.prototype, so such objects are made plain and re-parented
   make.prototype = proto ?? Object.prototype
-  node.shape = { id: shapes.length, keys, make }
+  node.shape = { id: shapes.length, make }
   shapes.push(node.shape)
   protoOfShape.push(proto)
   return node.shape
