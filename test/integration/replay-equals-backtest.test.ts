@@ -58,6 +58,9 @@ async function live(rate: number): Promise<ReturnType<typeof key>[]> {
     const rs = await ch.query({ query: 'SELECT count() AS n FROM usage_events', format: 'JSONEachRow' })
     return lag === 0 && Number((await rs.json<{ n: number }>())[0]!.n) === sent.sent
   })
+  // the cold path ran: endpoints' state was read back from the scratch file (the metric is set every 1,000 windows)
+  const reads = (await r.runtime.registry.getSingleMetric('burnwatch_detector_cell_reads_total')?.get())?.values[0]?.value ?? 0
+  expect(reads).toBeGreaterThan(0)
   const rs = await ch.query({ query: `SELECT * EXCEPT recorded_at FROM alerts FINAL ORDER BY detected_at, alert_id, status`, format: 'JSONEachRow' })
   const rows = await rs.json<Record<string, unknown>>()
   return rows
