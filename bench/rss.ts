@@ -31,7 +31,7 @@ import { ConfigFileSchema } from '../shared/config.ts'
 import type { WindowRecord } from '../schemas/window.ts'
 import { readFileSync } from 'node:fs'
 import { getHeapSpaceStatistics } from 'node:v8'
-import { progress, report } from './lib/child.ts'
+import { count, progress, report } from './lib/child.ts'
 import { favorMemory } from '../shared/v8-memory.ts'
 
 const P = 'rss'
@@ -129,7 +129,7 @@ const names = Array.from({ length: SERIES }, (_, i) => ({ team: `team-${i % 300}
 // whatever it grows to while cold endpoints are read back counts in the detector's figure.
 const favored = favorMemory(process.env.BURNWATCH_V8_FAVOR_MEMORY !== '0')
 const base = measure()
-progress(P, `baseline RSS ${(base.rss / 1e6).toFixed(0)} MB (V8 ${favored ? 'favoring memory' : 'defaults'}); feeding ${SERIES.toLocaleString('en')} series`)
+progress(P, `baseline RSS ${(base.rss / 1e6).toFixed(0)} MB (V8 ${favored ? 'favoring memory' : 'defaults'}); feeding ${count(SERIES)} series`)
 
 // --- aggregator state ------------------------------------------------------------------------------
 const windower = createWindower({ windowMs, allowedLatenessMs: file.defaults.allowed_lateness, idleAdvance: true })
@@ -148,7 +148,7 @@ for (let k = 0; k < EVENTS_PER_SERIES; k++) {
 const afterAgg = measure()
 const openWindows = windower.openWindows()
 const dedupIds = deduper.size()
-progress(P, `windower + deduper: ${openWindows.toLocaleString('en')} open windows, ${dedupIds.toLocaleString('en')} event IDs, +${((afterAgg.rss - base.rss) / 1e6).toFixed(0)} MB RSS`)
+progress(P, `windower + deduper: ${count(openWindows)} open windows, ${count(dedupIds)} event IDs, +${((afterAgg.rss - base.rss) / 1e6).toFixed(0)} MB RSS`)
 
 // --- detector core ----------------------------------------------------------------------------------
 // As the service runs it: cold endpoints' state in the scratch-file cell store (defaults.hot_endpoints
@@ -196,7 +196,7 @@ const runningRss = process.memoryUsage().rss
 const peakRss = peakRssBytes()
 const afterDet = measure()
 const cells = core.cellStats()
-progress(P, `detector core: ${WINDOWS_PER_SERIES} windows per series, +${((afterDet.rss - afterAgg.rss) / 1e6).toFixed(0)} MB RSS; ${cells.hot} endpoints in memory, ${cells.cold.toLocaleString('en')} in the scratch file (${(cellStore.size() / 1e6).toFixed(0)} MB)`)
+progress(P, `detector core: ${WINDOWS_PER_SERIES} windows per series, +${((afterDet.rss - afterAgg.rss) / 1e6).toFixed(0)} MB RSS; ${cells.hot} endpoints in memory, ${count(cells.cold)} in the scratch file (${(cellStore.size() / 1e6).toFixed(0)} MB)`)
 
 // keep everything reachable until measured
 if (windower.openWindows() !== openWindows || deduper.size() !== dedupIds || core.size().series !== SERIES) throw new Error('state lost')

@@ -55,11 +55,10 @@ export function createFileCellStore(dir: string, o: { compactSlackBytes?: number
     fd = next
   }
   return {
-    put(bytes, prev) {
-      const h = space.alloc(bytes.length, prev)
+    put(bytes, h) {
+      space.alloc(bytes.length, h)
       writeAt(fd, bytes, h.off)
       if (space.fragmented(slack)) compact()
-      return h
     },
     get(h, into) {
       readAt(fd, h.off, h.len, into)

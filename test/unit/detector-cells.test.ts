@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { AlertRecord } from '../../schemas/alert.ts'
-import { createDetectorCore, createMemoryCellStore, defaultDetectorConfig, type CellHandle, type CellStore, type DetectorConfig } from '../../services/detector/core/index.ts'
-import { BufferPool, SpaceAllocator } from '../../services/detector/core/cells.ts'
+import { createDetectorCore, createMemoryCellStore, defaultDetectorConfig, type CellStore, type DetectorConfig } from '../../services/detector/core/index.ts'
+import { BufferPool, newCellHandle, SpaceAllocator } from '../../services/detector/core/cells.ts'
 import { decodeSnapshot, encodeSnapshot, snapshotShapeCount } from '../../services/detector/core/snapshot.ts'
 import { ENDPOINT_MAX_SKEW_WINDOWS } from '../../services/detector/core/params.ts'
 import { createFileCellStore } from '../../services/detector/file-cell-store.ts'
@@ -195,32 +195,43 @@ describe('snapshots', () => {
 
   it('space is reused in place when it fits, and by class when freed', () => {
     const s = new SpaceAllocator()
-    const a = s.alloc(1500, null)
+    const a = newCellHandle()
+    s.alloc(1500, a)
     expect(a).toEqual({ off: 0, cap: 2048, len: 1500 })
-    expect(s.alloc(2000, a)).toEqual({ off: 0, cap: 2048, len: 2000 })
-    const b = s.alloc(3000, a)
-    expect(b.off).toBe(2048)
-    expect(s.alloc(1800, null).off).toBe(0)
+    s.alloc(2000, a)
+    expect(a).toEqual({ off: 0, cap: 2048, len: 2000 })
+    s.alloc(3000, a) // outgrows its space: moves, and frees offset 0
+    expect(a).toEqual({ off: 2048, cap: 4096, len: 3000 })
+    const b = newCellHandle()
+    s.alloc(1800, b)
+    expect(b.off).toBe(0)
+    s.release(b)
+    expect(b.cap).toBe(0)
+    expect(s.live.has(b)).toBe(false)
+    s.alloc(1700, b) // the freed space of its class is taken again: the store does not grow
+    expect(b).toEqual({ off: 0, cap: 2048, len: 1700 })
+    expect(s.live.has(b)).toBe(true)
+    expect(s.size).toBe(2048 + 4096)
   })
 
   it('a file store compacts the space cells outgrew, and every cell reads back as written', () => {
     const store = createFileCellStore(mkdtempSync(join(tmpdir(), 'cells-compact-')), { compactSlackBytes: 0 })
-    const cells = Array.from({ length: 200 }, (_, i) => ({ h: null as CellHandle | null, b: new Uint8Array(0), i }))
+    const cells = Array.from({ length: 200 }, (_, i) => ({ h: newCellHandle(), b: new Uint8Array(0), i }))
     // cells growing in step, as rings fill (1 KB → 64 KB each): without compaction the file would hold the outgrown space too
     let outgrown = 0
     for (let size = 1000; size <= 64_000; size *= 2) {
       for (const c of cells) {
-        outgrown += c.h?.cap ?? 0
+        outgrown += c.h.cap
         c.b = new Uint8Array(size).fill((c.i + size) % 251)
-        c.h = store.put(c.b, c.h)
+        store.put(c.b, c.h)
       }
     }
-    const live = cells.reduce((s, c) => s + (c.h as CellHandle).cap, 0)
+    const live = cells.reduce((s, c) => s + c.h.cap, 0)
     expect(outgrown).toBeGreaterThan(live * 0.9)
     expect(store.size()).toBeLessThanOrEqual(live * 1.25 + 64_000 * 1.125)
     for (const c of cells) {
       const into = new Uint8Array(c.b.length)
-      store.get(c.h as CellHandle, into)
+      store.get(c.h, into)
       expect(Buffer.compare(into, c.b)).toBe(0)
     }
     store.close()

@@ -9,18 +9,25 @@
  * durability: a restarted detector rebuilds its state from ClickHouse history.
  */
 
-/** Where a cell's bytes are: an offset and the space reserved there, and their length. */
+/**
+ * Where a cell's bytes are: an offset and the space reserved there (0: none yet, or freed), and
+ * their length. The caller owns the handle (the core's reference to a cell is one) and the store
+ * keeps it up to date: a put moves it, compaction moves every live one.
+ */
 export interface CellHandle {
   off: number
   cap: number
   len: number
 }
 
+export const newCellHandle = (): CellHandle => ({ off: 0, cap: 0, len: 0 })
+
 export interface CellStore {
-  /** Stores bytes, in `prev`'s space when they fit (else `prev` is freed); returns where they are. */
-  put(bytes: Uint8Array, prev: CellHandle | null): CellHandle
+  /** Stores bytes at h: in its space when they fit, else in new space (its old space is freed); updates h. */
+  put(bytes: Uint8Array, h: CellHandle): void
   /** Copies the bytes last put at h into `into` (at least h.len long). */
   get(h: CellHandle, into: Uint8Array): void
+  /** Frees h's space (h.cap becomes 0). */
   free(h: CellHandle): void
   /** bytes reserved (in use or free for reuse) */
   size(): number
@@ -94,18 +101,19 @@ export class SpaceAllocator {
   private used = 0
   readonly live = new Set<CellHandle>()
 
-  alloc(len: number, prev: CellHandle | null): CellHandle {
-    if (prev && prev.cap >= len) {
-      prev.len = len
-      return prev
+  /** Space for `len` bytes at h: its own when they fit, else new space (its old space released). */
+  alloc(len: number, h: CellHandle): void {
+    if (h.cap > 0 && h.cap >= len) {
+      h.len = len
+      return
     }
-    if (prev) this.release(prev)
+    this.release(h)
     const cap = spaceFor(len)
-    const off = this.free.get(cap)?.pop() ?? ((this.end += cap), this.end - cap)
-    const h = { off, cap, len }
+    h.off = this.free.get(cap)?.pop() ?? ((this.end += cap), this.end - cap)
+    h.cap = cap
+    h.len = len
     this.live.add(h)
     this.used += cap
-    return h
   }
 
   release(h: CellHandle): void {
@@ -114,6 +122,8 @@ export class SpaceAllocator {
     let l = this.free.get(h.cap)
     if (!l) this.free.set(h.cap, (l = []))
     l.push(h.off)
+    h.cap = 0
+    h.len = 0
   }
 
   get size(): number {
@@ -150,10 +160,10 @@ export function createMemoryCellStore(): CellStore {
   const space = new SpaceAllocator()
   const bytes = new Map<number, Uint8Array>()
   return {
-    put(b, prev) {
-      const prevOff = prev?.off
-      const h = space.alloc(b.length, prev)
-      if (prevOff !== undefined && h !== prev) bytes.delete(prevOff)
+    put(b, h) {
+      const prevOff = h.cap > 0 ? h.off : -1
+      space.alloc(b.length, h)
+      if (prevOff >= 0 && h.off !== prevOff) bytes.delete(prevOff)
       bytes.set(h.off, new Uint8Array(b)) // a copy (b may be a view of a reused buffer)
       if (space.fragmented(0)) {
         const moved = new Map<number, Uint8Array>()
