@@ -31,7 +31,7 @@ import { ConfigFileSchema } from '../shared/config.ts'
 import type { WindowRecord } from '../schemas/window.ts'
 import { readFileSync } from 'node:fs'
 import { getHeapSpaceStatistics } from 'node:v8'
-import { progress, report } from './lib/child.ts'
+import { count, progress, report } from './lib/child.ts'
 import { favorMemory } from '../shared/v8-memory.ts'
 
 const P = 'rss'
@@ -75,7 +75,7 @@ const measure = () => {
   for (let i = 0; i < 3; i++) gc()
   if (process.env.BENCH_RSS_LAST_RESORT) (gc as unknown as (o: object) => void)({ type: 'major', execution: 'sync', flavor: 'last-resort' })
   const m = process.memoryUsage()
-  if (process.env.BENCH_RSS_MSTATS) process.kill(process.pid, 'SIGWINCH')
+  if (process.env.BENCH_RSS_MSTATS) { process.kill(process.pid, 'SIGWINCH'); console.error('MU', JSON.stringify({rss: m.rss>>20, heapTotal: m.heapTotal>>20, heapUsed: m.heapUsed>>20, ext: m.external>>20, maps: rssByMapping(), spaces: Object.fromEntries(getHeapSpaceStatistics().filter(x=>x.space_size>0).map((x) => [x.space_name, [Math.round(x.space_size / 2 ** 20), Math.round(x.space_used_size / 2 ** 20)]]))})) }
   if (process.env.BENCH_RSS_DEBUG) console.error(JSON.stringify({ ...m, rollup: readFileSync('/proc/self/smaps_rollup', 'utf8').split('\n').filter((l) => /^(Rss|Anonymous|LazyFree|Private_Dirty|Private_Clean|Swap):/.test(l)).map((l) => l.replace(/\s+/g, ' ')), maps: rssByMapping(), spaces: Object.fromEntries(getHeapSpaceStatistics().map((x) => [x.space_name, [Math.round(x.space_size / 2 ** 20), Math.round(x.space_used_size / 2 ** 20)]])) }))
   return { rss: m.rss, heap: m.heapUsed, external: m.external, heapTotal: m.heapTotal, pages: residentV8Pages() }
 }
@@ -130,7 +130,7 @@ const names = Array.from({ length: SERIES }, (_, i) => ({ team: `team-${i % 300}
 // whatever it grows to while cold endpoints are read back counts in the detector's figure.
 const favored = favorMemory(process.env.BURNWATCH_V8_FAVOR_MEMORY !== '0')
 const base = measure()
-progress(P, `baseline RSS ${(base.rss / 1e6).toFixed(0)} MB (V8 ${favored ? 'favoring memory' : 'defaults'}); feeding ${SERIES.toLocaleString('en')} series`)
+progress(P, `baseline RSS ${(base.rss / 1e6).toFixed(0)} MB (V8 ${favored ? 'favoring memory' : 'defaults'}); feeding ${count(SERIES)} series`)
 
 // --- aggregator state ------------------------------------------------------------------------------
 const windower = createWindower({ windowMs, allowedLatenessMs: file.defaults.allowed_lateness, idleAdvance: true })
@@ -149,7 +149,7 @@ for (let k = 0; k < EVENTS_PER_SERIES; k++) {
 const afterAgg = measure()
 const openWindows = windower.openWindows()
 const dedupIds = deduper.size()
-progress(P, `windower + deduper: ${openWindows.toLocaleString('en')} open windows, ${dedupIds.toLocaleString('en')} event IDs, +${((afterAgg.rss - base.rss) / 1e6).toFixed(0)} MB RSS`)
+progress(P, `windower + deduper: ${count(openWindows)} open windows, ${count(dedupIds)} event IDs, +${((afterAgg.rss - base.rss) / 1e6).toFixed(0)} MB RSS`)
 
 // --- detector core ----------------------------------------------------------------------------------
 // As the service runs it: cold endpoints' state in the scratch-file cell store (defaults.hot_endpoints
@@ -197,7 +197,7 @@ const runningRss = process.memoryUsage().rss
 const peakRss = peakRssBytes()
 const afterDet = measure()
 const cells = core.cellStats()
-progress(P, `detector core: ${WINDOWS_PER_SERIES} windows per series, +${((afterDet.rss - afterAgg.rss) / 1e6).toFixed(0)} MB RSS; ${cells.hot} endpoints in memory, ${cells.cold.toLocaleString('en')} in the scratch file (${(cellStore.size() / 1e6).toFixed(0)} MB)`)
+progress(P, `detector core: ${WINDOWS_PER_SERIES} windows per series, +${((afterDet.rss - afterAgg.rss) / 1e6).toFixed(0)} MB RSS; ${cells.hot} endpoints in memory, ${count(cells.cold)} in the scratch file (${(cellStore.size() / 1e6).toFixed(0)} MB)`)
 
 // keep everything reachable until measured
 if (windower.openWindows() !== openWindows || deduper.size() !== dedupIds || core.size().series !== SERIES) throw new Error('state lost')

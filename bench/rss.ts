@@ -1,8 +1,9 @@
 /**
  * Bench part 4: memory per active series, in a fresh process started with --expose-gc.
  * Feeds BENCH_RSS_SERIES (default 20,000) series into
- *   - the aggregator's windower (one open window per series, EVENTS_PER_SERIES events each, with
- *     a deployment id) and deduper (those events' IDs), as the live aggregator holds them;
+ *   - the aggregator's series caps (shared/series-caps.ts), windower (one open window per series,
+ *     EVENTS_PER_SERIES events each, with a deployment id) and deduper (those events' IDs), keyed
+ *     by seriesId as the live aggregator holds them;
  *   - the detector core (BENCH_RSS_WINDOWS, default 150, closed windows per series: its window
  *     rings full, baselines warm, as a series that has run for a few hours), configured as the
  *     service runs it: defaults.hot_endpoints endpoints in memory, the others in its scratch file;
@@ -19,6 +20,8 @@
  */
 import { createWindower, type WindowInput } from '../services/aggregator/windows.ts'
 import { createDeduper } from '../services/aggregator/dedup.ts'
+import { createSeriesGate } from '../shared/series-caps.ts'
+import { seriesId } from '../schemas/series.ts'
 import { createDetectorCore } from '../services/detector/core/index.ts'
 import { createFileCellStore } from '../services/detector/file-cell-store.ts'
 import { REBUILD_CHUNK_WINDOWS } from '../services/detector/clickhouse-store.ts'
@@ -134,7 +137,10 @@ progress(P, `baseline RSS ${(base.rss / 1e6).toFixed(0)} MB (V8 ${favored ? 'fav
 // --- aggregator state ------------------------------------------------------------------------------
 const windower = createWindower({ windowMs, allowedLatenessMs: file.defaults.allowed_lateness, idleAdvance: true })
 const deduper = createDeduper(file.defaults.dedup_horizon)
+// the caps as configured (the total raised to the series fed when BENCH_RSS_SERIES asks for more)
+const gate = createSeriesGate({ perTeam: file.defaults.max_series_per_team, total: Math.max(file.defaults.max_series, SERIES), idleMs: file.defaults.series_idle })
 for (let k = 0; k < EVENTS_PER_SERIES; k++) {
+  const wall = t0 + k * 10_000 // one wall time a batch, as the service reads it
   for (let i = 0; i < SERIES; i++) {
     const s = names[i]!
     const p = String(i % PARTITIONS)
@@ -142,7 +148,10 @@ for (let k = 0; k < EVENTS_PER_SERIES; k++) {
     const id = `${s.team}-svc-${k}-${i}-${k * SERIES + i}`
     const input: WindowInput = { team: s.team, endpoint: s.endpoint, model: s.model, ts, cost: 0.0012, input: 1200, output: 300, cacheRead: 0, cacheWrite: 0, costInput: 0.0006, costCacheRead: 0, costCacheWrite: 0, costOutput: 0.0006, error: false, unpriced: false, deployment: `${s.team}-svc-r1` }
     deduper.add(p, id, ts)
-    windower.add(p, `${s.team}\u0000${s.endpoint}\u0000${s.model}`, input, 1)
+    // as the aggregator's apply step: one id per event, admitted by the caps, then windowed
+    const series = seriesId(input)
+    if (gate.admit(s.team, series, wall)) throw new Error(`series ${i} is beyond the caps`)
+    windower.add(p, series, input, 1)
   }
 }
 const afterAgg = measure()
@@ -199,7 +208,7 @@ const cells = core.cellStats()
 progress(P, `detector core: ${WINDOWS_PER_SERIES} windows per series, +${((afterDet.rss - afterAgg.rss) / 1e6).toFixed(0)} MB RSS; ${cells.hot} endpoints in memory, ${count(cells.cold)} in the scratch file (${(cellStore.size() / 1e6).toFixed(0)} MB)`)
 
 // keep everything reachable until measured
-if (windower.openWindows() !== openWindows || deduper.size() !== dedupIds || core.size().series !== SERIES) throw new Error('state lost')
+if (windower.openWindows() !== openWindows || deduper.size() !== dedupIds || gate.active() !== SERIES || core.size().series !== SERIES) throw new Error('state lost')
 
 // Side by side: the same last minute through a core holding every endpoint in memory (no cell
 // store), on a sample of the series (all of them would need the ~2 GB this design avoids).

@@ -155,10 +155,11 @@ export function createAggregator(d: AggregatorDeps): Aggregator {
           const wall = now()
           const input = {} as WindowInput
           for (const r of rows) {
-            const overflow = gate.admit(r.team, seriesId(r), wall)
+            const id = seriesId(r)
+            const overflow = gate.admit(r.team, id, wall)
             const w = Object.assign(input, r, { deployment: r.deployment || undefined }, overflow ?? {})
             // an overflow series is per team within the event's environment
-            windower.add(key, overflow ? seriesId({ ...overflow, environment: w.environment }) : seriesId(r), w, wall)
+            windower.add(key, overflow ? seriesId({ ...overflow, environment: w.environment }) : id, w, wall)
           }
           log.info({ topic, partition: p, checkpoint: cp.maxOffset, dedupIds: ids.length, reopened: rows.length }, 'partition state rebuilt from ClickHouse')
         }
