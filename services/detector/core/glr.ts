@@ -21,6 +21,7 @@
  * window and a fixed 3.5 KB per key.
  */
 import { DENSE_CANDIDATES, EVIDENCE_Z, INDIFFERENCE_LOW, MAGNITUDE_Z, LOOKBACK_WINDOWS, MAGNITUDE_FRACTION, MIN_PERSIST_WINDOWS, WINDOW_Z_CAP } from './params.ts'
+import { freeOwnedBytes } from './cells.ts'
 
 /** Cornish–Fisher factor (z² − 1)/6 at the evidence level. */
 const CF = (EVIDENCE_Z * EVIDENCE_Z - 1) / 6
@@ -108,6 +109,7 @@ export class ShiftEvidence {
     if ((this.len + 1) * STRIDE > this.cp.length && this.cp.length < CAPACITY * STRIDE) {
       const grown = new Float64Array(Math.min(CAPACITY, 2 * (this.cp.length / STRIDE)) * STRIDE)
       grown.set(this.cp)
+      freeOwnedBytes(this.cp)
       this.cp = grown
     }
     const o = this.len * STRIDE

@@ -20,8 +20,8 @@ import { thresholdFor, type DetectorConfig } from './config.ts'
 import { KeyTracker, type KeyWindow } from './key.ts'
 import { ENDPOINT_MAX_SKEW_WINDOWS, IDLE_EVICT_MS, MAX_GAP_FILL_WINDOWS, TEAM_FINALIZE_LAG_WINDOWS, TEAM_MAX_SKEW_WINDOWS } from './params.ts'
 import { newMember, TeamState, type Member } from './team.ts'
-import { decodeSnapshot, encodeSnapshot } from './snapshot.ts'
-import { BufferPool, DEFAULT_HOT_ENDPOINTS, type CellHandle, type CellStore } from './cells.ts'
+import { decodeSnapshot, encodeSnapshot, type View } from './snapshot.ts'
+import { BufferPool, DEFAULT_HOT_ENDPOINTS, freeOwnedBytes, type CellHandle, type CellStore } from './cells.ts'
 import { toMs } from './time.ts'
 
 export { defaultDetectorConfig, type DetectorConfig, type DetectorTeamConfig } from './config.ts'
@@ -177,17 +177,26 @@ export function createDetectorCore(config: DetectorConfig): DetectorCore {
     ref.open = c.group.key.cprAlert !== null
   }
 
-  /** Writes the least recently used cells to the store until at most hotEndpoints stay in memory. */
+  /** typed arrays of the cell being written out (reused) */
+  const written: View[] = []
+
+  /**
+   * Writes the least recently used cells to the store until at most hotEndpoints stay in memory.
+   * Their objects are dropped, and the bytes of typed arrays they own (new series, grown rings:
+   * not views of the buffer they were read into) are freed at once (freeOwnedBytes).
+   */
   function trim(): void {
     if (!store) return
     for (const ref of hot) {
       if (hot.size <= hotLimit) break
       const c = ref.live as Cell
-      store.put(encodeSnapshot(c, cellExternals(c)), ref)
+      store.put(encodeSnapshot(c, cellExternals(c), written), ref)
       stats.writes++
       ref.live = null
       release(ref)
       hot.delete(ref)
+      for (const a of written) freeOwnedBytes(a)
+      written.length = 0
     }
   }
 

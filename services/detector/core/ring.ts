@@ -1,4 +1,5 @@
 import type { WindowTotals } from './baseline.ts'
+import { freeOwnedBytes } from './cells.ts'
 
 /**
  * Bounded ring of the most recent windows of one key, in typed arrays (cheap per window, no
@@ -58,6 +59,8 @@ class SlotMaps {
     const vals = new Float32Array(capacity * this.k * this.values)
     slots.set(this.slots)
     vals.set(this.vals)
+    freeOwnedBytes(this.slots)
+    freeOwnedBytes(this.vals)
     this.slots = slots
     this.vals = vals
     this.capacity = capacity
@@ -72,6 +75,8 @@ class SlotMaps {
         for (let v = 0; v < this.values; v++) vals[(w * k + j) * this.values + v] = this.vals[(w * this.k + j) * this.values + v] ?? 0
       }
     }
+    freeOwnedBytes(this.slots)
+    freeOwnedBytes(this.vals)
     this.slots = slots
     this.vals = vals
     this.k = k
@@ -172,6 +177,8 @@ export class WindowRing {
     data.set(this.data)
     const ts = new Float64Array(cap)
     ts.set(this.ts)
+    freeOwnedBytes(this.data)
+    freeOwnedBytes(this.ts)
     this.data = data
     this.ts = ts
     this.deps.resize(cap)

@@ -30,7 +30,7 @@
 const TAG = { undef: 0, null: 1, true: 2, false: 3, int: 4, num: 5, str: 6, obj: 7, arr: 8, map: 9, set: 10, view: 11, ref: 12, ext: 13, dict: 14 } as const
 
 const VIEW_TYPES = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array] as const
-type View = InstanceType<(typeof VIEW_TYPES)[number]>
+export type View = InstanceType<(typeof VIEW_TYPES)[number]>
 const VIEW_TYPE = new Map<object, number>(VIEW_TYPES.map((T, i) => [T.prototype, i]))
 const align8 = (n: number): number => (n + 7) & ~7
 
@@ -125,6 +125,8 @@ function dictProtoId(proto: object | null): number {
 let out = Buffer.allocUnsafeSlow(64 * 1024)
 let dv = new DataView(out.buffer, out.byteOffset, out.byteLength)
 let pos = 0
+/** typed arrays written by the current encodeSnapshot, when its caller asked for them */
+let views: View[] | undefined
 const seen = new Map<object, number>()
 const extOf = new Map<object, number>()
 
@@ -233,6 +235,7 @@ function writeObject(v: object): void {
     pos = align8(pos + 4)
     out.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), pos)
     pos += a.byteLength
+    views?.push(a)
   } else {
     if (v instanceof Map || v instanceof Set || v instanceof Date || v instanceof RegExp || v instanceof Error || v instanceof Promise || v instanceof WeakMap || v instanceof WeakSet) {
       throw new TypeError(`detector snapshot: cannot store a ${proto?.constructor?.name ?? 'built-in'} at ${where()} (plain Maps and Sets, objects, arrays and typed arrays only)`)
@@ -261,9 +264,11 @@ function writeObject(v: object): void {
  * Bytes of `root`, a view of a reused buffer valid until the next call. `externals`: [holder,
  * property] pairs whose values (objects) stay outside: wherever the snapshot meets one of them it
  * writes its position, and decodeSnapshot puts back the object given at that position.
+ * `typedArrays`, when given, receives every typed array written (a caller dropping `root` can free their bytes).
  */
-export function encodeSnapshot(root: object, externals: [object, string][] = []): Uint8Array {
+export function encodeSnapshot(root: object, externals: [object, string][] = [], typedArrays?: View[]): Uint8Array {
   pos = 0
+  views = typedArrays
   try {
     for (let i = 0; i < externals.length; i++) {
       const [o, k] = externals[i] as [object, string]
@@ -276,6 +281,7 @@ export function encodeSnapshot(root: object, externals: [object, string][] = [])
   } finally {
     seen.clear()
     extOf.clear()
+    views = undefined
   }
 }
 
