@@ -190,6 +190,7 @@ export function createDetectorCore(config: DetectorConfig): DetectorCore {
     for (const ref of hot) {
       if (hot.size <= hotLimit) break
       const c = ref.live as Cell
+      written.length = 0 // (a write that threw leaves the arrays of a cell still in memory here)
       store.put(encodeSnapshot(c, cellExternals(c), written), ref)
       stats.writes++
       ref.live = null
