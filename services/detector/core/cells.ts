@@ -43,7 +43,7 @@ const ON_HEAP_MAX_BYTES = 64
  * new series, drop such arrays by the hundred thousand while the detector replays its history:
  * glibc's heap then grew to hold them until the next GC, and kept what it freed inside it
  * resident (`npm run bench`, the rss part, with an LD_PRELOAD malloc counter: 1 GB of typed
- * arrays allocated and dropped at 20,000 series, malloc's free space +10–14 MB at the end).
+ * arrays allocated and dropped at 20,000 series; malloc's free space grew by 8–9 MB over it).
  * The caller vouches that nothing reads `a` again: this detaches its buffer (length 0 after).
  */
 export function freeOwnedBytes(a: ArrayBufferView): void {
